@@ -1,0 +1,59 @@
+"""Memory tiers: device HBM/GDDR, host LPDDR/DDR, CXL, NVMe storage."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import Field, model_validator
+
+from hwmodels.base import Sourced
+
+GB = 1e9  # decimal gigabyte, as vendors publish capacities and bandwidths
+
+
+class MemoryKind(StrEnum):
+    hbm = "hbm"
+    gddr = "gddr"
+    lpddr = "lpddr"
+    ddr = "ddr"
+    cxl = "cxl"
+    nvme = "nvme"
+    sram = "sram"
+
+
+DEVICE_KINDS = frozenset({MemoryKind.hbm, MemoryKind.gddr, MemoryKind.sram})
+
+
+class MemoryTier(Sourced):
+    """One tier of memory as seen by one chip (per-chip capacity and bandwidth).
+
+    ``bandwidth_gb_s`` is the sustained peak the chip can read from the tier (for a device
+    tier: the memory's peak; for a host or storage tier, see System.kv_tiers which caps it
+    by the link that reaches it).
+    """
+
+    name: str = Field(min_length=1, description="e.g. HBM3e, LPDDR5X, NVMe")
+    kind: MemoryKind
+    capacity_gb: float = Field(gt=0, description="capacity in decimal GB")
+    usable_capacity_gb: float | None = Field(
+        default=None, gt=0, description="capacity left to software (ECC, firmware); default all"
+    )
+    bandwidth_gb_s: float = Field(gt=0, description="peak read bandwidth in GB/s")
+    latency_us: float | None = Field(default=None, gt=0, description="access latency in µs")
+
+    @model_validator(mode="after")
+    def _usable_within_capacity(self) -> MemoryTier:
+        if self.usable_capacity_gb is not None and self.usable_capacity_gb > self.capacity_gb:
+            raise ValueError(
+                f"{self.name}: usable_capacity_gb ({self.usable_capacity_gb}) exceeds "
+                f"capacity_gb ({self.capacity_gb})"
+            )
+        return self
+
+    @property
+    def usable_bytes(self) -> float:
+        return (self.usable_capacity_gb or self.capacity_gb) * GB
+
+    @property
+    def bandwidth_bytes_per_s(self) -> float:
+        return self.bandwidth_gb_s * GB
