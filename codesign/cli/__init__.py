@@ -7,6 +7,7 @@ import typer
 from codesign import __version__
 from codesign.cli import hardware, models
 from codesign.cli.common import JSON_OPTION, user_errors
+from codesign.cli.perf import perf_commands
 
 app = typer.Typer(
     name="codesign",
@@ -23,6 +24,7 @@ app.add_typer(catalog_app, name="catalog")
 app.add_typer(hardware.system_app, name="system")
 app.add_typer(hardware.chip_app, name="chip")
 app.add_typer(models.model_app, name="model")
+perf_commands(app)
 
 
 @catalog_app.command("systems")

@@ -1,0 +1,364 @@
+"""`codesign validate` and `codesign calibrate`: the performance model against measured rows.
+
+Register on the root app with ``perf_commands(app)``. The performance model is reached only
+through :func:`_perf_api`, imported lazily, so these commands load fast and tests can swap
+in a stand-in model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from codesign.cli.common import (
+    JSON_OPTION,
+    console,
+    err_console,
+    print_json,
+    print_table,
+    user_errors,
+)
+from codesign.errors import CodesignError, NotFoundError
+from codesign.validation.crossval import cross_validate
+from codesign.validation.report import DEFAULT_GROUPS, accuracy_report, write_predictions_csv
+from codesign.validation.silicon import STR_FIELDS, SiliconRows, default_silicon_path
+
+
+@dataclass(frozen=True)
+class PerfApi:
+    """The entry points of ``codesign.perf`` these commands use."""
+
+    predict_rows: Callable[[SiliconRows, Any], tuple[Any, Any, Any]]
+    fit_calibration: Callable[..., Any]  # (rows, base=None) -> Calibration
+    load_calibration: Callable[..., Any]  # (path=None) -> Calibration
+    default_calibration_path: Path
+
+
+def _perf_api() -> PerfApi:
+    """Import the performance model on first use (tests monkeypatch this function)."""
+    from codesign.perf.calibration import DEFAULT_CALIBRATION_PATH, load_calibration
+    from codesign.perf.fit import fit_calibration
+    from codesign.perf.predict import predict_rows
+
+    return PerfApi(
+        predict_rows=predict_rows,
+        fit_calibration=fit_calibration,
+        load_calibration=load_calibration,
+        default_calibration_path=Path(DEFAULT_CALIBRATION_PATH),
+    )
+
+
+def _clear_model_caches() -> None:
+    from codesign.models import registry
+
+    for value in vars(registry).values():
+        clear = getattr(value, "cache_clear", None)
+        if callable(clear):
+            clear()
+
+
+@contextlib.contextmanager
+def model_dirs(extra: Path | None) -> Iterator[None]:
+    """Search ``extra`` for ORG--NAME_config.json before the other model folders."""
+    if extra is None:
+        yield
+        return
+    if not extra.is_dir():
+        raise NotFoundError(f"--configs {extra} is not a directory")
+    old = os.environ.get("CODESIGN_MODEL_DIRS")
+    os.environ["CODESIGN_MODEL_DIRS"] = os.pathsep.join(
+        [str(extra.resolve())] + ([old] if old else [])
+    )
+    _clear_model_caches()
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CODESIGN_MODEL_DIRS", None)
+        else:
+            os.environ["CODESIGN_MODEL_DIRS"] = old
+        _clear_model_caches()
+
+
+def _parse_groups(text: str) -> tuple[str, ...]:
+    names = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in names if s not in STR_FIELDS]
+    if bad:
+        raise CodesignError(f"--by: unknown field {bad[0]!r}; choose from {', '.join(STR_FIELDS)}")
+    return names
+
+
+def _load_rows(silicon: Path | None) -> SiliconRows:
+    return SiliconRows.from_csv(silicon if silicon is not None else default_silicon_path())
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+_SUMMARY_COLUMNS = [
+    "group",
+    "value",
+    "n",
+    "predicted",
+    "TTFT med APE",
+    "TTFT p90 APE",
+    "TPOT med APE",
+    "TPOT p90 APE",
+    "TTFT pred/meas",
+    "TPOT pred/meas",
+    "both within 2x",
+]
+
+
+def _summary_cells(group: str, value: str, s: dict[str, Any]) -> list[str]:
+    return [
+        group,
+        value,
+        str(s["n"]),
+        f"{s['predicted']} ({_pct(s['coverage'])})",
+        _pct(s["ttft_median_ape"]),
+        _pct(s["ttft_p90_ape"]),
+        _pct(s["tpot_median_ape"]),
+        _pct(s["tpot_p90_ape"]),
+        _ratio(s["ttft_median_ratio"]),
+        _ratio(s["tpot_median_ratio"]),
+        _pct(s["within_2x_both"]),
+    ]
+
+
+def _print_summary(title: str, report: dict[str, Any], folds: str | None = None) -> None:
+    table = Table(title=title, header_style="bold cyan", title_justify="left")
+    for col in _SUMMARY_COLUMNS:
+        table.add_column(col, overflow="fold")
+    table.add_row(*_summary_cells("all", "", report), style="bold")
+    if folds:
+        table.add_section()
+        for value, stats in report["folds"].items():
+            table.add_row(*_summary_cells(f"held-out {folds}", value, stats))
+    for field, groups in report["by"].items():
+        if field == folds:
+            continue  # the same rows as the held-out folds above
+        table.add_section()
+        for value, stats in groups.items():
+            table.add_row(*_summary_cells(field, value, stats))
+    console.print(table)
+    reasons = report["unpredicted_by_reason"]
+    if reasons:
+        rt = Table(title="Rows not predicted", header_style="bold cyan", title_justify="left")
+        rt.add_column("reason", overflow="fold")
+        rt.add_column("rows")
+        for reason, count in reasons.items():
+            rt.add_row(reason, str(count))
+        console.print(rt)
+
+
+def _fold_progress(enabled: bool) -> contextlib.AbstractContextManager[Any]:
+    if not enabled:
+        return contextlib.nullcontext(None)
+    return Progress(
+        TextColumn("[bold]cross-validation[/] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def _run_cv(
+    rows: SiliconRows, api: PerfApi, calibration: Any, by: str, groups: Sequence[str]
+) -> dict[str, Any]:
+    with _fold_progress(err_console.is_terminal) as progress:
+        folds = len(np.unique(rows.group_keys(by).astype(str)))
+        task = progress.add_task(f"by {by}", total=folds) if progress else None
+
+        def on_fold(value: str, done: int, total: int) -> None:
+            if progress is not None and task is not None:
+                progress.update(task, completed=done, total=total, description=f"by {by}")
+
+        return cross_validate(
+            rows,
+            fit_fn=lambda train: api.fit_calibration(train, base=calibration),
+            predict_fn=api.predict_rows,
+            by=by,
+            groups=groups,
+            on_fold=on_fold,
+        )
+
+
+@user_errors
+def validate(
+    silicon: Path | None = typer.Option(
+        None, "--silicon", help="Measured rows (default: ../shared/validation/silicon_dev.csv)."
+    ),
+    configs: Path | None = typer.Option(
+        None, "--configs", help="Extra folder of ORG--NAME_config.json files, searched first."
+    ),
+    calibration: Path | None = typer.Option(
+        None, "--calibration", help="Calibration file (default: the packaged one)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Write per-row predictions to this CSV."),
+    by: str = typer.Option(
+        ",".join(DEFAULT_GROUPS), "--by", help="Comma-separated fields to group the summary by."
+    ),
+    cv: str | None = typer.Option(
+        None, "--cv", help="Also cross-validate: leave one model (or system) out at a time."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Predict TTFT/TPOT for measured rows and report the errors (APE, within 2x)."""
+    groups = _parse_groups(by)
+    if cv is not None and cv not in STR_FIELDS:
+        raise CodesignError(f"--cv: unknown field {cv!r}; use model or system")
+    rows = _load_rows(silicon)
+    with model_dirs(configs):
+        api = _perf_api()
+        calib = api.load_calibration(path=calibration)
+        ttft, tpot, reasons = api.predict_rows(rows, calib)
+        report = accuracy_report(rows, ttft, tpot, reasons, by=groups)
+        if out is not None:
+            write_predictions_csv(out, rows, ttft, tpot, reasons)
+        if cv is not None:
+            report["cross_validation"] = _run_cv(rows, api, calib, cv, groups)
+    if as_json:
+        print_json(report)
+        return
+    _print_summary(f"Accuracy on {len(rows)} rows", report)
+    if cv is not None:
+        _print_summary(f"Leave-one-{cv}-out cross-validation", report["cross_validation"], folds=cv)
+    if out is not None:
+        console.print(f"predictions written to {out}")
+
+
+def _compare_rows(before: dict[str, Any], after: dict[str, Any]) -> list[list[str]]:
+    scopes: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = [("all", "", before, after)]
+    for field, groups in after["by"].items():
+        for value, stats in groups.items():
+            scopes.append((field, value, before["by"][field].get(value, {}), stats))
+    out = []
+    for group, value, b, a in scopes:
+        cells = [group, value, str(a["n"])]
+        for key in ("coverage", "ttft_median_ape", "tpot_median_ape", "within_2x_both"):
+            cells.append(f"{_pct(b.get(key))} → {_pct(a.get(key))}")
+        out.append(cells)
+    return out
+
+
+@user_errors
+def calibrate(
+    silicon: Path | None = typer.Option(
+        None, "--silicon", help="Measured rows (default: ../shared/validation/silicon_dev.csv)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Calibration file to write (default: the packaged one)."
+    ),
+    configs: Path | None = typer.Option(
+        None, "--configs", help="Extra folder of ORG--NAME_config.json files, searched first."
+    ),
+    by: str = typer.Option(
+        ",".join(DEFAULT_GROUPS), "--by", help="Comma-separated fields to group the summary by."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fit the efficiency curves to measured rows, write the calibration, show before/after."""
+    groups = _parse_groups(by)
+    rows = _load_rows(silicon)
+    with model_dirs(configs):
+        api = _perf_api()
+        path = out if out is not None else api.default_calibration_path
+        before_calib = api.load_calibration(path=out if out is not None and out.is_file() else None)
+        before = accuracy_report(rows, *api.predict_rows(rows, before_calib), by=groups)
+        fitted = api.fit_calibration(rows)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fitted.save(path)
+        after = accuracy_report(rows, *api.predict_rows(rows, fitted), by=groups)
+    for rep in (before, after):
+        rep.pop("unpredicted")
+    if as_json:
+        print_json(
+            {"calibration_path": str(path), "n": len(rows), "before": before, "after": after}
+        )
+        return
+    print_table(
+        f"Calibration on {len(rows)} rows: before → after",
+        ["group", "value", "n", "coverage", "TTFT med APE", "TPOT med APE", "both within 2x"],
+        _compare_rows(before, after),
+    )
+    console.print(f"calibration written to {path}")
+
+
+def perf_commands(app: typer.Typer) -> None:
+    """Register `validate`, `calibrate` and `estimate` on the root `codesign` app."""
+    app.command("validate")(validate)
+    app.command("calibrate")(calibrate)
+    app.command("estimate")(user_errors(estimate_command))
+
+
+def estimate_command(
+    model: str = typer.Option(..., "--model", "-m", help="Hugging Face id or config path."),
+    system: str = typer.Option(..., "--system", "-s", help="System name, e.g. h200_sxm."),
+    mode: str = typer.Option("agg", help="agg | disagg"),
+    decode_system: str = typer.Option(None, help="Decode-pool system (disagg, heterogeneous)."),
+    engine: str = typer.Option("trtllm", help="Serving engine: trtllm | vllm | sglang."),
+    tp: int = typer.Option(1, min=1, help="Tensor parallel size per worker."),
+    pp: int = typer.Option(1, min=1, help="Pipeline parallel size."),
+    ep: int = typer.Option(0, min=0, help="Expert parallel size (0: tp x dp for MoE)."),
+    dp: int = typer.Option(1, min=1, help="Attention data-parallel ranks per worker."),
+    batch: int = typer.Option(8, min=1, help="Concurrent clients per attention-DP rank."),
+    isl: int = typer.Option(4096, min=1, help="Input tokens per request."),
+    osl: int = typer.Option(512, min=1, help="Output tokens per request."),
+    prefix_hit: float = typer.Option(0.0, min=0.0, max=0.999, help="Cached prompt fraction."),
+    precision: str = typer.Option(None, help="GEMM weight precision (e.g. fp8, nvfp4)."),
+    moe_precision: str = typer.Option(None, help="Expert weight precision."),
+    prefill_workers: int = typer.Option(1, min=1, help="Prefill workers (disagg)."),
+    decode_workers: int = typer.Option(1, min=1, help="Decode workers (disagg)."),
+    set_: list[str] = typer.Option(None, "--set", help="Hardware override KNOB=VALUE."),
+    calibration: Path = typer.Option(None, help="Calibration file (default: packaged)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Estimate one deployment point: TTFT, TPOT, tokens/s per user and per GPU, cost."""
+    from codesign.perf.calibration import load_calibration
+    from codesign.perf.estimate import EstimateRequest, estimate
+    from hwmodels.derive import parse_assignments
+
+    req = EstimateRequest(
+        model=model,
+        system=system,
+        mode=mode,
+        decode_system=decode_system,
+        engine=engine,
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        ep=ep,
+        batch=batch,
+        isl=isl,
+        osl=osl,
+        prefix_hit=prefix_hit,
+        gemm_precision=precision,
+        moe_precision=moe_precision,
+        prefill_workers=prefill_workers,
+        decode_workers=decode_workers,
+        hardware_overrides=parse_assignments(set_),
+    )
+    result = estimate(req, load_calibration(calibration))
+    if as_json:
+        print_json(result)
+        return
+    print_table(
+        f"{model} on {system} ({mode}, {engine})", ["metric", "value"], list(result.items())
+    )

@@ -1,0 +1,91 @@
+"""Calibration: the few interpretable parameters the step model cannot derive from specs.
+
+They are fitted to measured serving rows (``codesign calibrate``) and stored, versioned,
+in ``calibration.json`` beside this module. Every parameter is physical and shared across
+chips, so a system never seen in calibration is predicted from its spec sheet alone:
+
+- ``gemm_eff_max``: the fraction of dense peak a large GEMM reaches, per format class
+  (narrow formats reach less: scale handling, epilogues).
+- ``gemm_m_half_tokens``: tokens per GEMM at which it reaches half of that (small-M GEMMs
+  are weight-streaming bound; this shapes the transition).
+- ``attn_eff``: fraction of the 16-bit peak that flash-style prefill attention reaches.
+- ``decode_attn_eff``: the same for decode attention when it is compute-bound (an MLA
+  latent read once for all heads makes decode attention compute-heavy).
+- ``mem_eff``: fraction of the memory bandwidth that streaming kernels reach.
+- ``comm_eff`` and ``comm_latency_us``: collective bandwidth efficiency and fixed cost.
+- ``layer_overhead_us`` (per engine): fixed per-layer cost (kernel launches, small ops).
+- ``step_overhead_ms`` (per engine): scheduler, sampling and launch cost per engine step.
+- ``ttft_overhead_ms`` (per engine): request handling outside the engine step (tokenise,
+  route, first-token return).
+- ``moe_imbalance``: scale of the expected max-over-ranks token excess under EP.
+- ``queue_factor``: scale of the random-arrival queueing wait (1 = M/D/1-like).
+- ``sync_factor``: closed-loop clients with equal output lengths finish, and so return,
+  together: the fraction of the other clients a request typically queues behind.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
+ENGINES = ("trtllm", "vllm", "sglang")
+FORMAT_CLASSES = ("bf16", "fp8", "fp4")
+
+
+class Calibration(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    fitted_on: str = "priors (not fitted)"
+    fitted_at: str | None = None
+    gemm_eff_max: dict[str, float] = Field(
+        default_factory=lambda: {"bf16": 0.75, "fp8": 0.70, "fp4": 0.55}
+    )
+    gemm_m_half_tokens: float = 48.0
+    attn_eff: float = 0.45
+    decode_attn_eff: float = 0.5
+    mem_eff: float = 0.80
+    comm_eff: float = 0.70
+    comm_latency_us: float = 8.0
+    layer_overhead_us: dict[str, float] = Field(
+        default_factory=lambda: {"trtllm": 10.0, "vllm": 14.0, "sglang": 12.0}
+    )
+    step_overhead_ms: dict[str, float] = Field(
+        default_factory=lambda: {"trtllm": 1.0, "vllm": 2.0, "sglang": 2.0}
+    )
+    ttft_overhead_ms: dict[str, float] = Field(
+        default_factory=lambda: {"trtllm": 20.0, "vllm": 25.0, "sglang": 25.0}
+    )
+    moe_imbalance: float = 1.0
+    queue_factor: float = 1.0
+    sync_factor: float = 0.3
+    fit_summary: dict[str, float] = Field(default_factory=dict)
+
+    def engine(self, table: dict[str, float], engine: str) -> float:
+        return table.get(engine, sum(table.values()) / len(table))
+
+    def save(self, path: str | Path | None = None) -> Path:
+        out = Path(path) if path else DEFAULT_CALIBRATION_PATH
+        out.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
+        return out
+
+    def stamped(self, fitted_on: str) -> Calibration:
+        return self.model_copy(
+            update={"fitted_on": fitted_on, "fitted_at": datetime.now(UTC).isoformat()}
+        )
+
+
+def load_calibration(path: str | Path | None = None) -> Calibration:
+    """The calibration at ``path``, else the packaged one, else the priors."""
+    p = Path(path) if path else DEFAULT_CALIBRATION_PATH
+    if not p.exists():
+        if path:
+            from codesign.errors import NotFoundError
+
+            raise NotFoundError(f"calibration file not found: {p}")
+        return Calibration()
+    return Calibration.model_validate_json(p.read_text())

@@ -1,0 +1,165 @@
+"""One deployment point (or many), estimated end to end: TTFT, TPOT, throughput, cost.
+
+``estimate`` builds the same row records the validation path predicts, so a point
+estimate and a validated prediction go through exactly the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from codesign.errors import SpecError
+from codesign.models import kv_elements_per_token, load_model
+from codesign.perf.calibration import Calibration, load_calibration
+from codesign.perf.engine import byte_sizes
+from codesign.perf.hardware import hw_vectors
+from codesign.perf.predict import Group, evaluate_group, row_precisions
+from codesign.perf.profile import build_profile
+from codesign.validation.silicon import SiliconRows
+from hwmodels import derive_system, get_system, power_w_per_chip, usd_per_chip_hour
+
+
+class EstimateRequest(BaseModel):
+    """A single deployment under closed-loop load (clients per attention-DP rank)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    system: str
+    mode: Literal["agg", "disagg"] = "agg"
+    decode_system: str | None = None
+    engine: Literal["trtllm", "vllm", "sglang"] = "trtllm"
+    tp: int = Field(1, ge=1)
+    pp: int = Field(1, ge=1)
+    dp: int = Field(1, ge=1, description="attention data-parallel ranks per worker")
+    ep: int = Field(0, ge=0, description="expert parallel size (0: tp x dp for MoE)")
+    batch: int = Field(8, ge=1, description="clients per attention-DP rank (agg) or decode rank")
+    isl: int = Field(4096, ge=1)
+    osl: int = Field(512, ge=1)
+    prefix_hit: float = Field(0.0, ge=0.0, lt=1.0, description="cached fraction of the prompt")
+    gemm_precision: str | None = None
+    moe_precision: str | None = None
+    prefill_workers: int = Field(1, ge=1)
+    decode_workers: int = Field(1, ge=1)
+    hardware_overrides: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> EstimateRequest:
+        if self.decode_system and self.mode != "disagg":
+            raise ValueError("--decode-system needs --mode disagg")
+        return self
+
+
+def _rows(req: EstimateRequest, moe: bool) -> SiliconRows:
+    ep = req.ep or (req.tp * req.dp if moe else 0)
+    moe_tp = max(1, (req.tp * req.dp) // ep) if moe and ep else 0
+    agg = req.mode == "agg"
+    ranks = req.decode_workers * req.dp
+    conc = req.batch * req.dp if agg else req.batch * ranks
+    ints = {
+        "isl": req.isl,
+        "osl": req.osl,
+        "concurrency": conc,
+        "batch": req.batch if agg else 0,
+        "tp": req.tp if agg else 0,
+        "pp": req.pp if agg else 0,
+        "dp": req.dp if agg else 0,
+        "moe_tp": moe_tp if agg else 0,
+        "moe_ep": ep if agg else 0,
+    }
+    for ph, workers in (("p", req.prefill_workers), ("d", req.decode_workers)):
+        vals = {
+            "batch": 1 if ph == "p" else req.batch,
+            "workers": workers,
+            "tp": req.tp,
+            "pp": req.pp,
+            "dp": req.dp,
+            "moe_tp": moe_tp,
+            "moe_ep": ep,
+        }
+        for k, v in vals.items():
+            ints[f"{ph}_{k}"] = 0 if agg else v
+    arrays: dict[str, np.ndarray] = {k: np.array([v], dtype=np.int64) for k, v in ints.items()}
+    strs = {
+        "id": "estimate",
+        "backend": req.engine,
+        "backend_version": "",
+        "model": req.model,
+        "system": req.system,
+        "mode": req.mode,
+        "precision": "",
+        "gemm_quant": req.gemm_precision or "",
+        "moe_quant": req.moe_precision or "",
+    }
+    for k, v in strs.items():
+        arr = np.empty(1, dtype=object)
+        arr[0] = v
+        arrays[k] = arr
+    arrays["ttft_ms"] = np.array([np.nan])
+    arrays["tpot_ms"] = np.array([np.nan])
+    return SiliconRows(**arrays)
+
+
+def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str, float]:
+    """TTFT, TPOT, tokens/s per user and per GPU, memory, power and cost of one point."""
+    calib = calib or load_calibration()
+    arch = load_model(req.model)
+    prof = build_profile(arch)
+    if req.ep and not prof.is_moe:
+        raise SpecError(f"--ep {req.ep} but {arch.id} has no experts")
+    if prof.is_moe and req.ep and prof.num_experts % req.ep:
+        raise SpecError(f"ep={req.ep} does not divide the {prof.num_experts} experts of {arch.id}")
+    if prof.num_heads and prof.num_heads % req.tp:
+        raise SpecError(f"tp={req.tp} does not divide the {prof.num_heads} heads of {arch.id}")
+    system = get_system(req.system)
+    if req.hardware_overrides:
+        system = derive_system(system, set=req.hardware_overrides)
+    decode = get_system(req.decode_system) if req.decode_system else None
+    rows = _rows(req, prof.is_moe)
+    g, m, kv = row_precisions(rows.gemm_quant[0], rows.moe_quant[0], "", req.engine, prof)
+    hw = hw_vectors([system], [g], [m])
+    group = Group(
+        index=np.array([0]),
+        rows=rows,
+        prof=prof,
+        kv_elems_per_token=float(kv_elements_per_token(arch)),
+        hw=hw,
+        nb=byte_sizes([g], [m], [kv]),
+        hw_decode=hw_vectors([decode], [g], [m]) if decode else None,
+        prefix_hit=np.array([req.prefix_hit]),
+    )
+    out = {k: float(v[0]) for k, v in evaluate_group(group, calib).items()}
+    ttft, tpot = out["ttft_s"], out["tpot_s"]
+    rps = out["requests_per_s"]
+    gpus = out["gpus"]
+    out_tok_s = rps * req.osl
+    if decode is not None:
+        p_g, d_g = out["prefill_gpus"], out["decode_gpus"]
+        usd_h = p_g * usd_per_chip_hour(system, 1.0) + d_g * usd_per_chip_hour(decode, 1.0)
+        power = p_g * power_w_per_chip(system, 1.0) + d_g * power_w_per_chip(decode, 1.0)
+    else:
+        usd_h = gpus * usd_per_chip_hour(system, 1.0)
+        power = gpus * power_w_per_chip(system, 1.0)
+    return {
+        "ttft_ms": ttft * 1e3,
+        "tpot_ms": tpot * 1e3,
+        "tokens_per_s_per_user": 1.0 / tpot,
+        "output_tokens_per_s": out_tok_s,
+        "tokens_per_s_per_gpu": out_tok_s / gpus,
+        "requests_per_s": rps,
+        "gpus": gpus,
+        "gemm_precision": g,
+        "moe_precision": m,
+        "kv_precision": kv,
+        "weights_gb_per_gpu": out["weights_bytes_per_gpu"] / 1e9,
+        "kv_tokens_per_worker": out["kv_tokens_per_worker"],
+        "decode_batch_per_rank": out["decode_batch_per_rank"],
+        "fits": bool(out["fits"]),
+        "power_kw": power / 1e3,
+        "usd_per_hour": usd_h,
+        "usd_per_mtok_output": usd_h / max(out_tok_s * 3600.0, 1e-12) * 1e6,
+        "calibration": calib.fitted_on,
+    }

@@ -1,0 +1,113 @@
+"""Fit the calibration to measured rows: robust least squares on log(predicted/measured).
+
+Only the interpretable, chip-independent parameters of ``Calibration`` are fitted, within
+physical bounds (efficiencies in (0, 1], overheads >= 0). The loss is soft-L1 on log
+ratios, so a few rows measured in odd conditions do not dominate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from codesign.perf.calibration import ENGINES, FORMAT_CLASSES, Calibration, load_calibration
+from codesign.perf.predict import Prepared, evaluate, prepare
+from codesign.validation.silicon import SiliconRows
+
+# (field, key or None, lower, upper)
+PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
+    *(("gemm_eff_max", c, 0.15, 0.98) for c in FORMAT_CLASSES),
+    ("gemm_m_half_tokens", None, 1.0, 4096.0),
+    ("attn_eff", None, 0.05, 0.95),
+    ("decode_attn_eff", None, 0.05, 0.95),
+    ("mem_eff", None, 0.3, 0.98),
+    ("comm_eff", None, 0.05, 0.98),
+    ("comm_latency_us", None, 0.5, 200.0),
+    *(("layer_overhead_us", e, 0.0, 300.0) for e in ENGINES),
+    *(("step_overhead_ms", e, 0.0, 50.0) for e in ENGINES),
+    *(("ttft_overhead_ms", e, 0.0, 3000.0) for e in ENGINES),
+    ("moe_imbalance", None, 0.0, 10.0),
+    ("queue_factor", None, 0.0, 20.0),
+    ("sync_factor", None, 0.0, 1.0),
+)
+
+
+def to_vector(calib: Calibration) -> np.ndarray:
+    out = []
+    for field, key, lo, hi in PARAMS:
+        v = getattr(calib, field)
+        v = v[key] if key else v
+        out.append(min(max(float(v), lo), hi))
+    return np.array(out)
+
+
+def from_vector(base: Calibration, x: np.ndarray) -> Calibration:
+    update: dict[str, object] = {}
+    for (field, key, _, _), v in zip(PARAMS, x, strict=True):
+        if key:
+            table = dict(update.get(field) or getattr(base, field))  # type: ignore[arg-type]
+            table[key] = float(v)
+            update[field] = table
+        else:
+            update[field] = float(v)
+    return base.model_copy(update=update)
+
+
+def residuals(prep: Prepared, rows: SiliconRows, calib: Calibration) -> np.ndarray:
+    ttft, tpot = evaluate(prep, calib)
+    r = np.concatenate([np.log(ttft / rows.ttft_ms), np.log(tpot / rows.tpot_ms)])
+    return np.where(np.isfinite(r), r, 5.0)
+
+
+def fit_calibration(
+    rows: SiliconRows,
+    base: Calibration | None = None,
+    max_nfev: int = 40,
+    progress: Callable[[int], None] | None = None,
+) -> Calibration:
+    """Fit the calibration parameters to ``rows``; returns a new, stamped Calibration."""
+    base = base or load_calibration()
+    prep = prepare(rows)
+    usable = prep.reasons == ""
+    meas_ok = np.isfinite(rows.ttft_ms) & np.isfinite(rows.tpot_ms)
+    keep = usable & meas_ok
+    if not keep.any():
+        from codesign.errors import CodesignError
+
+        raise CodesignError("no predictable rows with measurements to calibrate on")
+    rows = rows.subset(keep)
+    prep = prepare(rows)
+    lo = np.array([p[2] for p in PARAMS])
+    hi = np.array([p[3] for p in PARAMS])
+    calls = [0]
+
+    def fun(x: np.ndarray) -> np.ndarray:
+        calls[0] += 1
+        if progress is not None:
+            progress(calls[0])
+        return residuals(prep, rows, from_vector(base, x))
+
+    res = least_squares(
+        fun,
+        to_vector(base),
+        bounds=(lo, hi),
+        loss="soft_l1",
+        f_scale=0.3,
+        x_scale="jac",
+        max_nfev=max_nfev,
+        diff_step=1e-3,
+    )
+    fitted = from_vector(base, res.x)
+    r = residuals(prep, rows, fitted)
+    n = len(rows)
+    summary = {
+        "rows": float(n),
+        "ttft_median_ape": float(np.median(np.abs(np.expm1(r[:n])))),
+        "tpot_median_ape": float(np.median(np.abs(np.expm1(r[n:])))),
+        "cost": float(res.cost),
+        "evaluations": float(calls[0]),
+    }
+    out = fitted.model_copy(update={"fit_summary": summary, "version": base.version + 1})
+    return out.stamped(f"{n} measured rows")

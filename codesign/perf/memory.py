@@ -1,0 +1,47 @@
+"""Memory per GPU of a worker: weights, KV cache and reserves, vectorised.
+
+Sharding (as the step model assumes): attention, dense and shared-expert weights split
+over tp (replicated over attention-DP ranks), routed experts over moe_ep x moe_tp,
+embeddings and lm_head over tp, all layers over pp. The KV cache of a GQA model splits
+its heads over tp (replicated when tp exceeds the KV heads); an MLA latent is replicated
+on every tp rank. ``reserve_fraction`` is kept for activations, CUDA graphs, the
+allocator and the runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.perf.profile import ModelProfile
+from codesign.perf.step import Bytes, Layout
+
+DEFAULT_RESERVE_FRACTION = 0.12
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    weights_bytes_per_gpu: np.ndarray
+    kv_bytes_per_token_per_gpu: np.ndarray
+    free_bytes_per_gpu: np.ndarray  # for KV after weights and reserve (may be < 0)
+    kv_tokens_per_worker: np.ndarray  # over all attention-DP ranks of the worker
+    fits: np.ndarray
+
+
+def memory_use(
+    prof: ModelProfile,
+    lay: Layout,
+    nb: Bytes,
+    mem_bytes: np.ndarray,
+    kv_elems_per_token: float,
+    reserve_fraction: float = DEFAULT_RESERVE_FRACTION,
+) -> MemoryUse:
+    dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
+    w = (dense * nb.gemm + 2.0 * prof.p_lm_head * nb.gemm) / (lay.tp * lay.pp)
+    w = w + prof.p_routed_total * nb.moe / (lay.moe_ep * lay.moe_tp * lay.pp)
+    split = 1.0 if prof.is_mla else np.minimum(lay.tp, max(prof.num_kv_heads, 1))
+    kv_tok = kv_elems_per_token * nb.kv / (split * lay.pp)
+    free = mem_bytes * (1.0 - reserve_fraction) - w
+    tokens = np.where(free > 0, free / np.maximum(kv_tok, 1e-9), 0.0) * lay.dp
+    return MemoryUse(w, kv_tok, free, np.floor(tokens), free > 0)

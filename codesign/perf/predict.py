@@ -1,0 +1,284 @@
+"""Predict measured serving rows (``SiliconRows``): TTFT and TPOT per row.
+
+Rows are grouped by model (one profile per model). ``prepare`` does everything that does
+not depend on the calibration (models, hardware lookups, byte sizes) once, so calibration
+fits re-evaluate thousands of rows in milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.errors import CodesignError
+from codesign.models import kv_elements_per_token, load_model
+from codesign.perf.calibration import Calibration, load_calibration
+from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
+from codesign.perf.hardware import HwVec, hw_vectors
+from codesign.perf.memory import memory_use
+from codesign.perf.profile import ModelProfile, build_profile
+from codesign.perf.step import Bytes, Layout, StepLoad, step_time
+from codesign.serving.closed_loop import aggregated, disaggregated
+from codesign.validation.silicon import SiliconRows
+
+_QUANT = {
+    "fp8_block": "fp8_block",
+    "fp8": "fp8",
+    "nvfp4": "nvfp4",
+    "fp4": "nvfp4",
+    "int4_wo": "int4_wo",
+    "bf16": "bf16",
+    "fp16": "fp16",
+    "w4a8_awq": "nvfp4",
+}
+
+
+def row_precisions(
+    gemm_q: str, moe_q: str, precision: str, backend: str, prof: ModelProfile
+) -> tuple[str, str, str]:
+    """(GEMM, expert, KV) precisions a measured row ran with."""
+    g = _QUANT.get(gemm_q or precision) or prof.native_gemm
+    m = _QUANT.get(moe_q) or (g if gemm_q else prof.native_moe)
+    # TRT-LLM serves quantised checkpoints with an FP8 KV cache; vLLM and SGLang keep the
+    # model dtype unless told otherwise.
+    kv = "fp8" if backend == "trtllm" and g in ("fp8", "fp8_block", "nvfp4") else "bf16"
+    return g, m, kv
+
+
+def _f(x: object) -> np.ndarray:
+    return np.asarray(x, dtype=np.float64)
+
+
+def make_layout(tp, dp, moe_tp, moe_ep, pp, is_moe: bool) -> Layout:
+    """A worker layout; missing MoE sizes (0) mean experts sharded like attention."""
+    tp, dp, pp = _f(tp), np.maximum(_f(dp), 1), np.maximum(_f(pp), 1)
+    moe_tp, moe_ep = _f(moe_tp), _f(moe_ep)
+    if is_moe:
+        missing = (moe_tp <= 0) & (moe_ep <= 0)
+        moe_ep = np.where(missing, tp * dp, np.maximum(moe_ep, 1))
+        moe_tp = np.where(missing, 1, np.maximum(moe_tp, 1))
+    else:
+        moe_tp, moe_ep = tp * dp, np.ones_like(tp)
+    return Layout(tp=tp, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, pp=pp)
+
+
+def make_load(n_dec, ctx_dec, n_pf, ctx_pf, pf_seqs) -> StepLoad:
+    return StepLoad(*np.broadcast_arrays(_f(n_dec), _f(ctx_dec), _f(n_pf), _f(ctx_pf), _f(pf_seqs)))
+
+
+def take(obj: object, i: np.ndarray) -> object:
+    """Index every 1-d array field of a dataclass record."""
+    vals = {}
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        v = getattr(obj, f.name)
+        vals[f.name] = v[i] if isinstance(v, np.ndarray) and v.ndim == 1 else v
+    return type(obj)(**vals)
+
+
+@dataclass(frozen=True)
+class Group:
+    """Rows of one model with everything calibration-independent resolved."""
+
+    index: np.ndarray  # positions in the full row set
+    rows: SiliconRows
+    prof: ModelProfile
+    kv_elems_per_token: float
+    hw: HwVec
+    nb: Bytes
+    hw_decode: HwVec | None = None  # decode pool hardware when it differs (disagg)
+    prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
+
+    def hit(self, i: np.ndarray) -> np.ndarray:
+        return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    n: int
+    groups: tuple[Group, ...]
+    reasons: np.ndarray  # '' where predictable
+
+
+def prepare(rows: SiliconRows) -> Prepared:
+    reasons = np.full(len(rows), "", dtype=object)
+    groups = []
+    for model in sorted(set(rows.model)):
+        mask = rows.model == model
+        try:
+            arch = load_model(model)
+            prof = build_profile(arch)
+            sub = rows.subset(mask)
+            precs = [
+                row_precisions(*a, prof)
+                for a in zip(sub.gemm_quant, sub.moe_quant, sub.precision, sub.backend, strict=True)
+            ]
+            g, m, kv = (list(x) for x in zip(*precs, strict=True))
+            hw = hw_vectors(list(sub.system), g, m)
+            groups.append(
+                Group(
+                    np.flatnonzero(mask),
+                    sub,
+                    prof,
+                    float(kv_elements_per_token(arch)),
+                    hw,
+                    byte_sizes(g, m, kv),
+                )
+            )
+        except CodesignError as exc:
+            reasons[mask] = str(exc)
+    return Prepared(len(rows), tuple(groups), reasons)
+
+
+Outputs = dict[str, np.ndarray]
+
+
+def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
+    r, prof = g.rows.subset(i), g.prof
+    hw, nb = take(g.hw, i), take(g.nb, i)
+    eff = efficiency(calib, hw, list(r.backend))
+    isl, osl = _f(r.isl), _f(r.osl)
+    cached = np.floor(isl * g.hit(i))
+    new = np.maximum(isl - cached, 1.0)
+    ctx = isl + osl / 2.0
+    lay = make_layout(r.tp, r.dp, r.moe_tp, r.moe_ep, r.pp, prof.is_moe)
+    # clients per attention-DP rank (batch_size is per rank; fall back to concurrency)
+    c = np.where(_f(r.batch) > 0, _f(r.batch), _f(r.concurrency) / lay.dp)
+    use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
+    slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / (isl + osl)), 1.0)
+    active = np.minimum(c, slots)
+    chunk = np.minimum(new, DEFAULT_CHUNK_TOKENS)
+    dec = step_time(prof, hw, lay, make_load(active, ctx, 0, 0, 0), nb, eff)
+    own = step_time(prof, hw, lay, make_load(active, ctx, chunk, cached, 1), nb, eff)
+    pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1), nb, eff)
+    out = aggregated(
+        c,
+        osl,
+        dec["total"],
+        own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
+        pf["total"] - pf["fixed"],
+        ttft_overhead_s(calib, list(r.backend)),
+        calib.queue_factor,
+        calib.sync_factor,
+        slots,
+    )
+    return {
+        "ttft_s": out["ttft_s"],
+        "tpot_s": out["tpot_s"],
+        "requests_per_s": out["requests_per_s"] * lay.dp,
+        "gpus": lay.gpus,
+        "weights_bytes_per_gpu": use.weights_bytes_per_gpu,
+        "kv_tokens_per_worker": use.kv_tokens_per_worker,
+        "fits": use.fits,
+        "decode_batch_per_rank": active,
+    }
+
+
+def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
+    r, prof = g.rows.subset(i), g.prof
+    hw, nb = take(g.hw, i), take(g.nb, i)
+    hw_d = take(g.hw_decode, i) if g.hw_decode is not None else hw
+    eff = efficiency(calib, hw, list(r.backend))
+    eff_d = efficiency(calib, hw_d, list(r.backend)) if g.hw_decode is not None else eff
+    isl, osl, conc = _f(r.isl), _f(r.osl), _f(r.concurrency)
+    cached = np.floor(isl * g.hit(i))
+    new = np.maximum(isl - cached, 1.0)
+    p_lay = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
+    d_lay = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
+    d_lay = _at_least_fits(prof, d_lay, nb, hw_d, g.kv_elems_per_token)
+    p_lay = _at_least_fits(prof, p_lay, nb, hw, g.kv_elems_per_token)
+    # Rows that do not record worker counts: enough decode workers to hold every client's
+    # KV cache, and as many prefill workers (the benchmark must have had at least that).
+    need = conc * (isl + osl)
+    use_d = memory_use(prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token)
+    cap_d = use_d.kv_tokens_per_worker
+    d_guess = np.maximum(1.0, np.ceil(need / np.maximum(cap_d, 1.0)))
+    d_w = np.where(_f(r.d_workers) > 0, _f(r.d_workers), d_guess)
+    p_w = np.where(_f(r.p_workers) > 0, _f(r.p_workers), d_w)
+    b_p = np.maximum(_f(r.p_batch), 1)  # prefill requests per attention-DP rank
+    ranks_d = d_w * d_lay.dp
+    given = _f(r.d_batch) > 0
+    b_d = np.where(given, _f(r.d_batch), np.ceil(conc / ranks_d))
+    active = np.minimum(b_d, np.ceil(conc / ranks_d))
+    slots = np.where(given, ranks_d * b_d, conc)
+    pf = step_time(prof, hw, p_lay, make_load(0, 0, b_p * new, cached, b_p), nb, eff)
+    dec = step_time(prof, hw_d, d_lay, make_load(active, isl + osl / 2.0, 0, 0, 0), nb, eff_d)
+    servers = p_w * p_lay.dp
+    capacity = servers * b_p / pf["total"]
+    gpus = p_w * p_lay.gpus + d_w * d_lay.gpus
+    same_domain = (gpus <= hw.su_domain) & (g.hw_decode is None)
+    link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw)) * p_lay.gpus
+    kv_s = isl * g.kv_elems_per_token * nb.kv / link
+    out = disaggregated(
+        conc,
+        osl,
+        dec["total"],
+        pf["total"],
+        capacity,
+        slots,
+        kv_s,
+        ttft_overhead_s(calib, list(r.backend)),
+        calib.queue_factor,
+        calib.sync_factor,
+        servers,
+    )
+    return {
+        "ttft_s": out["ttft_s"],
+        "tpot_s": out["tpot_s"],
+        "requests_per_s": out["requests_per_s"],
+        "gpus": gpus,
+        "prefill_gpus": p_w * p_lay.gpus,
+        "decode_gpus": d_w * d_lay.gpus,
+        "weights_bytes_per_gpu": use_d.weights_bytes_per_gpu,
+        "kv_tokens_per_worker": use_d.kv_tokens_per_worker,
+        "fits": use_d.fits,
+        "decode_batch_per_rank": active,
+    }
+
+
+def _at_least_fits(
+    prof: ModelProfile, lay: Layout, nb: Bytes, hw: HwVec, kv_elems: float
+) -> Layout:
+    """Widen tp where a recorded layout cannot even hold the weights (inconsistent rows)."""
+    use = memory_use(prof, lay, nb, hw.mem_bytes, kv_elems)
+    usable = hw.mem_bytes * 0.88
+    k = np.where(use.fits, 1.0, 2.0 ** np.ceil(np.log2(use.weights_bytes_per_gpu / usable + 0.5)))
+    return Layout(tp=lay.tp * k, dp=lay.dp, moe_tp=lay.moe_tp * k, moe_ep=lay.moe_ep, pp=lay.pp)
+
+
+def evaluate_group(g: Group, calib: Calibration) -> Outputs:
+    """All outputs for one group's rows (agg and disagg rows together)."""
+    n = len(g.rows)
+    out: Outputs = {}
+    agg = g.rows.mode == "agg"
+    for mask, fn in ((agg, _agg), (~agg, _disagg)):
+        if not mask.any():
+            continue
+        i = np.flatnonzero(mask)
+        for key, val in fn(g, calib, i).items():
+            if key not in out:
+                out[key] = np.full(n, np.nan)
+            out[key][i] = val
+    return out
+
+
+def evaluate(prep: Prepared, calib: Calibration) -> tuple[np.ndarray, np.ndarray]:
+    """(ttft_ms, tpot_ms) for prepared rows; NaN where not predictable."""
+    ttft, tpot = np.full(prep.n, np.nan), np.full(prep.n, np.nan)
+    for g in prep.groups:
+        out = evaluate_group(g, calib)
+        ttft[g.index], tpot[g.index] = out["ttft_s"] * 1e3, out["tpot_s"] * 1e3
+    return ttft, tpot
+
+
+def predict_rows(
+    rows: SiliconRows, calib: Calibration | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ttft_ms, tpot_ms, reasons) for every row; reason '' when predicted."""
+    prep = prepare(rows)
+    ttft, tpot = evaluate(prep, calib or load_calibration())
+    reasons = prep.reasons.copy()
+    bad = ~(np.isfinite(ttft) & np.isfinite(tpot)) & (reasons == "")
+    reasons[bad] = "model produced no finite prediction"
+    return ttft, tpot, reasons

@@ -1,0 +1,199 @@
+"""One engine step of one worker, vectorised over candidates.
+
+Each operation group is a roofline, time = max(FLOPs / (peak x compute efficiency),
+bytes / (bandwidth x memory efficiency)), summed in order (kernels run one after another):
+
+- dense GEMMs (attention projections, recurrent projections, dense MLP, shared experts,
+  router) on the tokens of one attention-DP rank, sharded over tp; the compute efficiency
+  rises with the GEMM's M (tokens): eff(M) = eff_max x M / (M + M_half);
+- lm_head on the sampled tokens only (decode tokens and the last token of each prefill);
+- routed experts as a grouped GEMM: the worker's tokens x top-k assignments spread over the
+  EP ranks with the expected max-over-ranks excess (balls into bins); the weights read are
+  those of the distinct experts the step touches;
+- attention: decode reads the KV cache (GQA heads split over tp, an MLA latent replicated
+  on every tp rank); prefill is causal flash attention, compute-bound at ``attn_eff``;
+- communication: tensor-parallel all-reduce (2 per layer) or, with attention-DP, the MoE
+  dispatch/combine all-to-all, over the scale-up domain when the worker fits in it, else
+  the scale-out NICs;
+- fixed costs: per-layer kernel overhead and per-step engine overhead.
+
+All inputs are numpy arrays broadcastable to the number of candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.perf.hardware import HwVec
+from codesign.perf.profile import ModelProfile
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Parallelism of one worker. GPUs per worker = tp x dp x pp (= moe_tp x moe_ep x pp)."""
+
+    tp: np.ndarray
+    dp: np.ndarray
+    moe_tp: np.ndarray
+    moe_ep: np.ndarray
+    pp: np.ndarray
+
+    @property
+    def gpus(self) -> np.ndarray:
+        return np.maximum(self.tp * self.dp, self.moe_tp * self.moe_ep) * self.pp
+
+
+@dataclass(frozen=True)
+class StepLoad:
+    """What one attention-DP rank processes in the step."""
+
+    n_dec: np.ndarray  # decode sequences (one token each)
+    ctx_dec: np.ndarray  # their mean context (tokens already cached)
+    n_pf: np.ndarray  # prefill tokens
+    ctx_pf: np.ndarray  # tokens cached before those prefill tokens (per sequence)
+    pf_seqs: np.ndarray  # prefill sequences the prefill tokens belong to
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Calibrated efficiencies and fixed costs, per candidate."""
+
+    gemm_max: np.ndarray
+    moe_max: np.ndarray
+    m_half: float
+    attn: float
+    decode_attn: float
+    mem: float
+    comm: float
+    comm_latency_s: float
+    layer_overhead_s: np.ndarray
+    step_overhead_s: np.ndarray
+    moe_imbalance: float
+
+
+@dataclass(frozen=True)
+class Bytes:
+    """Bytes per element of the weights and the KV cache, per candidate."""
+
+    gemm: np.ndarray
+    moe: np.ndarray
+    kv: np.ndarray
+    act: float = 2.0  # activations in bf16
+
+
+def _roofline(flops, nbytes, peak, eff_c, bw, eff_m):
+    return np.maximum(flops / (peak * eff_c), nbytes / (bw * eff_m))
+
+
+def _gemm_eff(eff_max: np.ndarray, m: np.ndarray, m_half: float) -> np.ndarray:
+    m = np.maximum(m, 1e-9)
+    return eff_max * m / (m + m_half)
+
+
+def step_time(
+    prof: ModelProfile, hw: HwVec, lay: Layout, load: StepLoad, nb: Bytes, eff: Efficiency
+) -> dict[str, np.ndarray]:
+    """Seconds per engine step, by component; ``total`` is their sum."""
+    tp, dp, pp = lay.tp, lay.dp, lay.pp
+    tokens = load.n_dec + load.n_pf  # per attention-DP rank
+    h = prof.hidden
+
+    # dense GEMMs on this rank's tokens, weights sharded over tp (pp folds into layers)
+    p_dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
+    flops = 2.0 * tokens * p_dense / tp + tokens * prof.recurrent_flops_per_token / tp
+    nbytes = p_dense * nb.gemm / tp + 4.0 * tokens * h * nb.act * prof.layers / tp
+    t_gemm = _roofline(
+        flops, nbytes, hw.peak_gemm, _gemm_eff(eff.gemm_max, tokens, eff.m_half), hw.mem_bw, eff.mem
+    )
+
+    # lm_head on sampled tokens
+    sampled = load.n_dec + load.pf_seqs
+    t_head = _roofline(
+        2.0 * sampled * prof.p_lm_head / tp,
+        prof.p_lm_head * nb.gemm / tp,
+        hw.peak_gemm,
+        _gemm_eff(eff.gemm_max, sampled, eff.m_half),
+        hw.mem_bw,
+        eff.mem,
+    )
+
+    # routed experts: grouped GEMM over the worker's tokens
+    t_moe = np.zeros_like(t_gemm)
+    if prof.is_moe:
+        e, k = prof.num_experts, prof.top_k
+        assign = tokens * dp * k  # token-expert assignments in the worker per MoE layer
+        ep = lay.moe_ep
+        mean = assign / ep
+        worst = mean + eff.moe_imbalance * np.sqrt(2.0 * mean * np.log(np.maximum(ep, 1.0)))
+        experts_local = e / ep
+        touched = experts_local * (1.0 - np.exp(-assign / e))  # distinct experts hit
+        flops_m = 2.0 * worst * prof.p_expert * prof.moe_layers / lay.moe_tp
+        bytes_m = touched * prof.p_expert * nb.moe * prof.moe_layers / lay.moe_tp
+        m_per_expert = worst / np.maximum(touched, 1e-9)
+        t_moe = _roofline(
+            flops_m,
+            bytes_m,
+            hw.peak_moe,
+            _gemm_eff(eff.moe_max, m_per_expert, eff.m_half),
+            hw.mem_bw,
+            eff.mem,
+        )
+
+    # attention: decode streams the KV cache; prefill is causal flash attention
+    kv_split = 1.0 if prof.is_mla else np.minimum(tp, max(prof.num_kv_heads, 1))
+    head_split = tp
+    kv_read = load.n_dec * prof.kv_tokens_read(load.ctx_dec + 1) * prof.kv_elems_per_layer
+    dec_bytes = kv_read * nb.kv / kv_split
+    # kv_tokens_read and attention_pairs are summed over layers; FLOPs per pair are per layer
+    dec_flops = (
+        load.n_dec
+        * prof.kv_tokens_read(load.ctx_dec + 1)
+        * (prof.flops_per_pair_decode / head_split)
+    )
+    t_dec_attn = _roofline(dec_flops, dec_bytes, hw.peak_attn, eff.decode_attn, hw.mem_bw, eff.mem)
+    per_seq = load.n_pf / np.maximum(load.pf_seqs, 1.0)
+    pairs = load.pf_seqs * prof.attention_pairs(per_seq, load.ctx_pf)
+    ix_pairs = load.pf_seqs * prof.indexer_pairs(per_seq, load.ctx_pf)
+    pf_flops = (
+        pairs * prof.flops_per_pair_prefill + ix_pairs * prof.indexer_flops_per_pair
+    ) / head_split
+    pf_bytes = (
+        load.pf_seqs
+        * prof.kv_tokens_read(load.ctx_pf + per_seq)
+        * (prof.kv_elems_per_layer * nb.kv / kv_split)
+    )
+    t_pf_attn = np.where(
+        load.n_pf > 0,
+        _roofline(pf_flops, pf_bytes, hw.peak_attn, eff.attn, hw.mem_bw, eff.mem),
+        0.0,
+    )
+
+    # communication inside the worker
+    gpus = lay.gpus
+    in_domain = gpus <= hw.su_domain
+    bw = np.where(in_domain, hw.su_bw, hw.so_bw) * eff.comm
+    lat = np.where(in_domain, hw.su_lat, hw.so_lat) + eff.comm_latency_s
+    act = tokens * h * nb.act
+    ar_group = np.where(dp > 1, tp, np.maximum(tp, lay.moe_tp * lay.moe_ep))
+    allreduce = np.where(ar_group > 1, 2.0 * (ar_group - 1) / ar_group * act / bw + lat, 0.0)
+    t_comm = 2.0 * prof.layers * allreduce
+    if prof.is_moe:
+        ep = lay.moe_ep
+        a2a_bytes = tokens * prof.top_k * h * (1.0 + nb.act) * (ep - 1) / np.maximum(ep, 1)
+        a2a = np.where((dp > 1) & (ep > 1), a2a_bytes / bw + 2.0 * lat, 0.0)
+        t_comm = t_comm + prof.moe_layers * a2a
+    t_pp = (pp - 1) * (act / hw.su_bw + hw.su_lat)
+
+    t_fixed = prof.layers * eff.layer_overhead_s + eff.step_overhead_s
+    total = t_gemm + t_head + t_moe + t_dec_attn + t_pf_attn + t_comm + t_pp + t_fixed
+    return {
+        "total": total,
+        "gemm": t_gemm + t_head,
+        "moe": t_moe,
+        "attn_decode": t_dec_attn,
+        "attn_prefill": t_pf_attn,
+        "comm": t_comm + t_pp,
+        "fixed": t_fixed + 0 * total,
+    }

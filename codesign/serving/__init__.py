@@ -1,0 +1,1 @@
+"""From engine steps to TTFT, TPOT and throughput: aggregated and disaggregated serving."""

@@ -1,0 +1,136 @@
+"""Closed-loop serving (a fixed number of clients, each sending its next request when the
+previous one finishes), vectorised over candidates.
+
+Aggregated (continuous batching with chunked prefill), per attention-DP rank with c
+concurrent requests, throughput X requests/s and prefill work w = the compute time of one
+request's uncached prompt:
+
+- prefill utilisation rho = X w; decode steps stretch by the prefill they carry, so
+  TPOT = t_decode(c) / (1 - rho);
+- TTFT = engine overhead + the request's own prefill step(s) + queueing for chunk slots,
+  W = q rho / (1 - rho) w + s (c - 1) / 2 w: a random-arrival term and a synchronised
+  term (clients with equal output lengths finish together and return as a cohort, so a
+  request waits behind a fraction s of the others' prefills; q and s are calibrated);
+- Little's law closes the loop: X (TTFT + (osl - 1) TPOT) = c, solved by bisection
+  (the left side increases with X).
+
+Disaggregated: the prefill pool serves X at utilisation rho_p = X / mu_p with queueing
+W_p = q rho_p / (1 - rho_p) t_prefill; TTFT adds the KV transfer; decode steps carry no
+prefill. With more clients than the pools can serve, X approaches the bottleneck and TTFT
+grows to absorb the rest (C / X - (osl - 1) TPOT), as measured on saturated pools.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+_ITER = 60
+
+
+def solve_throughput(
+    clients: np.ndarray, x_max: np.ndarray, latency_at: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Root X in (0, x_max) of X * latency_at(X) = clients (latency increasing in X)."""
+    lo = np.zeros_like(x_max)
+    hi = x_max * (1.0 - 1e-9)
+    for _ in range(_ITER):
+        mid = 0.5 * (lo + hi)
+        over = mid * latency_at(mid) > clients
+        hi = np.where(over, mid, hi)
+        lo = np.where(over, lo, mid)
+    return 0.5 * (lo + hi)
+
+
+def queue_wait(rho: np.ndarray, service_s: np.ndarray, q: float) -> np.ndarray:
+    rho = np.clip(rho, 0.0, 1.0 - 1e-9)
+    return q * rho / (1.0 - rho) * service_s
+
+
+def cohort_wait(clients: np.ndarray, service_s: np.ndarray, s: float) -> np.ndarray:
+    """Wait behind the prefills of the clients that return in the same cohort."""
+    return s * np.maximum(clients - 1.0, 0.0) / 2.0 * service_s
+
+
+def aggregated(
+    clients_per_rank: np.ndarray,
+    osl: np.ndarray,
+    t_decode_step: np.ndarray,
+    t_own_prefill: np.ndarray,
+    prefill_work_s: np.ndarray,
+    ttft_overhead_s: np.ndarray,
+    q: float,
+    s: float = 0.0,
+    slots: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """Steady state of one aggregated worker rank (all arrays per candidate).
+
+    ``slots``: sequences the rank's KV cache can hold at once (default: all clients);
+    ``t_decode_step`` must be the step time at min(clients, slots) sequences. Clients
+    beyond the slots wait for one to free up before their prefill starts.
+    """
+    w = np.maximum(prefill_work_s, 1e-12)
+    slots = clients_per_rank if slots is None else np.minimum(slots, clients_per_rank)
+    slots = np.maximum(slots, 1.0)
+    cohort = cohort_wait(slots, w, s)
+
+    def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rho = np.clip(x * w, 0.0, 1.0 - 1e-9)
+        tpot = t_decode_step / (1.0 - rho)
+        ttft = ttft_overhead_s + t_own_prefill + queue_wait(rho, w, q) + cohort
+        return ttft, tpot
+
+    def latency(x: np.ndarray) -> np.ndarray:
+        ttft, tpot = parts(x)
+        return ttft + (osl - 1) * tpot
+
+    # throughput is bounded by prefill work (x w < 1) and by the KV slots
+    x_slots = slots / np.maximum((osl - 1) * t_decode_step, 1e-12)
+    x = solve_throughput(clients_per_rank, np.minimum(1.0 / w, x_slots), latency)
+    ttft, tpot = parts(x)
+    # at a bound (KV slots full) the clients that cannot be served wait before their first
+    # token: Little's law then sets TTFT
+    ttft = np.maximum(ttft, clients_per_rank / x - (osl - 1) * tpot)
+    return {"ttft_s": ttft, "tpot_s": tpot, "requests_per_s": x, "prefill_utilization": x * w}
+
+
+def disaggregated(
+    clients: np.ndarray,
+    osl: np.ndarray,
+    tpot_s: np.ndarray,
+    t_prefill_batch: np.ndarray,
+    prefill_capacity_rps: np.ndarray,
+    decode_slots: np.ndarray,
+    kv_transfer_s: np.ndarray,
+    ttft_overhead_s: np.ndarray,
+    q: float,
+    s: float = 0.0,
+    prefill_servers: np.ndarray | float = 1.0,
+) -> dict[str, np.ndarray]:
+    """Steady state of an xPyD deployment under closed-loop clients."""
+    decode_rps = decode_slots / np.maximum((osl - 1) * tpot_s, 1e-12)
+    x_max = np.minimum(prefill_capacity_rps, decode_rps)
+    per_request = prefill_servers / prefill_capacity_rps  # service time of one request
+    cohort = cohort_wait(clients / prefill_servers, per_request, s)
+
+    def ttft_at(x: np.ndarray) -> np.ndarray:
+        rho_p = x / prefill_capacity_rps
+        rho_d = x / decode_rps
+        wait_d = queue_wait(rho_d, (osl - 1) * tpot_s / np.maximum(decode_slots, 1.0), q)
+        return (
+            ttft_overhead_s
+            + t_prefill_batch
+            + kv_transfer_s
+            + queue_wait(rho_p, t_prefill_batch, q)
+            + wait_d
+            + cohort
+        )
+
+    x = solve_throughput(clients, x_max, lambda x: ttft_at(x) + (osl - 1) * tpot_s)
+    return {
+        "ttft_s": ttft_at(x),
+        "tpot_s": tpot_s,
+        "requests_per_s": x,
+        "prefill_utilization": x / prefill_capacity_rps,
+    }

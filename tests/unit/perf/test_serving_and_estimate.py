@@ -1,0 +1,133 @@
+"""Closed-loop serving arithmetic, memory fit, point estimates and the accuracy guard."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from codesign.cli import app
+from codesign.perf.calibration import Calibration, load_calibration
+from codesign.perf.estimate import EstimateRequest, estimate
+from codesign.serving.closed_loop import aggregated, disaggregated
+
+runner = CliRunner()
+
+
+def test_aggregated_single_client_by_hand() -> None:
+    # one client: no queueing; TTFT = overhead + own prefill; TPOT stretched by rho = X w
+    out = aggregated(
+        np.array([1.0]),
+        np.array([101.0]),
+        np.array([0.010]),
+        np.array([0.050]),
+        np.array([0.040]),
+        np.array([0.020]),
+        q=0.0,
+        s=0.0,
+    )
+    x = out["requests_per_s"][0]
+    rho = x * 0.040
+    assert out["tpot_s"][0] == pytest.approx(0.010 / (1 - rho))
+    assert out["ttft_s"][0] == pytest.approx(0.070)
+    # Little's law: X (TTFT + (osl - 1) TPOT) = clients
+    assert x * (out["ttft_s"][0] + 100 * out["tpot_s"][0]) == pytest.approx(1.0, rel=1e-6)
+
+
+def test_aggregated_more_clients_more_throughput_and_latency() -> None:
+    c = np.array([1.0, 4, 16, 64, 256])
+    n = len(c)
+    out = aggregated(
+        c,
+        np.full(n, 500.0),
+        0.008 + 0.0001 * c,
+        np.full(n, 0.05),
+        np.full(n, 0.03),
+        np.full(n, 0.02),
+        q=1.0,
+        s=0.3,
+    )
+    assert np.all(np.diff(out["requests_per_s"]) > 0)
+    assert np.all(np.diff(out["ttft_s"]) > 0) and np.all(np.diff(out["tpot_s"]) > 0)
+    assert np.all(out["prefill_utilization"] < 1)
+
+
+def test_disaggregated_saturated_prefill_pool_absorbs_clients_in_ttft() -> None:
+    # prefill pool serves 10 req/s; 1,000 clients, 100 output tokens at 20 ms
+    out = disaggregated(
+        np.array([1000.0]),
+        np.array([101.0]),
+        np.array([0.02]),
+        np.array([0.1]),
+        np.array([10.0]),
+        np.array([1e6]),
+        np.array([0.0]),
+        np.array([0.0]),
+        q=1.0,
+    )
+    x = out["requests_per_s"][0]
+    assert x == pytest.approx(10.0, rel=0.01)  # the bottleneck
+    assert out["ttft_s"][0] == pytest.approx(1000 / x - 100 * 0.02, rel=0.01)  # ~98 s
+
+
+def test_estimate_dense_model_point(shared_dir) -> None:
+    r = estimate(
+        EstimateRequest(
+            model="Qwen/Qwen3-32B", system="h200_sxm", tp=2, batch=16, isl=4000, osl=500
+        )
+    )
+    assert r["fits"] and r["gpus"] == 2
+    assert 0 < r["ttft_ms"] < 5000 and 5 < r["tpot_ms"] < 100
+    assert r["tokens_per_s_per_user"] == pytest.approx(1000 / r["tpot_ms"])
+    assert r["usd_per_mtok_output"] > 0
+
+
+def test_more_bandwidth_and_prefix_hits_never_hurt(shared_dir) -> None:
+    base = EstimateRequest(
+        model="deepseek-ai/DeepSeek-R1",
+        system="gb200",
+        tp=8,
+        batch=32,
+        isl=8192,
+        osl=1024,
+        gemm_precision="nvfp4",
+    )
+    r0 = estimate(base)
+    r1 = estimate(base.model_copy(update={"hardware_overrides": {"hbm_bandwidth_tb_s": 16}}))
+    r2 = estimate(base.model_copy(update={"prefix_hit": 0.9}))
+    assert r1["tpot_ms"] < r0["tpot_ms"] and r1["ttft_ms"] <= r0["ttft_ms"]
+    assert r2["ttft_ms"] < r0["ttft_ms"]
+
+
+def test_model_that_does_not_fit_is_flagged(shared_dir) -> None:
+    r = estimate(
+        EstimateRequest(
+            model="meta-llama/Llama-3.1-70B", system="h100_sxm", tp=1, batch=1, isl=100, osl=10
+        )
+    )
+    assert not r["fits"]  # 141 GB of bf16 weights on one 80 GB GPU
+
+
+def test_estimate_cli_json_and_errors(shared_dir) -> None:
+    res = runner.invoke(
+        app, ["estimate", "-m", "Qwen/Qwen3-32B", "-s", "h100_sxm", "--tp", "2", "--json"]
+    )
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["gpus"] == 2
+    res = runner.invoke(app, ["estimate", "-m", "Qwen/Qwen3-32B", "-s", "h100_sxm", "--tp", "3"])
+    assert res.exit_code == 2 and "does not divide the 64 heads" in res.stderr
+    res = runner.invoke(app, ["estimate", "-m", "Qwen/Qwen3-32B", "-s", "nope"])
+    assert res.exit_code == 2 and "unknown system" in res.stderr
+    res = runner.invoke(
+        app, ["estimate", "-m", "Qwen/Qwen3-32B", "-s", "h100_sxm", "--decode-system", "gb200"]
+    )
+    assert res.exit_code == 2 and "needs --mode disagg" in res.stderr
+
+
+def test_calibration_round_trip(tmp_path) -> None:
+    c = load_calibration()
+    path = c.save(tmp_path / "cal.json")
+    assert load_calibration(path) == c
+    assert Calibration().fitted_on == "priors (not fitted)"

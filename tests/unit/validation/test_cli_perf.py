@@ -1,0 +1,244 @@
+"""`codesign validate` / `codesign calibrate` with a stand-in performance model."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from codesign.cli import perf as perf_cli
+from codesign.validation.silicon import SiliconRows
+
+runner = CliRunner()
+
+
+@dataclass
+class FakeCalibration:
+    ms_per_token: float  # TTFT = ms_per_token * isl; TPOT = 10 ms
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(json.dumps({"ms_per_token": self.ms_per_token}))
+
+
+class FakePerf:
+    """Records calls; m/X has no config, everything else is predicted."""
+
+    def __init__(self, default_path: Path) -> None:
+        self.default_path = default_path
+        self.calls: list[tuple] = []
+        self.model_dirs_seen: list[str] = []
+
+    def predict_rows(self, rows: SiliconRows, calib: FakeCalibration):
+        self.calls.append(("predict", len(rows), calib.ms_per_token))
+        self.model_dirs_seen.append(os.environ.get("CODESIGN_MODEL_DIRS", ""))
+        why = np.where(rows.model == "m/X", "no config for m/X", "").astype(object)
+        return calib.ms_per_token * rows.isl, np.full(len(rows), 10.0), why
+
+    def fit_calibration(self, rows: SiliconRows, base: FakeCalibration | None = None):
+        self.calls.append(("fit", len(rows), base.ms_per_token if base else None))
+        return FakeCalibration(float(np.mean(rows.ttft_ms / rows.isl)))
+
+    def load_calibration(self, path: Path | None = None) -> FakeCalibration:
+        self.calls.append(("load", str(path) if path else None))
+        if path is None:
+            return FakeCalibration(1.0)
+        return FakeCalibration(json.loads(Path(path).read_text())["ms_per_token"])
+
+    def api(self) -> perf_cli.PerfApi:
+        return perf_cli.PerfApi(
+            predict_rows=self.predict_rows,
+            fit_calibration=self.fit_calibration,
+            load_calibration=self.load_calibration,
+            default_calibration_path=self.default_path,
+        )
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> FakePerf:
+    fp = FakePerf(tmp_path / "packaged" / "calibration.json")
+    monkeypatch.setattr(perf_cli, "_perf_api", fp.api)
+    return fp
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    root = typer.Typer()
+
+    @root.callback()
+    def _root() -> None:
+        """test root"""
+
+    perf_cli.perf_commands(root)
+    return root
+
+
+@pytest.fixture
+def small_csv(write_rows: Callable[..., Path], agg) -> Path:
+    # isl 100 everywhere; measured TTFT 100, 200, 400 ms (1, 2, 4 ms/token), TPOT 10 ms;
+    # the third row is model m/X, which the stand-in cannot predict.
+    recs = [
+        {**agg, "id": "a", "isl": "100", "silicon_ttft_ms": "100", "model_path": "m/A"},
+        {**agg, "id": "b", "isl": "100", "silicon_ttft_ms": "200", "model_path": "m/B"},
+        {**agg, "id": "x", "isl": "100", "silicon_ttft_ms": "400", "model_path": "m/X"},
+    ]
+    for r in recs:
+        r["silicon_tpot_ms"] = "10"
+    return write_rows(recs)
+
+
+def test_validate_json(app, fake: FakePerf, small_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pred.csv"
+    res = runner.invoke(
+        app, ["validate", "--silicon", str(small_csv), "--json", "--out", str(out), "--by", "model"]
+    )
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    # Default calibration 1 ms/token -> TTFT 100 ms for a (APE 0) and b (APE 0.5).
+    assert (rep["n"], rep["predicted"]) == (3, 2)
+    assert rep["coverage"] == pytest.approx(2 / 3)
+    assert rep["ttft_median_ape"] == pytest.approx(0.25)
+    assert rep["tpot_median_ape"] == 0.0
+    assert list(rep["by"]) == ["model"] and rep["by"]["model"]["m/B"]["ttft_median_ape"] == 0.5
+    assert rep["unpredicted"] == [{"id": "x", "reason": "no config for m/X"}]
+    assert fake.calls[0] == ("load", None)
+    with out.open() as fh:
+        assert [r["predicted_ttft_ms"] for r in csv.DictReader(fh)] == ["100.0", "100.0", ""]
+
+
+def test_validate_with_calibration_file_and_cv(
+    app, fake: FakePerf, small_csv: Path, tmp_path: Path
+) -> None:
+    cal = tmp_path / "cal.json"
+    FakeCalibration(2.0).save(cal)
+    res = runner.invoke(
+        app,
+        [
+            "validate",
+            "--silicon",
+            str(small_csv),
+            "--calibration",
+            str(cal),
+            "--cv",
+            "model",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["ttft_median_ape"] == pytest.approx(0.5)  # 200 vs 100 and 200 vs 200
+    cv = rep["cross_validation"]
+    # Fold m/A: fit on b, x -> (2 + 4) / 2 = 3 ms/token -> 300 vs 100, APE 2.0.
+    # Fold m/B: fit on a, x -> (1 + 4) / 2 = 2.5 -> 250 vs 200, APE 0.25. m/X: unpredicted.
+    assert cv["cv_by"] == "model" and cv["predicted"] == 2
+    assert cv["folds"]["m/A"]["ttft_median_ape"] == pytest.approx(2.0)
+    assert cv["folds"]["m/B"]["ttft_median_ape"] == pytest.approx(0.25)
+    assert cv["ttft_median_ape"] == pytest.approx(1.125)
+    fits = [c for c in fake.calls if c[0] == "fit"]
+    assert fits == [("fit", 2, 2.0)] * 3  # fitted with the given calibration as base
+
+
+def test_validate_table(app, fake: FakePerf, small_csv: Path) -> None:
+    res = runner.invoke(app, ["validate", "--silicon", str(small_csv), "--cv", "system"])
+    # one system in the file -> cross-validation cannot run: one-line error
+    assert res.exit_code == 2 and "at least 2 distinct values" in res.stderr
+    res = runner.invoke(app, ["validate", "--silicon", str(small_csv)])
+    assert res.exit_code == 0, res.stderr
+    assert "Accuracy on 3 rows" in res.stdout and "TTFT med APE" in res.stdout
+    assert "25.0%" in res.stdout  # overall TTFT median APE
+    assert "no config for m/X" in res.stdout
+
+
+def test_validate_configs_dir_is_searched_first(
+    app, fake: FakePerf, small_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codesign.models.registry import model_index
+
+    monkeypatch.setenv("CODESIGN_MODEL_DIRS", "/elsewhere")
+    cfg = tmp_path / "configs"
+    cfg.mkdir()
+    (cfg / "acme--tiny-1b_config.json").write_text("{}")
+    model_index()  # warm the cache without the new folder
+    found: list[bool] = []
+    real_predict = fake.predict_rows
+
+    def predict(rows, calib):
+        found.append("acme/tiny-1b" in model_index())
+        return real_predict(rows, calib)
+
+    fake.predict_rows = predict  # type: ignore[method-assign]
+    res = runner.invoke(app, ["validate", "--silicon", str(small_csv), "--configs", str(cfg)])
+    assert res.exit_code == 0, res.stderr
+    assert found == [True]
+    assert fake.model_dirs_seen == [os.pathsep.join([str(cfg.resolve()), "/elsewhere"])]
+    assert os.environ["CODESIGN_MODEL_DIRS"] == "/elsewhere"  # restored after the run
+    assert "acme/tiny-1b" not in model_index()
+    res = runner.invoke(app, ["validate", "--silicon", str(small_csv), "--configs", "/no/such"])
+    assert res.exit_code == 2 and "is not a directory" in res.stderr
+
+
+def test_validate_bad_input_is_one_line(
+    app, fake: FakePerf, write_rows: Callable[..., Path], agg
+) -> None:
+    bad = write_rows([agg, {**agg, "id": "z", "isl": "lots"}])
+    res = runner.invoke(app, ["validate", "--silicon", str(bad)])
+    assert res.exit_code == 2
+    assert "rows.csv:3: column 'isl': not a number: 'lots'" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = runner.invoke(app, ["validate", "--silicon", str(bad), "--by", "model,colour"])
+    assert res.exit_code == 2 and "--by: unknown field 'colour'" in res.stderr
+
+
+def test_calibrate_writes_file_and_reports_before_after(
+    app, fake: FakePerf, small_csv: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "new" / "cal.json"
+    res = runner.invoke(
+        app, ["calibrate", "--silicon", str(small_csv), "--out", str(out), "--json"]
+    )
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    # Fit on all three rows: (1 + 2 + 4) / 3 = 7/3 ms/token.
+    assert json.loads(out.read_text()) == {"ms_per_token": pytest.approx(7 / 3)}
+    assert rep["calibration_path"] == str(out) and rep["n"] == 3
+    assert rep["before"]["ttft_median_ape"] == pytest.approx(0.25)  # 1 ms/token
+    # After: 233.3 vs 100 (APE 4/3) and vs 200 (APE 1/6) -> median 0.75.
+    assert rep["after"]["ttft_median_ape"] == pytest.approx(0.75)
+    assert "unpredicted" not in rep["after"] and rep["after"]["unpredicted_by_reason"]
+    assert fake.calls[0] == ("load", None)
+    # A second run starts from the file it wrote.
+    res = runner.invoke(app, ["calibrate", "--silicon", str(small_csv), "--out", str(out)])
+    assert res.exit_code == 0, res.stderr
+    assert ("load", str(out)) in fake.calls
+    assert "before → after" in res.stdout and "calibration written to" in res.stdout
+
+
+def test_calibrate_default_path(app, fake: FakePerf, small_csv: Path) -> None:
+    res = runner.invoke(app, ["calibrate", "--silicon", str(small_csv), "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert fake.default_path.is_file()
+    assert json.loads(res.stdout)["calibration_path"] == str(fake.default_path)
+
+
+def test_validate_real_file_with_stand_in(app, fake: FakePerf, shared_dir: Path) -> None:
+    path = shared_dir / "validation" / "silicon_dev.csv"
+    res = runner.invoke(app, ["validate", "--silicon", str(path), "--json", "--cv", "system"])
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert rep["n"] == 3188 and rep["coverage"] == 1.0
+    assert set(rep["by"]["mode"]) == {"agg", "disagg"}
+    assert set(rep["cross_validation"]["folds"]) == {
+        "b200_sxm",
+        "b300_sxm",
+        "gb200",
+        "h100_sxm",
+        "h200_sxm",
+    }
+    assert sum(f["n"] for f in rep["cross_validation"]["folds"].values()) == 3188
