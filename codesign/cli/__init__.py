@@ -6,6 +6,7 @@ import typer
 
 from codesign import __version__
 from codesign.cli import hardware, models
+from codesign.cli.bench import bench_app
 from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.perf import perf_commands
 
@@ -25,6 +26,7 @@ app.add_typer(hardware.system_app, name="system")
 app.add_typer(hardware.chip_app, name="chip")
 app.add_typer(models.model_app, name="model")
 perf_commands(app)
+app.add_typer(bench_app, name="bench")
 
 
 @catalog_app.command("systems")

@@ -311,8 +311,10 @@ def perf_commands(app: typer.Typer) -> None:
 def estimate_command(
     model: str = typer.Option(..., "--model", "-m", help="Hugging Face id or config path."),
     system: str = typer.Option(..., "--system", "-s", help="System name, e.g. h200_sxm."),
-    mode: str = typer.Option("agg", help="agg | disagg"),
-    decode_system: str = typer.Option(None, help="Decode-pool system (disagg, heterogeneous)."),
+    mode: str = typer.Option("agg", help="agg | disagg | afd"),
+    decode_system: str = typer.Option(
+        None, help="Decode-pool system (disagg) or FFN-pool system (afd); may differ."
+    ),
     engine: str = typer.Option("trtllm", help="Serving engine: trtllm | vllm | sglang."),
     tp: int = typer.Option(1, min=1, help="Tensor parallel size per worker."),
     pp: int = typer.Option(1, min=1, help="Pipeline parallel size."),
@@ -327,6 +329,11 @@ def estimate_command(
     prefill_workers: int = typer.Option(1, min=1, help="Prefill workers (disagg)."),
     decode_workers: int = typer.Option(1, min=1, help="Decode workers (disagg)."),
     set_: list[str] = typer.Option(None, "--set", help="Hardware override KNOB=VALUE."),
+    spec: str = typer.Option("none", help="Speculative decoding: none | mtp | eagle."),
+    draft_tokens: int = typer.Option(0, min=0, max=16, help="Draft tokens per verify step."),
+    acceptance: float = typer.Option(0.7, min=0.0, max=0.999, help="Draft acceptance rate."),
+    ffn_chips: int = typer.Option(8, min=1, help="AFD: chips of the FFN/expert pool."),
+    micro_batches: int = typer.Option(2, min=1, max=8, help="AFD: ping-pong micro-batches."),
     calibration: Path = typer.Option(None, help="Calibration file (default: packaged)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -354,6 +361,11 @@ def estimate_command(
         prefill_workers=prefill_workers,
         decode_workers=decode_workers,
         hardware_overrides=parse_assignments(set_),
+        spec_method=spec,
+        draft_tokens=draft_tokens,
+        acceptance=acceptance,
+        ffn_chips=ffn_chips,
+        micro_batches=micro_batches,
     )
     result = estimate(req, load_calibration(calibration))
     if as_json:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -14,13 +14,17 @@ from codesign.perf.step import Bytes, Efficiency
 DEFAULT_CHUNK_TOKENS = 8192  # max tokens per step (TRT-LLM max_num_tokens, SGLang/vLLM chunk)
 
 
+def _lookup(keys: Sequence[str] | np.ndarray, table: Callable[[str], float]) -> np.ndarray:
+    """table(key) for every key, calling ``table`` once per distinct key."""
+    uniq, inverse = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
+    return np.array([table(str(k)) for k in uniq], dtype=np.float64)[inverse]
+
+
 def efficiency(calib: Calibration, hw: HwVec, engines: Sequence[str]) -> Efficiency:
-    eng = np.asarray(engines, dtype=object)
-    uniq = {e: calib.engine(calib.layer_overhead_us, e) for e in set(eng)}
-    layer = np.array([uniq[e] for e in eng]) * 1e-6
-    step = np.array([calib.engine(calib.step_overhead_ms, e) for e in eng]) * 1e-3
-    gmax = np.array([calib.gemm_eff_max[c] for c in hw.gemm_class])
-    mmax = np.array([calib.gemm_eff_max[c] for c in hw.moe_class])
+    layer = _lookup(engines, lambda e: calib.engine(calib.layer_overhead_us, e)) * 1e-6
+    step = _lookup(engines, lambda e: calib.engine(calib.step_overhead_ms, e)) * 1e-3
+    gmax = _lookup(hw.gemm_class, calib.gemm_eff_max.__getitem__)
+    mmax = _lookup(hw.moe_class, calib.gemm_eff_max.__getitem__)
     return Efficiency(
         gemm_max=gmax,
         moe_max=mmax,
@@ -37,18 +41,12 @@ def efficiency(calib: Calibration, hw: HwVec, engines: Sequence[str]) -> Efficie
 
 
 def ttft_overhead_s(calib: Calibration, engines: Sequence[str]) -> np.ndarray:
-    return np.array([calib.engine(calib.ttft_overhead_ms, e) for e in engines]) * 1e-3
+    return _lookup(engines, lambda e: calib.engine(calib.ttft_overhead_ms, e)) * 1e-3
 
 
 def byte_sizes(gemm: Sequence[str], moe: Sequence[str], kv: Sequence[str]) -> Bytes:
-    cache: dict[str, float] = {}
-
-    def bpe(names: Sequence[str]) -> np.ndarray:
-        out = []
-        for n in names:
-            if n not in cache:
-                cache[n] = bytes_per_element(n)
-            out.append(cache[n])
-        return np.asarray(out, dtype=np.float64)
-
-    return Bytes(gemm=bpe(gemm), moe=bpe(moe), kv=bpe(kv))
+    return Bytes(
+        gemm=_lookup(gemm, bytes_per_element),
+        moe=_lookup(moe, bytes_per_element),
+        kv=_lookup(kv, bytes_per_element),
+    )

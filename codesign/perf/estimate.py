@@ -29,7 +29,7 @@ class EstimateRequest(BaseModel):
 
     model: str
     system: str
-    mode: Literal["agg", "disagg"] = "agg"
+    mode: Literal["agg", "disagg", "afd"] = "agg"
     decode_system: str | None = None
     engine: Literal["trtllm", "vllm", "sglang"] = "trtllm"
     tp: int = Field(1, ge=1)
@@ -45,11 +45,18 @@ class EstimateRequest(BaseModel):
     prefill_workers: int = Field(1, ge=1)
     decode_workers: int = Field(1, ge=1)
     hardware_overrides: dict[str, float] = Field(default_factory=dict)
+    spec_method: Literal["none", "mtp", "eagle"] = "none"
+    draft_tokens: int = Field(0, ge=0, le=16, description="speculative draft length k")
+    acceptance: float = Field(0.7, ge=0.0, lt=1.0, description="per-token draft acceptance")
+    ffn_chips: int = Field(8, ge=1, description="AFD: chips of the FFN/expert pool")
+    micro_batches: int = Field(2, ge=1, le=8, description="AFD: ping-pong micro-batches")
 
     @model_validator(mode="after")
     def _check(self) -> EstimateRequest:
-        if self.decode_system and self.mode != "disagg":
-            raise ValueError("--decode-system needs --mode disagg")
+        if self.decode_system and self.mode == "agg":
+            raise ValueError("--decode-system needs --mode disagg or afd")
+        if self.spec_method != "none" and self.draft_tokens == 0:
+            raise ValueError(f"--spec {self.spec_method} needs --draft-tokens >= 1")
         return self
 
 
@@ -118,7 +125,12 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     if req.hardware_overrides:
         system = derive_system(system, set=req.hardware_overrides)
     decode = get_system(req.decode_system) if req.decode_system else None
+    if req.mode == "afd":
+        from codesign.perf.afd_estimate import estimate_afd
+
+        return estimate_afd(req, arch, prof, system, decode, calib)
     rows = _rows(req, prof.is_moe)
+    k = req.draft_tokens if req.spec_method != "none" else 0
     g, m, kv = row_precisions(rows.gemm_quant[0], rows.moe_quant[0], "", req.engine, prof)
     hw = hw_vectors([system], [g], [m])
     group = Group(
@@ -130,6 +142,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         nb=byte_sizes([g], [m], [kv]),
         hw_decode=hw_vectors([decode], [g], [m]) if decode else None,
         prefix_hit=np.array([req.prefix_hit]),
+        spec_k=np.array([float(k)]) if k else None,
+        spec_alpha=np.array([req.acceptance]) if k else None,
     )
     out = {k: float(v[0]) for k, v in evaluate_group(group, calib).items()}
     ttft, tpot = out["ttft_s"], out["tpot_s"]

@@ -72,28 +72,42 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
 def hw_vectors(
     systems: Sequence[System | str], gemm_precisions: Sequence[str], moe_precisions: Sequence[str]
 ) -> HwVec:
-    """Gather hardware numbers for each candidate; repeated combinations are looked up once."""
-    cache: dict[tuple[str, str, str], tuple] = {}
-    rows = []
-    for s, g, m in zip(systems, gemm_precisions, moe_precisions, strict=True):
-        system = get_system(s) if isinstance(s, str) else s
-        key = (system.name if isinstance(s, str) else str(id(system)), g, m)
-        if key not in cache:
-            cache[key] = _one(system, g, m)
-        rows.append(cache[key])
-    cols = list(zip(*rows, strict=True)) if rows else [()] * 12
-    f = lambda i: np.asarray(cols[i], dtype=np.float64)  # noqa: E731
+    """Gather hardware numbers for each candidate.
+
+    Distinct (system, precision) combinations are resolved once and gathered with numpy
+    fancy indexing, so the cost per candidate is array work, not Python.
+    """
+    names = np.array([s if isinstance(s, str) else s.name for s in systems], dtype=object)
+    by_name = {(s if isinstance(s, str) else s.name): s for s in systems}
+    keys = np.char.add(
+        np.char.add(names.astype(str), "|"),
+        np.char.add(
+            np.char.add(np.asarray(gemm_precisions, dtype=str), "|"),
+            np.asarray(moe_precisions, dtype=str),
+        ),
+    )
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    table = []
+    for key in uniq:
+        name, g, m = str(key).split("|")
+        s = by_name[name]
+        table.append(_one(get_system(s) if isinstance(s, str) else s, g, m))
+    cols = list(zip(*table, strict=True)) if table else [()] * 12
+
+    def col(i: int, dtype: type = np.float64) -> np.ndarray:
+        return np.asarray(cols[i], dtype=dtype)[inverse]
+
     return HwVec(
-        peak_gemm=f(0),
-        peak_moe=f(1),
-        peak_attn=f(2),
-        gemm_class=np.asarray(cols[3], dtype=object),
-        moe_class=np.asarray(cols[4], dtype=object),
-        mem_bw=f(5),
-        mem_bytes=f(6),
-        su_bw=f(7),
-        su_lat=f(8),
-        su_domain=f(9),
-        so_bw=f(10),
-        so_lat=f(11),
+        peak_gemm=col(0),
+        peak_moe=col(1),
+        peak_attn=col(2),
+        gemm_class=col(3, object),
+        moe_class=col(4, object),
+        mem_bw=col(5),
+        mem_bytes=col(6),
+        su_bw=col(7),
+        su_lat=col(8),
+        su_domain=col(9),
+        so_bw=col(10),
+        so_lat=col(11),
     )

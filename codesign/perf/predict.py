@@ -19,8 +19,9 @@ from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, t
 from codesign.perf.hardware import HwVec, hw_vectors
 from codesign.perf.memory import memory_use
 from codesign.perf.profile import ModelProfile, build_profile
-from codesign.perf.step import Bytes, Layout, StepLoad, step_time
+from codesign.perf.step import Bytes, Efficiency, Layout, StepLoad, step_time
 from codesign.serving.closed_loop import aggregated, disaggregated
+from codesign.serving.specdec import speculative_time_per_token
 from codesign.validation.silicon import SiliconRows
 
 _QUANT = {
@@ -89,6 +90,8 @@ class Group:
     nb: Bytes
     hw_decode: HwVec | None = None  # decode pool hardware when it differs (disagg)
     prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
+    spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)
+    spec_alpha: np.ndarray | None = None  # per-token acceptance probability
 
     def hit(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
@@ -134,6 +137,29 @@ def prepare(rows: SiliconRows) -> Prepared:
 Outputs = dict[str, np.ndarray]
 
 
+def _decode_time(
+    g: Group,
+    i: np.ndarray,
+    hw: HwVec,
+    lay: Layout,
+    n_dec: np.ndarray,
+    ctx: np.ndarray,
+    nb: Bytes,
+    eff: Efficiency,
+) -> np.ndarray:
+    """Seconds per output token of a decode step, speculative decoding included."""
+    dec = step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)
+    if g.spec_k is None:
+        return dec["total"]
+    k = g.spec_k[i]
+    # verify: k + 1 tokens per sequence, the KV cache read once
+    verify = step_time(g.prof, hw, lay, make_load(n_dec, ctx, n_dec * k, ctx, n_dec), nb, eff)
+    # draft (MTP / EAGLE head): about one decoder layer of the target per draft token
+    draft = (dec["total"] - dec["fixed"]) / g.prof.layers + eff.layer_overhead_s
+    per_token = speculative_time_per_token(verify["total"], draft, k, g.spec_alpha[i])
+    return np.where(k > 0, per_token, dec["total"])
+
+
 def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     r, prof = g.rows.subset(i), g.prof
     hw, nb = take(g.hw, i), take(g.nb, i)
@@ -149,13 +175,13 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / (isl + osl)), 1.0)
     active = np.minimum(c, slots)
     chunk = np.minimum(new, DEFAULT_CHUNK_TOKENS)
-    dec = step_time(prof, hw, lay, make_load(active, ctx, 0, 0, 0), nb, eff)
+    t_dec = _decode_time(g, i, hw, lay, active, ctx, nb, eff)
     own = step_time(prof, hw, lay, make_load(active, ctx, chunk, cached, 1), nb, eff)
     pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1), nb, eff)
     out = aggregated(
         c,
         osl,
-        dec["total"],
+        t_dec,
         own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
         pf["total"] - pf["fixed"],
         ttft_overhead_s(calib, list(r.backend)),
@@ -203,7 +229,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     active = np.minimum(b_d, np.ceil(conc / ranks_d))
     slots = np.where(given, ranks_d * b_d, conc)
     pf = step_time(prof, hw, p_lay, make_load(0, 0, b_p * new, cached, b_p), nb, eff)
-    dec = step_time(prof, hw_d, d_lay, make_load(active, isl + osl / 2.0, 0, 0, 0), nb, eff_d)
+    t_dec = _decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
     servers = p_w * p_lay.dp
     capacity = servers * b_p / pf["total"]
     gpus = p_w * p_lay.gpus + d_w * d_lay.gpus
@@ -213,7 +239,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     out = disaggregated(
         conc,
         osl,
-        dec["total"],
+        t_dec,
         pf["total"],
         capacity,
         slots,

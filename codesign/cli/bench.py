@@ -1,0 +1,29 @@
+"""`codesign bench ...`: measured performance figures (reported, never asserted)."""
+
+from __future__ import annotations
+
+import typer
+
+from codesign.cli.common import JSON_OPTION, print_json, print_table, user_errors
+
+bench_app = typer.Typer(help="Benchmarks: measured speed figures.", no_args_is_help=True)
+
+
+@bench_app.command("perf")
+@user_errors
+def bench_perf_command(
+    candidates: int = typer.Option(100_000, min=100, help="Candidates in the mix."),
+    seed: int = typer.Option(0, help="Seed of the random mix."),
+    repeats: int = typer.Option(3, min=1, help="Timed repeats (best is reported)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Candidate evaluations per second of the analytic performance model (one core)."""
+    from codesign.perf.bench import bench_perf
+
+    result = bench_perf(candidates, seed, repeats)
+    if as_json:
+        print_json(result)
+        return
+    print_table(
+        "bench perf (step model + closed-loop serving)", ["figure", "value"], list(result.items())
+    )

@@ -1,0 +1,72 @@
+"""Speculative decoding and attention-FFN disaggregation: worked examples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.perf.estimate import EstimateRequest, estimate
+from codesign.serving.afd import afd_step_time
+from codesign.serving.specdec import expected_tokens_per_step, speculative_time_per_token
+
+
+def test_expected_tokens_per_verify_step() -> None:
+    # alpha = 0.5, k = 2: 1 + 0.5 + 0.25 = 1.75 tokens per step
+    assert expected_tokens_per_step(2, 0.5) == pytest.approx(1.75)
+    assert expected_tokens_per_step(3, 0.0) == pytest.approx(1.0)  # nothing accepted
+    assert expected_tokens_per_step(4, 0.999999) == pytest.approx(5.0, rel=1e-4)
+
+
+def test_speculative_time_per_token_by_hand() -> None:
+    # verify 12 ms, drafts 1 ms each, k = 3, alpha = 0.8: E = (1 - 0.8^4) / 0.2 = 2.952
+    t = speculative_time_per_token(np.array([0.012]), np.array([0.001]), 3, 0.8)
+    assert t[0] == pytest.approx((0.012 + 0.003) / 2.952)
+
+
+def test_afd_ping_pong_by_hand() -> None:
+    # 10 layers, attention 2 ms, FFN 3 ms, transfer 0.5 ms per micro-batch
+    serial = afd_step_time(10, np.array([2e-3]), np.array([3e-3]), np.array([0.5e-3]), 1)
+    assert serial[0] == pytest.approx(10 * (2 + 3 + 1) * 1e-3)
+    pp = afd_step_time(10, np.array([2e-3]), np.array([3e-3]), np.array([0.5e-3]), 2)
+    assert pp[0] == pytest.approx(10 * (2 * 3 + 2 + 1) * 1e-3)
+
+
+def test_speculation_helps_with_good_acceptance(shared_dir) -> None:
+    base = EstimateRequest(
+        model="deepseek-ai/DeepSeek-R1",
+        system="gb200",
+        tp=8,
+        batch=16,
+        isl=4096,
+        osl=1024,
+        gemm_precision="nvfp4",
+    )
+    plain = estimate(base)
+    spec = estimate(
+        base.model_copy(update={"spec_method": "mtp", "draft_tokens": 3, "acceptance": 0.8})
+    )
+    bad = estimate(
+        base.model_copy(update={"spec_method": "mtp", "draft_tokens": 3, "acceptance": 0.05})
+    )
+    assert spec["tpot_ms"] < plain["tpot_ms"] < bad["tpot_ms"]
+
+
+def test_afd_estimate_runs_and_counts_both_pools(shared_dir) -> None:
+    r = estimate(
+        EstimateRequest(
+            model="deepseek-ai/DeepSeek-R1",
+            system="gb200",
+            mode="afd",
+            tp=1,
+            dp=8,
+            ffn_chips=32,
+            batch=32,
+            isl=4096,
+            osl=512,
+            gemm_precision="nvfp4",
+        )
+    )
+    assert r["gpus"] == 40 and r["attention_chips"] == 8 and r["ffn_chips"] == 32
+    assert r["tpot_ms"] > 0 and r["ttft_ms"] > 0
+    with pytest.raises(ValueError, match="needs --draft-tokens"):
+        EstimateRequest(model="x", system="gb200", spec_method="mtp")
