@@ -8,6 +8,7 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   (narrow formats reach less: scale handling, epilogues).
 - ``gemm_m_half_tokens``: tokens per GEMM at which it reaches half of that (small-M GEMMs
   are weight-streaming bound; this shapes the transition).
+- ``moe_m_half_tokens``: the same for the grouped expert GEMMs, in tokens per expert.
 - ``attn_eff``: fraction of the 16-bit peak that flash-style prefill attention reaches.
 - ``decode_attn_eff``: the same for decode attention when it is compute-bound (an MLA
   latent read once for all heads makes decode attention compute-heavy).
@@ -46,6 +47,7 @@ class Calibration(BaseModel):
         default_factory=lambda: {"bf16": 0.75, "fp8": 0.70, "fp4": 0.55}
     )
     gemm_m_half_tokens: float = 48.0
+    moe_m_half_tokens: float = 16.0
     attn_eff: float = 0.45
     decode_attn_eff: float = 0.5
     mem_eff: float = 0.80
@@ -60,7 +62,7 @@ class Calibration(BaseModel):
     ttft_overhead_ms: dict[str, float] = Field(
         default_factory=lambda: {"trtllm": 20.0, "vllm": 25.0, "sglang": 25.0}
     )
-    moe_imbalance: float = 1.0
+    moe_imbalance: float = 1.0  # unidentified by the dev rows; bounded to [0.5, 2] in fits
     queue_factor: float = 1.0
     sync_factor: float = 0.3
     fit_summary: dict[str, float] = Field(default_factory=dict)

@@ -29,6 +29,7 @@ def efficiency(calib: Calibration, hw: HwVec, engines: Sequence[str]) -> Efficie
         gemm_max=gmax,
         moe_max=mmax,
         m_half=calib.gemm_m_half_tokens,
+        moe_m_half=calib.moe_m_half_tokens,
         attn=calib.attn_eff,
         decode_attn=calib.decode_attn_eff,
         mem=calib.mem_eff,

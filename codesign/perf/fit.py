@@ -20,6 +20,7 @@ from codesign.validation.silicon import SiliconRows
 PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
     *(("gemm_eff_max", c, 0.15, 0.98) for c in FORMAT_CLASSES),
     ("gemm_m_half_tokens", None, 1.0, 4096.0),
+    ("moe_m_half_tokens", None, 0.1, 4096.0),
     ("attn_eff", None, 0.05, 0.95),
     ("decode_attn_eff", None, 0.05, 0.95),
     ("mem_eff", None, 0.3, 0.98),
@@ -28,7 +29,7 @@ PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
     *(("layer_overhead_us", e, 0.0, 300.0) for e in ENGINES),
     *(("step_overhead_ms", e, 0.0, 50.0) for e in ENGINES),
     *(("ttft_overhead_ms", e, 0.0, 3000.0) for e in ENGINES),
-    ("moe_imbalance", None, 0.0, 10.0),
+    ("moe_imbalance", None, 0.5, 2.0),
     ("queue_factor", None, 0.0, 20.0),
     ("sync_factor", None, 0.0, 1.0),
 )
@@ -55,10 +56,23 @@ def from_vector(base: Calibration, x: np.ndarray) -> Calibration:
     return base.model_copy(update=update)
 
 
-def residuals(prep: Prepared, rows: SiliconRows, calib: Calibration) -> np.ndarray:
+UNDERSPECIFIED_WEIGHT = 0.3
+
+
+def row_weights(rows: SiliconRows) -> np.ndarray:
+    """Disagg rows that do not record worker counts or batch sizes are under-specified (the
+    deployment is partly inferred), so they pull on the physics less."""
+    partial = (rows.mode == "disagg") & ((rows.d_workers == 0) | (rows.p_workers == 0))
+    return np.where(partial, UNDERSPECIFIED_WEIGHT, 1.0)
+
+
+def residuals(
+    prep: Prepared, rows: SiliconRows, calib: Calibration, weights: np.ndarray | None = None
+) -> np.ndarray:
     ttft, tpot = evaluate(prep, calib)
     r = np.concatenate([np.log(ttft / rows.ttft_ms), np.log(tpot / rows.tpot_ms)])
-    return np.where(np.isfinite(r), r, 5.0)
+    r = np.where(np.isfinite(r), r, 5.0)
+    return r if weights is None else r * np.concatenate([weights, weights])
 
 
 def fit_calibration(
@@ -82,12 +96,13 @@ def fit_calibration(
     lo = np.array([p[2] for p in PARAMS])
     hi = np.array([p[3] for p in PARAMS])
     calls = [0]
+    weights = row_weights(rows)
 
     def fun(x: np.ndarray) -> np.ndarray:
         calls[0] += 1
         if progress is not None:
             progress(calls[0])
-        return residuals(prep, rows, from_vector(base, x))
+        return residuals(prep, rows, from_vector(base, x), weights)
 
     res = least_squares(
         fun,

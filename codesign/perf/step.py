@@ -63,6 +63,7 @@ class Efficiency:
     gemm_max: np.ndarray
     moe_max: np.ndarray
     m_half: float
+    moe_m_half: float
     attn: float
     decode_attn: float
     mem: float
@@ -136,7 +137,7 @@ def step_time(
             flops_m,
             bytes_m,
             hw.peak_moe,
-            _gemm_eff(eff.moe_max, m_per_expert, eff.m_half),
+            _gemm_eff(eff.moe_max, m_per_expert, eff.moe_m_half),
             hw.mem_bw,
             eff.mem,
         )

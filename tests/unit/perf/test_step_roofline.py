@@ -73,6 +73,7 @@ def eff(n: int = 1, **over: object) -> Efficiency:
         gemm_max=np.full(n, 1.0),
         moe_max=np.full(n, 1.0),
         m_half=0.0,
+        moe_m_half=0.0,
         attn=1.0,
         decode_attn=1.0,
         mem=1.0,
