@@ -334,6 +334,9 @@ def estimate_command(
     acceptance: float = typer.Option(0.7, min=0.0, max=0.999, help="Draft acceptance rate."),
     ffn_chips: int = typer.Option(8, min=1, help="AFD: chips of the FFN/expert pool."),
     micro_batches: int = typer.Option(2, min=1, max=8, help="AFD: ping-pong micro-batches."),
+    arrival_rate: float = typer.Option(
+        None, min=0.0, help="Open loop: offered requests/s (default: closed-loop --batch)."
+    ),
     calibration: Path = typer.Option(None, help="Calibration file (default: packaged)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -366,6 +369,7 @@ def estimate_command(
         acceptance=acceptance,
         ffn_chips=ffn_chips,
         micro_batches=micro_batches,
+        arrival_rate=arrival_rate or None,
     )
     result = estimate(req, load_calibration(calibration))
     if as_json:

@@ -50,6 +50,9 @@ class EstimateRequest(BaseModel):
     acceptance: float = Field(0.7, ge=0.0, lt=1.0, description="per-token draft acceptance")
     ffn_chips: int = Field(8, ge=1, description="AFD: chips of the FFN/expert pool")
     micro_batches: int = Field(2, ge=1, le=8, description="AFD: ping-pong micro-batches")
+    arrival_rate: float | None = Field(
+        None, gt=0, description="open loop: requests/s offered (default: closed loop)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EstimateRequest:
@@ -125,6 +128,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     if req.hardware_overrides:
         system = derive_system(system, set=req.hardware_overrides)
     decode = get_system(req.decode_system) if req.decode_system else None
+    if req.mode == "afd" and req.arrival_rate:
+        raise SpecError("open-loop (--arrival-rate) is not modelled for afd; use clients")
     if req.mode == "afd":
         from codesign.perf.afd_estimate import estimate_afd
 
@@ -144,12 +149,14 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         prefix_hit=np.array([req.prefix_hit]),
         spec_k=np.array([float(k)]) if k else None,
         spec_alpha=np.array([req.acceptance]) if k else None,
+        arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,
     )
     out = {k: float(v[0]) for k, v in evaluate_group(group, calib).items()}
     ttft, tpot = out["ttft_s"], out["tpot_s"]
     rps = out["requests_per_s"]
     gpus = out["gpus"]
-    out_tok_s = rps * req.osl
+    stable = bool(np.isfinite(ttft) and np.isfinite(tpot))
+    out_tok_s = rps * req.osl if stable else 0.0  # an overloaded deployment serves nothing
     if decode is not None:
         p_g, d_g = out["prefill_gpus"], out["decode_gpus"]
         usd_h = p_g * usd_per_chip_hour(system, 1.0) + d_g * usd_per_chip_hour(decode, 1.0)
@@ -160,7 +167,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     return {
         "ttft_ms": ttft * 1e3,
         "tpot_ms": tpot * 1e3,
-        "tokens_per_s_per_user": 1.0 / tpot,
+        "tokens_per_s_per_user": 1.0 / tpot if stable else 0.0,
         "output_tokens_per_s": out_tok_s,
         "tokens_per_s_per_gpu": out_tok_s / gpus,
         "requests_per_s": rps,
@@ -172,6 +179,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         "kv_tokens_per_worker": out["kv_tokens_per_worker"],
         "decode_batch_per_rank": out["decode_batch_per_rank"],
         "fits": bool(out["fits"]),
+        "stable": stable,
         "power_kw": power / 1e3,
         "usd_per_hour": usd_h,
         "usd_per_mtok_output": usd_h / max(out_tok_s * 3600.0, 1e-12) * 1e6,

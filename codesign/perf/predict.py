@@ -21,6 +21,7 @@ from codesign.perf.memory import memory_use
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.perf.step import Bytes, Efficiency, Layout, StepLoad, step_time
 from codesign.serving.closed_loop import aggregated, disaggregated
+from codesign.serving.open_loop import aggregated_open, disaggregated_open
 from codesign.serving.specdec import speculative_time_per_token
 from codesign.validation.silicon import SiliconRows
 
@@ -92,6 +93,7 @@ class Group:
     prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
     spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)
     spec_alpha: np.ndarray | None = None  # per-token acceptance probability
+    arrival_rate: np.ndarray | None = None  # open loop: requests/s per deployment
 
     def hit(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
@@ -178,6 +180,30 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     t_dec = _decode_time(g, i, hw, lay, active, ctx, nb, eff)
     own = step_time(prof, hw, lay, make_load(active, ctx, chunk, cached, 1), nb, eff)
     pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1), nb, eff)
+    if g.arrival_rate is not None:
+        one = np.ones_like(slots)
+        out = aggregated_open(
+            g.arrival_rate[i] / lay.dp,
+            osl,
+            _decode_time(g, i, hw, lay, one, ctx, nb, eff),
+            _decode_time(g, i, hw, lay, slots, ctx, nb, eff),
+            one,
+            slots,
+            own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
+            pf["total"] - pf["fixed"],
+            ttft_overhead_s(calib, list(r.backend)),
+            calib.queue_factor,
+        )
+        return {
+            "ttft_s": out["ttft_s"],
+            "tpot_s": out["tpot_s"],
+            "requests_per_s": g.arrival_rate[i],
+            "gpus": lay.gpus,
+            "weights_bytes_per_gpu": use.weights_bytes_per_gpu,
+            "kv_tokens_per_worker": use.kv_tokens_per_worker,
+            "fits": use.fits & (out["decode_batch"] <= slots),
+            "decode_batch_per_rank": out["decode_batch"],
+        }
     out = aggregated(
         c,
         osl,
@@ -236,6 +262,35 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     same_domain = (gpus <= hw.su_domain) & (g.hw_decode is None)
     link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw)) * p_lay.gpus
     kv_s = isl * g.kv_elems_per_token * nb.kv / link
+    if g.arrival_rate is not None:
+        one = np.ones_like(b_d)
+        big = np.maximum(np.floor(cap_d / d_lay.dp / (isl + osl)), 2.0)
+        out = disaggregated_open(
+            g.arrival_rate[i],
+            osl,
+            ranks_d,
+            _decode_time(g, i, hw_d, d_lay, one, isl + osl / 2.0, nb, eff_d),
+            _decode_time(g, i, hw_d, d_lay, big, isl + osl / 2.0, nb, eff_d),
+            one,
+            big,
+            pf["total"],
+            capacity,
+            kv_s,
+            ttft_overhead_s(calib, list(r.backend)),
+            calib.queue_factor,
+        )
+        return {
+            "ttft_s": out["ttft_s"],
+            "tpot_s": out["tpot_s"],
+            "requests_per_s": g.arrival_rate[i],
+            "gpus": gpus,
+            "prefill_gpus": p_w * p_lay.gpus,
+            "decode_gpus": d_w * d_lay.gpus,
+            "weights_bytes_per_gpu": use_d.weights_bytes_per_gpu,
+            "kv_tokens_per_worker": use_d.kv_tokens_per_worker,
+            "fits": use_d.fits & (out["decode_batch"] <= big),
+            "decode_batch_per_rank": out["decode_batch"],
+        }
     out = disaggregated(
         conc,
         osl,

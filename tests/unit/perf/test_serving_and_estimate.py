@@ -131,3 +131,37 @@ def test_calibration_round_trip(tmp_path) -> None:
     path = c.save(tmp_path / "cal.json")
     assert load_calibration(path) == c
     assert Calibration().fitted_on == "priors (not fitted)"
+
+
+def test_open_loop_latency_grows_with_rate_until_overload(shared_dir) -> None:
+    base = EstimateRequest(model="Qwen/Qwen3-32B", system="h200_sxm", tp=2, isl=4000, osl=500)
+    rates = [0.25, 1.0, 2.0]
+    res = [estimate(base.model_copy(update={"arrival_rate": r})) for r in rates]
+    assert all(r["stable"] for r in res)
+    tpots = [r["tpot_ms"] for r in res]
+    assert tpots == sorted(tpots)
+    # output tokens/s equals the offered rate x osl while stable
+    assert res[1]["output_tokens_per_s"] == pytest.approx(1.0 * 500)
+    over = estimate(base.model_copy(update={"arrival_rate": 50.0}))
+    assert not over["stable"] and over["output_tokens_per_s"] == 0.0
+
+
+def test_open_loop_affine_decode_by_hand() -> None:
+    from codesign.serving.open_loop import aggregated_open
+
+    # t(B) = 10 ms + 0.1 ms x B; X = 2 req/s, osl = 101, no prefill work:
+    # TPOT = a / (1 - b X (osl - 1)) = 0.010 / (1 - 0.0001 * 2 * 100) = 0.010 / 0.98 s
+    out = aggregated_open(
+        np.array([2.0]),
+        np.array([101.0]),
+        np.array([0.0101]),
+        np.array([0.0200]),
+        np.array([1.0]),
+        np.array([100.0]),
+        np.array([0.05]),
+        np.array([0.0]),
+        np.array([0.0]),
+        q=1.0,
+    )
+    assert out["tpot_s"][0] == pytest.approx(0.010 / 0.98)
+    assert out["decode_batch"][0] == pytest.approx(2 * 100 * 0.010 / 0.98)
