@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from codesign import __version__
-from codesign.cli import hardware, models
+from codesign.cli import hardware, models, trace
 from codesign.cli.bench import bench_app
 from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.perf import perf_commands
@@ -27,6 +27,7 @@ app.add_typer(hardware.chip_app, name="chip")
 app.add_typer(models.model_app, name="model")
 perf_commands(app)
 app.add_typer(bench_app, name="bench")
+app.add_typer(trace.trace_app, name="trace")
 
 
 @catalog_app.command("systems")
