@@ -171,8 +171,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     new = np.maximum(isl - cached, 1.0)
     ctx = isl + osl / 2.0
     lay = make_layout(r.tp, r.dp, r.moe_tp, r.moe_ep, r.pp, prof.is_moe)
-    # clients per attention-DP rank (batch_size is per rank; fall back to concurrency)
-    c = np.where(_f(r.batch) > 0, _f(r.batch), _f(r.concurrency) / lay.dp)
+    # clients per attention-DP rank: the recorded client concurrency is the ground truth
+    # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
+    c = _f(r.concurrency) / lay.dp
     use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
     slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / (isl + osl)), 1.0)
     active = np.minimum(c, slots)
