@@ -17,7 +17,7 @@ import numpy as np
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Bytes, Layout
 
-DEFAULT_RESERVE_FRACTION = 0.12
+DEFAULT_RESERVE_FRACTION = 0.05
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
 from codesign.perf.hardware import HwVec, hw_vectors
-from codesign.perf.memory import memory_use
+from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, memory_use
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.perf.step import Bytes, Efficiency, Layout, StepLoad, step_time
 from codesign.serving.closed_loop import aggregated, disaggregated
@@ -324,7 +324,7 @@ def _at_least_fits(
 ) -> Layout:
     """Widen tp where a recorded layout cannot even hold the weights (inconsistent rows)."""
     use = memory_use(prof, lay, nb, hw.mem_bytes, kv_elems)
-    usable = hw.mem_bytes * 0.88
+    usable = hw.mem_bytes * (1.0 - DEFAULT_RESERVE_FRACTION)
     k = np.where(use.fits, 1.0, 2.0 ** np.ceil(np.log2(use.weights_bytes_per_gpu / usable + 0.5)))
     return Layout(tp=lay.tp * k, dp=lay.dp, moe_tp=lay.moe_tp * k, moe_ep=lay.moe_ep, pp=lay.pp)
 
