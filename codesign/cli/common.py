@@ -44,7 +44,8 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(x) for x in first["loc"])
-            fail(f"{loc}: {first['msg']}" if loc else first["msg"])
+            msg = first["msg"].removeprefix("Value error, ")
+            fail(f"{loc}: {msg}" if loc else msg)
         except FileNotFoundError as exc:
             fail(f"file not found: {exc.filename}")
         raise AssertionError("unreachable")

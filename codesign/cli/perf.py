@@ -324,6 +324,9 @@ def estimate_command(
     isl: int = typer.Option(4096, min=1, help="Input tokens per request."),
     osl: int = typer.Option(512, min=1, help="Output tokens per request."),
     prefix_hit: float = typer.Option(0.0, min=0.0, max=0.999, help="Cached prompt fraction."),
+    host_share: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Part of the cached prefix loaded from host memory."
+    ),
     precision: str = typer.Option(None, help="GEMM weight precision (e.g. fp8, nvfp4)."),
     moe_precision: str = typer.Option(None, help="Expert weight precision."),
     prefill_workers: int = typer.Option(1, min=1, help="Prefill workers (disagg)."),
@@ -359,6 +362,7 @@ def estimate_command(
         isl=isl,
         osl=osl,
         prefix_hit=prefix_hit,
+        host_share=host_share,
         gemm_precision=precision,
         moe_precision=moe_precision,
         prefill_workers=prefill_workers,

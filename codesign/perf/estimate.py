@@ -40,6 +40,9 @@ class EstimateRequest(BaseModel):
     isl: int = Field(4096, ge=1)
     osl: int = Field(512, ge=1)
     prefix_hit: float = Field(0.0, ge=0.0, lt=1.0, description="cached fraction of the prompt")
+    host_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="part of the cached prefix held in host memory"
+    )
     gemm_precision: str | None = None
     moe_precision: str | None = None
     prefill_workers: int = Field(1, ge=1)
@@ -58,6 +61,8 @@ class EstimateRequest(BaseModel):
     def _check(self) -> EstimateRequest:
         if self.decode_system and self.mode == "agg":
             raise ValueError("--decode-system needs --mode disagg or afd")
+        if self.host_share > 0 and self.prefix_hit == 0:
+            raise ValueError("--host-share needs --prefix-hit > 0 (it splits the cached part)")
         if self.spec_method != "none" and self.draft_tokens == 0:
             raise ValueError(f"--spec {self.spec_method} needs --draft-tokens >= 1")
         return self
@@ -125,6 +130,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     if prof.num_heads and prof.num_heads % req.tp:
         raise SpecError(f"tp={req.tp} does not divide the {prof.num_heads} heads of {arch.id}")
     system = get_system(req.system)
+    if req.host_share > 0 and len(system.kv_tiers()) < 2:
+        raise SpecError(f"{system.name} has no host-memory KV tier; set --host-share 0")
     if req.hardware_overrides:
         system = derive_system(system, set=req.hardware_overrides)
     decode = get_system(req.decode_system) if req.decode_system else None
@@ -147,6 +154,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         nb=byte_sizes([g], [m], [kv]),
         hw_decode=hw_vectors([decode], [g], [m]) if decode else None,
         prefix_hit=np.array([req.prefix_hit]),
+        host_share=np.array([req.host_share]),
         spec_k=np.array([float(k)]) if k else None,
         spec_alpha=np.array([req.acceptance]) if k else None,
         arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,

@@ -41,6 +41,7 @@ class HwVec:
     su_domain: np.ndarray
     so_bw: np.ndarray  # scale-out NIC bytes/s per direction per chip
     so_lat: np.ndarray
+    host_bw: np.ndarray  # bytes/s per chip from the host-memory KV tier (0: none)
 
     def __len__(self) -> int:
         return len(self.mem_bw)
@@ -53,6 +54,8 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
     attn = chip.compute_format_for(get_precision("bf16"))
     so = system.fabric.scale_out
     link = system.fabric.scale_up.link
+    tiers = system.kv_tiers()
+    host_bw = tiers[1].bandwidth_bytes_per_s_per_chip if len(tiers) > 1 else 0.0
     return (
         chip.peak_dense_tflops[gfmt] * 1e12,
         chip.peak_dense_tflops[mfmt] * 1e12,
@@ -66,6 +69,7 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
         system.scale_up_domain,
         so.bandwidth_bytes_per_s if so else link.bandwidth_bytes_per_s,
         (so.latency_us if so else link.latency_us) * 1e-6,
+        host_bw,
     )
 
 
@@ -92,7 +96,7 @@ def hw_vectors(
         name, g, m = str(key).split("|")
         s = by_name[name]
         table.append(_one(get_system(s) if isinstance(s, str) else s, g, m))
-    cols = list(zip(*table, strict=True)) if table else [()] * 12
+    cols = list(zip(*table, strict=True)) if table else [()] * 13
 
     def col(i: int, dtype: type = np.float64) -> np.ndarray:
         return np.asarray(cols[i], dtype=dtype)[inverse]
@@ -110,4 +114,5 @@ def hw_vectors(
         su_domain=col(9),
         so_bw=col(10),
         so_lat=col(11),
+        host_bw=col(12),
     )

@@ -66,8 +66,10 @@ def make_layout(tp, dp, moe_tp, moe_ep, pp, is_moe: bool) -> Layout:
     return Layout(tp=tp, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, pp=pp)
 
 
-def make_load(n_dec, ctx_dec, n_pf, ctx_pf, pf_seqs) -> StepLoad:
-    return StepLoad(*np.broadcast_arrays(_f(n_dec), _f(ctx_dec), _f(n_pf), _f(ctx_pf), _f(pf_seqs)))
+def make_load(n_dec, ctx_dec, n_pf, ctx_pf, pf_seqs, host_kv=0.0) -> StepLoad:
+    return StepLoad(
+        *np.broadcast_arrays(_f(n_dec), _f(ctx_dec), _f(n_pf), _f(ctx_pf), _f(pf_seqs), _f(host_kv))
+    )
 
 
 def take(obj: object, i: np.ndarray) -> object:
@@ -91,12 +93,16 @@ class Group:
     nb: Bytes
     hw_decode: HwVec | None = None  # decode pool hardware when it differs (disagg)
     prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
+    host_share: np.ndarray | None = None  # part of the cached tokens held in host memory
     spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)
     spec_alpha: np.ndarray | None = None  # per-token acceptance probability
     arrival_rate: np.ndarray | None = None  # open loop: requests/s per deployment
 
     def hit(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
+
+    def host(self, i: np.ndarray) -> np.ndarray:
+        return np.zeros(len(i)) if self.host_share is None else self.host_share[i]
 
 
 @dataclass(frozen=True)
@@ -179,8 +185,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     active = np.minimum(c, slots)
     chunk = np.minimum(new, DEFAULT_CHUNK_TOKENS)
     t_dec = _decode_time(g, i, hw, lay, active, ctx, nb, eff)
-    own = step_time(prof, hw, lay, make_load(active, ctx, chunk, cached, 1), nb, eff)
-    pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1), nb, eff)
+    host_kv = cached * g.host(i)
+    own = step_time(prof, hw, lay, make_load(active, ctx, chunk, cached, 1, host_kv), nb, eff)
+    pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1, host_kv), nb, eff)
     if g.arrival_rate is not None:
         one = np.ones_like(slots)
         out = aggregated_open(
@@ -255,7 +262,8 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     b_d = np.where(given, _f(r.d_batch), np.ceil(conc / ranks_d))
     active = np.minimum(b_d, np.ceil(conc / ranks_d))
     slots = np.where(given, ranks_d * b_d, conc)
-    pf = step_time(prof, hw, p_lay, make_load(0, 0, b_p * new, cached, b_p), nb, eff)
+    host_kv = b_p * cached * g.host(i)
+    pf = step_time(prof, hw, p_lay, make_load(0, 0, b_p * new, cached, b_p, host_kv), nb, eff)
     t_dec = _decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
     servers = p_w * p_lay.dp
     capacity = servers * b_p / pf["total"]

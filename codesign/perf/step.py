@@ -54,6 +54,7 @@ class StepLoad:
     n_pf: np.ndarray  # prefill tokens
     ctx_pf: np.ndarray  # tokens cached before those prefill tokens (per sequence)
     pf_seqs: np.ndarray  # prefill sequences the prefill tokens belong to
+    host_kv_tokens: np.ndarray | float = 0.0  # cached tokens loaded from host memory
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class Efficiency:
     layer_overhead_s: np.ndarray
     step_overhead_s: np.ndarray
     moe_imbalance: float
+    comm_overlap: float = 0.0  # fraction of in-worker communication hidden under compute
 
 
 @dataclass(frozen=True)
@@ -186,9 +188,17 @@ def step_time(
         a2a = np.where((dp > 1) & (ep > 1), a2a_bytes / bw + 2.0 * lat, 0.0)
         t_comm = t_comm + prof.moe_layers * a2a
     t_pp = (pp - 1) * (act / hw.su_bw + hw.su_lat)
+    t_comm = t_comm * (1.0 - eff.comm_overlap)
+
+    # prefix-cache hits that live in host memory are loaded over the chip-to-host link
+    kv_tok = prof.kv_elems_per_layer * prof.attn_layers * nb.kv / kv_split
+    host_tokens = np.asarray(load.host_kv_tokens, dtype=np.float64)
+    t_kv_load = np.where(
+        host_tokens > 0, host_tokens * kv_tok / pp / np.maximum(hw.host_bw * eff.comm, 1e-9), 0.0
+    )
 
     t_fixed = prof.layers * eff.layer_overhead_s + eff.step_overhead_s
-    total = t_gemm + t_head + t_moe + t_dec_attn + t_pf_attn + t_comm + t_pp + t_fixed
+    total = t_gemm + t_head + t_moe + t_dec_attn + t_pf_attn + t_comm + t_pp + t_kv_load + t_fixed
     return {
         "total": total,
         "gemm": t_gemm + t_head,
@@ -196,5 +206,6 @@ def step_time(
         "attn_decode": t_dec_attn,
         "attn_prefill": t_pf_attn,
         "comm": t_comm + t_pp,
+        "kv_load": t_kv_load + 0 * total,
         "fixed": t_fixed + 0 * total,
     }

@@ -165,3 +165,34 @@ def test_open_loop_affine_decode_by_hand() -> None:
     )
     assert out["tpot_s"][0] == pytest.approx(0.010 / 0.98)
     assert out["decode_batch"][0] == pytest.approx(2 * 100 * 0.010 / 0.98)
+
+
+def test_host_memory_hits_cost_transfer_time(shared_dir) -> None:
+    base = EstimateRequest(
+        model="deepseek-ai/DeepSeek-R1",
+        system="gb200",
+        tp=8,
+        batch=4,
+        isl=100_000,
+        osl=200,
+        gemm_precision="nvfp4",
+        prefix_hit=0.95,
+    )
+    hbm = estimate(base)
+    host = estimate(base.model_copy(update={"host_share": 1.0}))
+    assert host["ttft_ms"] > hbm["ttft_ms"]
+    res = runner.invoke(
+        app,
+        [
+            "estimate",
+            "-m",
+            "Qwen/Qwen3-32B",
+            "-s",
+            "tpu_v7",
+            "--prefix-hit",
+            "0.5",
+            "--host-share",
+            "0.5",
+        ],
+    )
+    assert res.exit_code == 2 and "no host-memory KV tier" in res.stderr

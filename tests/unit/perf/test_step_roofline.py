@@ -65,6 +65,7 @@ def hw(n: int = 1, bw: float = 1e12, peak: float = 1e15) -> HwVec:
         su_domain=a(8),
         so_bw=a(50e9),
         so_lat=a(5e-6),
+        host_bw=a(63e9),
     )
 
 
@@ -206,3 +207,22 @@ def test_gemm_efficiency_rises_with_tokens() -> None:
     )
     per_token = t["gemm"] / load.n_dec
     assert per_token[0] > per_token[1] > per_token[2]
+
+
+def test_host_memory_prefix_hits_are_loaded_over_the_host_link_by_hand() -> None:
+    prof = profile()
+    load = StepLoad(
+        n_dec=one(0),
+        ctx_dec=one(0),
+        n_pf=one(100),
+        ctx_pf=one(9900),
+        pf_seqs=one(1),
+        host_kv_tokens=one(9900),
+    )
+    t = step_time(prof, hw(), LAY1, load, BF16, eff())
+    # 9,900 tokens x 2 layers x 512 elements x 2 bytes over a 63 GB/s host link
+    assert t["kv_load"][0] == pytest.approx(9900 * 2 * 512 * 2 / 63e9)
+    no_host = StepLoad(
+        n_dec=one(0), ctx_dec=one(0), n_pf=one(100), ctx_pf=one(9900), pf_seqs=one(1)
+    )
+    assert step_time(prof, hw(), LAY1, no_host, BF16, eff())["kv_load"][0] == 0
