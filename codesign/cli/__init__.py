@@ -8,6 +8,7 @@ from codesign import __version__
 from codesign.cli import hardware, models, trace
 from codesign.cli.bench import bench_app
 from codesign.cli.common import JSON_OPTION, user_errors
+from codesign.cli.evaluate import evaluate_command
 from codesign.cli.perf import perf_commands
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.add_typer(models.model_app, name="model")
 perf_commands(app)
 app.add_typer(bench_app, name="bench")
 app.add_typer(trace.trace_app, name="trace")
+app.command("evaluate")(evaluate_command)
 
 
 @catalog_app.command("systems")

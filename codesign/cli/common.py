@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
 
+import numpy as np
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -71,7 +72,7 @@ def print_json(data: Any) -> None:
 def fmt_num(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
     if isinstance(value, int):
         return f"{value:,}"

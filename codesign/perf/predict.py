@@ -97,6 +97,11 @@ class Group:
     spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)
     spec_alpha: np.ndarray | None = None  # per-token acceptance probability
     arrival_rate: np.ndarray | None = None  # open loop: requests/s per deployment
+    think_s: np.ndarray | None = None  # closed loop: client time between requests
+    ctx_hi: np.ndarray | None = None  # a high-percentile context for a TPOT percentile
+
+    def think(self, i: np.ndarray) -> np.ndarray | float:
+        return 0.0 if self.think_s is None else self.think_s[i]
 
     def hit(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
@@ -168,6 +173,23 @@ def _decode_time(
     return np.where(k > 0, per_token, dec["total"])
 
 
+def _hi_ratio(
+    g: Group,
+    i: np.ndarray,
+    hw: HwVec,
+    lay: Layout,
+    active: np.ndarray,
+    ctx: np.ndarray,
+    nb: Bytes,
+    eff: Efficiency,
+    t_dec: np.ndarray,
+) -> np.ndarray:
+    """How much slower a decode step is for a request at the high-percentile context."""
+    if g.ctx_hi is None:
+        return np.ones_like(t_dec)
+    return _decode_time(g, i, hw, lay, active, g.ctx_hi[i], nb, eff) / t_dec
+
+
 def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     r, prof = g.rows.subset(i), g.prof
     hw, nb = take(g.hw, i), take(g.nb, i)
@@ -222,8 +244,14 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         calib.queue_factor,
         calib.sync_factor,
         slots,
+        g.think(i),
     )
+    hi = _hi_ratio(g, i, hw, lay, active, ctx, nb, eff, t_dec)
     return {
+        "own_prefill_s": out["own_prefill_s"],
+        "tpot_hi_s": out["tpot_s"] * hi,
+        "prefill_utilization": out["prefill_utilization"],
+        "kv_load_s": pf["kv_load"],
         "ttft_s": out["ttft_s"],
         "tpot_s": out["tpot_s"],
         "requests_per_s": out["requests_per_s"] * lay.dp,
@@ -312,8 +340,14 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         calib.queue_factor,
         calib.sync_factor,
         servers,
+        g.think(i),
     )
+    hi = _hi_ratio(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d, t_dec)
     return {
+        "own_prefill_s": out["own_prefill_s"],
+        "tpot_hi_s": out["tpot_s"] * hi,
+        "prefill_utilization": out["prefill_utilization"],
+        "kv_load_s": pf["kv_load"] / b_p,
         "ttft_s": out["ttft_s"],
         "tpot_s": out["tpot_s"],
         "requests_per_s": out["requests_per_s"],

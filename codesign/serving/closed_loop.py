@@ -63,12 +63,15 @@ def aggregated(
     q: float,
     s: float = 0.0,
     slots: np.ndarray | None = None,
+    think_s: np.ndarray | float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Steady state of one aggregated worker rank (all arrays per candidate).
 
     ``slots``: sequences the rank's KV cache can hold at once (default: all clients);
     ``t_decode_step`` must be the step time at min(clients, slots) sequences. Clients
-    beyond the slots wait for one to free up before their prefill starts.
+    beyond the slots wait for one to free up before their prefill starts. ``think_s``:
+    the client's own time between a response and its next request (tool execution or a
+    human), so a client's cycle is TTFT + (osl - 1) TPOT + think.
     """
     w = np.maximum(prefill_work_s, 1e-12)
     slots = clients_per_rank if slots is None else np.minimum(slots, clients_per_rank)
@@ -83,7 +86,7 @@ def aggregated(
 
     def latency(x: np.ndarray) -> np.ndarray:
         ttft, tpot = parts(x)
-        return ttft + (osl - 1) * tpot
+        return ttft + (osl - 1) * tpot + think_s
 
     # throughput is bounded by prefill work (x w < 1) and by the KV slots
     x_slots = slots / np.maximum((osl - 1) * t_decode_step, 1e-12)
@@ -91,8 +94,14 @@ def aggregated(
     ttft, tpot = parts(x)
     # at a bound (KV slots full) the clients that cannot be served wait before their first
     # token: Little's law then sets TTFT
-    ttft = np.maximum(ttft, clients_per_rank / x - (osl - 1) * tpot)
-    return {"ttft_s": ttft, "tpot_s": tpot, "requests_per_s": x, "prefill_utilization": x * w}
+    ttft = np.maximum(ttft, clients_per_rank / x - (osl - 1) * tpot - think_s)
+    return {
+        "ttft_s": ttft,
+        "tpot_s": tpot,
+        "requests_per_s": x,
+        "prefill_utilization": x * w,
+        "own_prefill_s": t_own_prefill + 0 * x,
+    }
 
 
 def disaggregated(
@@ -107,8 +116,10 @@ def disaggregated(
     q: float,
     s: float = 0.0,
     prefill_servers: np.ndarray | float = 1.0,
+    think_s: np.ndarray | float = 0.0,
 ) -> dict[str, np.ndarray]:
-    """Steady state of an xPyD deployment under closed-loop clients."""
+    """Steady state of an xPyD deployment under closed-loop clients (``think_s``: each
+    client's own time between a response and its next request)."""
     decode_rps = decode_slots / np.maximum((osl - 1) * tpot_s, 1e-12)
     x_max = np.minimum(prefill_capacity_rps, decode_rps)
     per_request = prefill_servers / prefill_capacity_rps  # service time of one request
@@ -127,10 +138,13 @@ def disaggregated(
             + cohort
         )
 
-    x = solve_throughput(clients, x_max, lambda x: ttft_at(x) + (osl - 1) * tpot_s)
+    x = solve_throughput(clients, x_max, lambda x: ttft_at(x) + (osl - 1) * tpot_s + think_s)
+    # at a bound the clients that cannot be served wait: Little's law then sets TTFT
+    ttft = np.maximum(ttft_at(x), clients / x - (osl - 1) * tpot_s - think_s)
     return {
-        "ttft_s": ttft_at(x),
+        "ttft_s": ttft,
         "tpot_s": tpot_s,
         "requests_per_s": x,
         "prefill_utilization": x / prefill_capacity_rps,
+        "own_prefill_s": t_prefill_batch + 0 * x,
     }

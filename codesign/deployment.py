@@ -1,0 +1,178 @@
+"""The deployment description shared by evaluation, search, storage and export.
+
+A `Deployment` round-trips through YAML/JSON, e.g.::
+
+    model: deepseek-ai/DeepSeek-R1
+    mode: disagg                   # agg | disagg | afd
+    engine: trtllm
+    precision: {gemm: nvfp4, moe: nvfp4, kv: fp8}
+    pools:
+      - {role: prefill, system: gb200, workers: 4, parallel: {tp: 1, dp: 8, ep: 8}}
+      - {role: decode, system: gb200, workers: 1, parallel: {tp: 1, dp: 32, ep: 32},
+         max_batch: 256}
+    kv_tiers: {host_gb_per_worker: 480, retention: pin_during_tool_gaps}
+    router: kv_aware
+    spec_decoding: {method: mtp, draft_tokens: 3}
+
+Structural rules are checked on construction (pool roles per mode, names, ranges);
+rules that need the model and the catalog (heads and experts divide, the model fits, the
+decode pool keeps room for KV) are checked by ``check(deployment)``, which the evaluator
+runs and whose messages name the pool and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from codesign.errors import SpecError
+
+Mode = Literal["agg", "disagg", "afd"]
+Role = Literal["agg", "prefill", "decode", "attention", "ffn"]
+ROLES_BY_MODE: dict[str, tuple[str, ...]] = {
+    "agg": ("agg",),
+    "disagg": ("prefill", "decode"),
+    "afd": ("attention", "ffn"),
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Parallel(_Strict):
+    tp: int = Field(1, ge=1, description="tensor parallel size per attention-DP rank")
+    pp: int = Field(1, ge=1, description="pipeline stages")
+    dp: int = Field(1, ge=1, description="attention data-parallel ranks per worker")
+    ep: int = Field(0, ge=0, description="expert parallel size (0: tp x dp for MoE models)")
+
+    @property
+    def chips(self) -> int:
+        return self.tp * self.dp * self.pp
+
+
+class Pool(_Strict):
+    role: Role
+    system: str = Field(min_length=1)
+    workers: int = Field(1, ge=1)
+    parallel: Parallel = Field(default_factory=Parallel)
+    max_batch: int | None = Field(None, ge=1, description="running sequences per DP rank")
+    max_batch_tokens: int | None = Field(None, ge=1, description="tokens per engine step")
+    hardware: dict[str, float] = Field(
+        default_factory=dict, description="hypothetical overrides of the system (knobs)"
+    )
+
+    @property
+    def chips(self) -> int:
+        return self.workers * self.parallel.chips
+
+
+class DeploymentPrecision(_Strict):
+    gemm: str | None = Field(None, description="dense GEMM weights (default: checkpoint)")
+    moe: str | None = Field(None, description="expert weights (default: checkpoint)")
+    kv: str = "fp8"
+
+    @field_validator("gemm", "moe", "kv")
+    @classmethod
+    def _known(cls, v: str | None) -> str | None:
+        if v is not None:
+            from hwmodels.precision import get_precision
+
+            try:
+                get_precision(v)
+            except Exception as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+
+class KVTiers(_Strict):
+    host_gb_per_worker: float = Field(0.0, ge=0, description="host-memory KV per worker, GB")
+    storage_tb: float = Field(0.0, ge=0, description="shared storage KV tier, TB")
+    retention: Literal["lru", "pin_during_tool_gaps"] = "lru"
+
+
+class SpecDecoding(_Strict):
+    method: Literal["none", "mtp", "eagle"] = "none"
+    draft_tokens: int = Field(0, ge=0, le=16)
+    acceptance: float = Field(0.7, ge=0, lt=1)
+
+    @model_validator(mode="after")
+    def _k(self) -> Self:
+        if self.method != "none" and self.draft_tokens == 0:
+            raise ValueError(f"spec_decoding.method {self.method} needs draft_tokens >= 1")
+        return self
+
+
+class SubAgents(_Strict):
+    model: str = Field(min_length=1)
+    pools: list[Pool] = Field(min_length=1)
+    precision: DeploymentPrecision = Field(default_factory=DeploymentPrecision)
+
+
+class Deployment(_Strict):
+    model: str = Field(min_length=1)
+    mode: Mode = "agg"
+    engine: Literal["trtllm", "vllm", "sglang"] = "trtllm"
+    precision: DeploymentPrecision = Field(default_factory=DeploymentPrecision)
+    pools: list[Pool] = Field(min_length=1)
+    kv_tiers: KVTiers = Field(default_factory=KVTiers)
+    router: Literal["round_robin", "session_affinity", "kv_aware"] = "kv_aware"
+    spec_decoding: SpecDecoding = Field(default_factory=SpecDecoding)
+    subagents: SubAgents | None = None
+
+    @model_validator(mode="after")
+    def _roles(self) -> Self:
+        want = ROLES_BY_MODE[self.mode]
+        got = tuple(p.role for p in self.pools)
+        if sorted(got) != sorted(want):
+            raise ValueError(
+                f"mode {self.mode} needs pools with roles {', '.join(want)}; got "
+                f"{', '.join(got) or 'none'}"
+            )
+        if self.subagents is not None:
+            roles = [p.role for p in self.subagents.pools]
+            if roles not in (["agg"],) and sorted(roles) not in (["decode", "prefill"],):
+                raise ValueError("subagents.pools must be one agg pool or prefill + decode")
+        return self
+
+    def pool(self, role: str) -> Pool:
+        for p in self.pools:
+            if p.role == role:
+                return p
+        raise SpecError(f"deployment has no {role} pool")
+
+    @property
+    def chips(self) -> int:
+        extra = sum(p.chips for p in self.subagents.pools) if self.subagents else 0
+        return sum(p.chips for p in self.pools) + extra
+
+    # --- YAML/JSON --------------------------------------------------------------------
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str, where: str = "deployment") -> Deployment:
+        from pydantic import ValidationError
+
+        from hwmodels.catalog import format_validation_error
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"{where}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise SpecError(f"{where}: expected a mapping at the top level")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            raise SpecError(format_validation_error(err, where)) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> Deployment:
+        p = Path(path)
+        if not p.is_file():
+            raise SpecError(f"deployment file not found: {p}")
+        return cls.from_yaml(p.read_text(), str(p))

@@ -1,0 +1,138 @@
+"""The load an agent trace puts on a deployment, reduced for the analytic evaluator.
+
+Per model tier ("main", "small"): the mean context, ideal-new (uncached at infinite
+cache) and output tokens per request, the mean client gap before a request (tool or human
+time: the closed-loop "think time"), requests per session, and lookup tables that turn a
+hit ratio into TTFT percentiles and an average response time into session-time percentiles
+without touching the per-request arrays again (so one evaluation costs microseconds).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.errors import SpecError
+from codesign.workload.summary import TraceSummary
+
+HIT_GRID = np.linspace(0.0, 1.0, 41)
+RESPONSE_GRID_S = np.concatenate([[0.0], np.geomspace(1e-3, 1e4, 63)])
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+@dataclass(frozen=True)
+class TierLoad:
+    requests: int
+    context_mean: float
+    context_p90: float
+    new_ideal_mean: float  # tokens not in an infinite per-session prefix cache
+    output_mean: float
+    think_mean_s: float
+    # new-token quantiles relative to the mean, for hit ratios on HIT_GRID: (len, 3)
+    new_quantile_ratio: np.ndarray
+
+    def new_tokens(self, hit: np.ndarray) -> np.ndarray:
+        """Mean new (uncached) prompt tokens per request at a token hit ratio."""
+        floor = self.new_ideal_mean
+        return np.maximum(self.context_mean * (1.0 - np.asarray(hit)), floor)
+
+    def quantile_ratio(self, hit: np.ndarray) -> np.ndarray:
+        """(n, 3) new-token p50/p90/p99 over the mean at each hit ratio."""
+        h = np.clip(np.asarray(hit, dtype=np.float64), 0, 1)
+        return np.stack(
+            [np.interp(h, HIT_GRID, self.new_quantile_ratio[:, k]) for k in range(len(QUANTILES))],
+            axis=-1,
+        )
+
+
+@dataclass(frozen=True)
+class AgentLoad:
+    summary: TraceSummary
+    tiers: dict[str, TierLoad]
+    session_requests: np.ndarray  # requests per session (all tiers)
+    session_gap_s: np.ndarray  # sum of client gaps per session
+    session_time_p50_table: np.ndarray  # over RESPONSE_GRID_S
+
+    def session_time_p50_s(self, response_s: np.ndarray) -> np.ndarray:
+        r = np.asarray(response_s, dtype=np.float64)
+        return (
+            np.interp(r, RESPONSE_GRID_S, self.session_time_p50_table, right=np.nan)
+            if r.size
+            else r
+        )
+
+    @property
+    def requests_per_session_mean(self) -> float:
+        return float(self.session_requests.mean())
+
+
+def _tier_load(
+    context: np.ndarray, new: np.ndarray, output: np.ndarray, gap: np.ndarray
+) -> TierLoad:
+    c = context.astype(np.float64)
+    n = new.astype(np.float64)
+    ratios = np.empty((len(HIT_GRID), len(QUANTILES)))
+    for j, h in enumerate(HIT_GRID):
+        eff = np.maximum(c * (1 - h), n)
+        mean = max(eff.mean(), 1e-9)
+        ratios[j] = np.quantile(eff, QUANTILES) / mean
+    g = np.nan_to_num(gap.astype(np.float64), nan=0.0)
+    return TierLoad(
+        requests=len(c),
+        context_mean=float(c.mean()),
+        context_p90=float(np.quantile(c, 0.9)),
+        new_ideal_mean=float(n.mean()),
+        output_mean=float(np.maximum(output, 1).mean()),
+        think_mean_s=float(g.mean()),
+        new_quantile_ratio=ratios,
+    )
+
+
+def agent_load(
+    summary: TraceSummary, session_gap_s: np.ndarray | None = None, merge_tiers: bool = False
+) -> AgentLoad:
+    """Precompute the evaluator's view of a trace summary.
+
+    ``session_gap_s``: total client gap per session (see ``session_gaps``); without it each
+    session's gaps are its requests times the mean gap. ``merge_tiers``: serve every tier on
+    one deployment (no separate sub-agent pools); the tiers are pooled into one "all" tier.
+    """
+    if not summary.tiers:
+        raise SpecError(f"trace {summary.name!r} has no requests to evaluate")
+    tiers: dict[str, TierLoad] = {}
+    if merge_tiers:
+        ts = list(summary.tiers.values())
+        tiers["all"] = _tier_load(
+            *(
+                np.concatenate([getattr(t, f) for t in ts])
+                for f in ("context_tokens", "new_tokens", "output_tokens", "gap_s")
+            )
+        )
+    else:
+        for name, t in summary.tiers.items():
+            tiers[name] = _tier_load(t.context_tokens, t.new_tokens, t.output_tokens, t.gap_s)
+    reqs = np.asarray(summary.requests_per_session, dtype=np.float64)
+    if session_gap_s is None:
+        think = np.mean([t.think_mean_s for t in tiers.values()])
+        gaps = reqs * think
+    else:
+        gaps = np.asarray(session_gap_s, dtype=np.float64)
+    table = np.array([np.median(reqs * r + gaps) for r in RESPONSE_GRID_S])
+    return AgentLoad(
+        summary=summary,
+        tiers=tiers,
+        session_requests=reqs,
+        session_gap_s=gaps,
+        session_time_p50_table=table,
+    )
+
+
+def session_gaps(trace: object) -> np.ndarray:
+    """Total known client gap (tool + human time) per session of a `Trace`."""
+    gap = np.nan_to_num(trace.gap_s.astype(np.float64), nan=0.0)  # type: ignore[attr-defined]
+    return np.bincount(
+        trace.req_session,
+        weights=gap,  # type: ignore[attr-defined]
+        minlength=trace.n_sessions,
+    )  # type: ignore[attr-defined]

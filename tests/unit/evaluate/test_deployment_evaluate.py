@@ -1,0 +1,139 @@
+"""The Deployment contract and the analytic agent evaluator."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.deployment import Deployment
+from codesign.errors import SpecError
+from codesign.evaluate import METRICS, evaluate
+from codesign.workload import load_trace
+from codesign.workload.agent_load import agent_load, session_gaps
+from codesign.workload.summary import summarize
+
+AGG = """
+model: deepseek-ai/DeepSeek-R1
+precision: {gemm: nvfp4, moe: nvfp4, kv: fp8}
+pools: [{role: agg, system: gb200, workers: 2, parallel: {tp: 8}}]
+"""
+
+
+@pytest.fixture(scope="module")
+def load(shared_dir):
+    trace = load_trace(shared_dir / "traces" / "claude-code-weka" / "trace_0001.json.gz")
+    return agent_load(summarize(trace), session_gaps(trace), merge_tiers=True)
+
+
+def test_yaml_round_trip_and_defaults() -> None:
+    dep = Deployment.from_yaml(AGG)
+    again = Deployment.from_yaml(dep.to_yaml())
+    assert again == dep
+    assert dep.chips == 16 and dep.router == "kv_aware" and dep.precision.kv == "fp8"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("model: m\nmode: disagg\npools: [{role: agg, system: gb200}]", "needs pools with roles"),
+        (
+            "model: m\npools: [{role: agg, system: gb200}]\nprecision: {gemm: fp5}",
+            "unknown precision 'fp5'",
+        ),
+        ("model: m\npools: [{role: agg, system: gb200, workers: 0}]", "workers"),
+        (
+            "model: m\npools: [{role: agg, system: gb200}]\nspec_decoding: {method: mtp}",
+            "needs draft_tokens",
+        ),
+        ("model: m\npools: [{role: agg, system: gb200}]\nrouter: random", "router"),
+        ("model: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_deployments_get_clear_errors(text: str, message: str) -> None:
+    with pytest.raises(SpecError, match=message):
+        Deployment.from_yaml(text)
+
+
+def test_evaluate_agg_and_cost_identities(load) -> None:
+    out = evaluate([Deployment.from_yaml(AGG)], load, 16)
+    assert out["feasible"][0], out["reason"][0]
+    assert set(METRICS) <= set(out)
+    assert out["chips"][0] == 16
+    assert out["ttft_p50_s"][0] <= out["ttft_p90_s"][0] <= out["ttft_p99_s"][0]
+    assert out["tpot_p50_ms"][0] <= out["tpot_p90_ms"][0]
+    assert out["tokens_per_s_per_user"][0] == pytest.approx(1000 / out["tpot_p50_ms"][0])
+    usd_per_tok = out["usd_per_hour"][0] / 3600 / out["output_tokens_per_s"][0]
+    assert out["usd_per_mtok_output"][0] == pytest.approx(usd_per_tok * 1e6)
+    assert out["tokens_per_s_per_gpu"][0] == pytest.approx(out["output_tokens_per_s"][0] / 16)
+    assert 0.5 < out["cache_hit_ratio"][0] < 1.0  # an agent session: mostly prefix hits
+    assert out["joules_per_output_token"][0] > 0 and 0 < out["utilization"][0] <= 1
+
+
+def test_more_sessions_more_throughput_and_latency(load) -> None:
+    dep = Deployment.from_yaml(AGG)
+    few, many = (evaluate([dep], load, n) for n in (4, 256))
+    assert many["output_tokens_per_s"][0] > few["output_tokens_per_s"][0]
+    assert many["ttft_p50_s"][0] >= few["ttft_p50_s"][0]
+    assert many["tpot_p50_ms"][0] >= few["tpot_p50_ms"][0]
+
+
+def test_routing_matters_for_prefix_hits(load) -> None:
+    dep = Deployment.from_yaml(AGG.replace("workers: 2", "workers: 4"))
+    rr = dep.model_copy(update={"router": "round_robin"})
+    out = evaluate([dep, rr], load, 64)
+    assert out["cache_hit_ratio"][0] >= out["cache_hit_ratio"][1]
+
+
+def test_infeasible_deployments_say_why(load) -> None:
+    too_small = Deployment.from_yaml(
+        AGG.replace("system: gb200", "system: h100_sxm").replace("nvfp4", "fp8")
+    )
+    bad_ep = Deployment.from_yaml(AGG.replace("{tp: 8}", "{tp: 8, ep: 7}"))
+    unknown = Deployment.from_yaml(AGG.replace("gb200", "gb2000"))
+    host = Deployment.from_yaml(AGG + "kv_tiers: {host_gb_per_worker: 100000}\n")
+    out = evaluate([too_small, bad_ep, unknown, host], load, 8)
+    assert not out["feasible"].any()
+    assert "weights need" in out["reason"][0]
+    assert "does not divide the 256 experts" in out["reason"][1]
+    assert "unknown system 'gb2000'" in out["reason"][2]
+    assert "exceeds" in out["reason"][3] and "host memory" in out["reason"][3]
+    assert np.isnan(out["ttft_p50_s"]).all()
+
+
+def test_disagg_and_subagents_on_a_small_model(shared_dir) -> None:
+    trace = load_trace(shared_dir / "traces" / "claude-code-weka" / "trace_0001.json.gz")
+    load = agent_load(summarize(trace), session_gaps(trace))  # main and small tiers apart
+    dep = Deployment.from_yaml("""
+model: deepseek-ai/DeepSeek-R1
+mode: disagg
+precision: {gemm: nvfp4, moe: nvfp4, kv: fp8}
+pools:
+  - {role: prefill, system: gb200, workers: 1, parallel: {tp: 8}}
+  - {role: decode, system: gb200, workers: 1, parallel: {tp: 1, dp: 8, ep: 8}}
+subagents:
+  model: Qwen/Qwen3-32B
+  pools: [{role: agg, system: h200_sxm, workers: 1, parallel: {tp: 2}}]
+""")
+    out = evaluate([dep], load, 8)
+    assert out["feasible"][0], out["reason"][0]
+    assert out["chips"][0] == 16 + 2
+
+
+def test_evaluate_cli(shared_dir, tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from codesign.cli import app
+
+    dep = tmp_path / "dep.yaml"
+    dep.write_text(AGG)
+    trace = shared_dir / "traces" / "claude-code-weka" / "trace_0001.json.gz"
+    res = CliRunner().invoke(app, ["evaluate", str(dep), "-t", str(trace), "-n", "8", "--json"])
+    assert res.exit_code == 0, res.stderr
+    row = json.loads(res.stdout)[0]
+    assert row["feasible"] and row["chips"] == 16
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: m\nmode: afd\npools: [{role: agg, system: gb200}]\n")
+    res = CliRunner().invoke(app, ["evaluate", str(bad), "-t", str(trace)])
+    assert res.exit_code == 2 and "needs pools with roles attention, ffn" in res.stderr
