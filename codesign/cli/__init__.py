@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from codesign import __version__
-from codesign.cli import hardware, models, trace
+from codesign.cli import hardware, models, trace, trace_synth  # noqa: F401 (registers)
 from codesign.cli.bench import bench_app
 from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command

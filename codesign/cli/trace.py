@@ -183,7 +183,7 @@ def convert_cmd(
     fmt: str | None = typer.Option(None, "--from", "-f", help=FORMAT_HELP),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Convert a trace to the native format (lossless JSONL or Parquet)."""
+    """Convert a trace to the native format (lossless JSONL or Parquet, by the file name)."""
     trace = read_trace(src, fmt, quiet=as_json)
     out = save_trace(trace, dst)
     info = {

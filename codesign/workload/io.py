@@ -18,7 +18,7 @@ def save_trace(trace: Trace, path: Path | str) -> Path:
     if name.endswith((".jsonl", ".jsonl.gz")):
         return write_jsonl(trace, path)
     if name.endswith(".parquet"):
-        from codesign.workload.importers.native_parquet import write_parquet
+        from codesign.workload.parquet import write_parquet
 
         return write_parquet(trace, path)
     raise SpecError(f"{path}: output must end in {', '.join(NATIVE_SUFFIXES)}")
