@@ -9,6 +9,28 @@ from codesign.cli.common import JSON_OPTION, print_json, print_table, user_error
 bench_app = typer.Typer(help="Benchmarks: measured speed figures.", no_args_is_help=True)
 
 
+@bench_app.command("evaluate")
+@user_errors
+def bench_evaluate_command(
+    candidates: int = typer.Option(100_000, min=100, help="Candidate deployments."),
+    seed: int = typer.Option(0, help="Seed of the mix and the synthetic workload."),
+    repeats: int = typer.Option(3, min=1, help="Timed repeats (best is reported)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Agent-workload evaluations per second (analytic evaluator, one core)."""
+    from codesign.evaluate_bench import bench_evaluate
+
+    result = bench_evaluate(candidates, seed=seed, repeats=repeats)
+    if as_json:
+        print_json(result)
+        return
+    print_table(
+        "bench evaluate (deployments on an agent workload)",
+        ["figure", "value"],
+        list(result.items()),
+    )
+
+
 @bench_app.command("perf")
 @user_errors
 def bench_perf_command(

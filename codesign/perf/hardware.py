@@ -73,6 +73,41 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
     )
 
 
+def hw_vectors_indexed(
+    systems: Sequence[System], index: np.ndarray, gemm: np.ndarray, moe: np.ndarray
+) -> HwVec:
+    """Like ``hw_vectors`` for candidates given as indices into ``systems``."""
+    g_u, g_i = np.unique(np.asarray(gemm, dtype=str), return_inverse=True)
+    m_u, m_i = np.unique(np.asarray(moe, dtype=str), return_inverse=True)
+    key = (np.asarray(index, dtype=np.int64) * len(g_u) + g_i) * len(m_u) + m_i
+    uniq, inverse = np.unique(key, return_inverse=True)
+    table = []
+    for k in uniq:
+        s, rest = divmod(int(k), len(g_u) * len(m_u))
+        gi, mi = divmod(rest, len(m_u))
+        table.append(_one(systems[s], str(g_u[gi]), str(m_u[mi])))
+    cols = list(zip(*table, strict=True))
+
+    def col(i: int, dtype: type = np.float64) -> np.ndarray:
+        return np.asarray(cols[i], dtype=dtype)[inverse]
+
+    return HwVec(
+        peak_gemm=col(0),
+        peak_moe=col(1),
+        peak_attn=col(2),
+        gemm_class=col(3, object),
+        moe_class=col(4, object),
+        mem_bw=col(5),
+        mem_bytes=col(6),
+        su_bw=col(7),
+        su_lat=col(8),
+        su_domain=col(9),
+        so_bw=col(10),
+        so_lat=col(11),
+        host_bw=col(12),
+    )
+
+
 def hw_vectors(
     systems: Sequence[System | str], gemm_precisions: Sequence[str], moe_precisions: Sequence[str]
 ) -> HwVec:

@@ -23,6 +23,7 @@ QUANTILES = (0.5, 0.9, 0.99)
 
 @dataclass(frozen=True)
 class TierLoad:
+    name: str  # tier name ("main", "small") or "all" for pooled tiers
     requests: int
     context_mean: float
     context_p90: float
@@ -68,7 +69,7 @@ class AgentLoad:
 
 
 def _tier_load(
-    context: np.ndarray, new: np.ndarray, output: np.ndarray, gap: np.ndarray
+    name: str, context: np.ndarray, new: np.ndarray, output: np.ndarray, gap: np.ndarray
 ) -> TierLoad:
     c = context.astype(np.float64)
     n = new.astype(np.float64)
@@ -79,6 +80,7 @@ def _tier_load(
         ratios[j] = np.quantile(eff, QUANTILES) / mean
     g = np.nan_to_num(gap.astype(np.float64), nan=0.0)
     return TierLoad(
+        name=name,
         requests=len(c),
         context_mean=float(c.mean()),
         context_p90=float(np.quantile(c, 0.9)),
@@ -104,14 +106,15 @@ def agent_load(
     if merge_tiers:
         ts = list(summary.tiers.values())
         tiers["all"] = _tier_load(
+            "all",
             *(
                 np.concatenate([getattr(t, f) for t in ts])
                 for f in ("context_tokens", "new_tokens", "output_tokens", "gap_s")
-            )
+            ),
         )
     else:
         for name, t in summary.tiers.items():
-            tiers[name] = _tier_load(t.context_tokens, t.new_tokens, t.output_tokens, t.gap_s)
+            tiers[name] = _tier_load(name, t.context_tokens, t.new_tokens, t.output_tokens, t.gap_s)
     reqs = np.asarray(summary.requests_per_session, dtype=np.float64)
     if session_gap_s is None:
         think = np.mean([t.think_mean_s for t in tiers.values()])

@@ -137,3 +137,17 @@ def test_evaluate_cli(shared_dir, tmp_path) -> None:
     bad.write_text("model: m\nmode: afd\npools: [{role: agg, system: gb200}]\n")
     res = CliRunner().invoke(app, ["evaluate", str(bad), "-t", str(trace)])
     assert res.exit_code == 2 and "needs pools with roles attention, ffn" in res.stderr
+
+
+def test_array_path_equals_object_path(load) -> None:
+    from codesign.candidates import from_deployments
+    from codesign.evaluate import evaluate_arrays
+
+    deps = [Deployment.from_yaml(AGG.replace("workers: 2", f"workers: {w}")) for w in (1, 2, 4)]
+    a = evaluate(deps, load, 32)
+    b = evaluate_arrays(from_deployments(deps), load, 32)
+    for key in METRICS:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-12)
+    # more workers never make latency worse at the same load
+    assert np.all(np.diff(a["ttft_p50_s"]) <= 1e-9)
+    assert np.all(np.diff(a["tpot_p50_ms"]) <= 1e-9)

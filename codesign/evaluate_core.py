@@ -1,0 +1,214 @@
+"""The vectorised core of the agent evaluator: `Candidates` of one model -> the perf
+model's inputs -> per-candidate outputs, with no Python loop per candidate.
+
+The hit ratio comes from the workload's curve at the worker's KV capacity (device memory
+left after the weights, plus the host tier), shared by the sessions the router sends to
+that worker (a worker's share under session-affine or KV-aware routing; all sessions
+under round-robin, where a session's next request also lands on another worker most of
+the time, so the hit ratio is divided by the workers).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.candidates import Candidates
+from codesign.models import kv_elements_per_token, load_model
+from codesign.perf.calibration import Calibration
+from codesign.perf.engine import byte_sizes
+from codesign.perf.hardware import hw_vectors_indexed
+from codesign.perf.memory import memory_use
+from codesign.perf.predict import Group, evaluate_group, make_layout, row_precisions
+from codesign.perf.profile import ModelProfile, build_profile
+from codesign.validation.silicon import INT_FIELDS, STR_FIELDS, SiliconRows
+from codesign.workload.agent_load import AgentLoad, TierLoad
+
+
+def _resolve(values: np.ndarray, fn) -> np.ndarray:
+    uniq, inv = np.unique(values.astype(str), return_inverse=True)
+    return np.array([fn(str(u)) for u in uniq], dtype=object)[inv]
+
+
+def _precisions(c: Candidates, prof: ModelProfile) -> tuple[np.ndarray, np.ndarray]:
+    gemm = _resolve(c.gemm, lambda g: row_precisions(g, "", "", "", prof)[0])
+    moe = np.where(c.moe == "", np.where(c.gemm == "", prof.native_moe, gemm), c.moe)
+    moe = _resolve(moe.astype(object), lambda m: row_precisions(m, m, "", "", prof)[1])
+    return gemm, moe
+
+
+def _moe_split(
+    tp: np.ndarray, dp: np.ndarray, ep: np.ndarray, is_moe: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    if not is_moe:
+        return np.zeros_like(tp), np.zeros_like(tp)
+    ep = np.where(ep > 0, ep, tp * dp)
+    return np.maximum(tp * dp // np.maximum(ep, 1), 1), ep
+
+
+def _reasons(c: Candidates, prof: ModelProfile) -> np.ndarray:
+    r = np.full(len(c), "", dtype=object)
+    for tp, ep, role in ((c.tp, c.ep, "decode/agg"), (c.p_tp, c.p_ep, "prefill")):
+        if prof.num_heads:
+            bad = (prof.num_heads % tp) != 0
+            r[bad & (r == "")] = f"{role} pool: tp does not divide the {prof.num_heads} heads"
+        if prof.is_moe:
+            bad = (ep > 0) & ((prof.num_experts % np.maximum(ep, 1)) != 0)
+            r[bad & (r == "")] = f"{role} pool: ep does not divide the {prof.num_experts} experts"
+        else:
+            r[(ep > 0) & (r == "")] = f"{role} pool: ep set but the model has no experts"
+    return r
+
+
+def evaluate_candidates(
+    c: Candidates, load: AgentLoad, tier: TierLoad, clients: float, calib: Calibration
+) -> dict[str, np.ndarray]:
+    """Per-candidate outputs for one model part serving ``clients`` sessions."""
+    arch = load_model(c.model)
+    prof = build_profile(arch)
+    kv_elems = float(kv_elements_per_token(arch))
+    n = len(c)
+    gemm, moe = _precisions(c, prof)
+    agg = c.mode == "agg"
+    ints = {k: np.zeros(n, dtype=np.int64) for k in INT_FIELDS}
+    strs = {k: np.full(n, "", dtype=object) for k in STR_FIELDS}
+    strs["backend"], strs["mode"] = c.engine, c.mode
+    strs["model"] = np.full(n, c.model, dtype=object)
+    ints["isl"][:] = max(round(tier.context_mean), 1)
+    ints["osl"][:] = max(round(tier.output_mean), 1)
+    mtp, mep = _moe_split(c.tp, c.dp, c.ep, prof.is_moe)
+    ptp, pep = _moe_split(c.p_tp, c.p_dp, c.p_ep, prof.is_moe)
+    ints["concurrency"] = np.maximum(
+        np.where(agg, np.round(clients / c.workers), round(clients)), 1
+    ).astype(np.int64)
+    for f, v in (
+        ("batch", 1),
+        ("tp", c.tp),
+        ("pp", c.pp),
+        ("dp", c.dp),
+        ("moe_tp", mtp),
+        ("moe_ep", mep),
+    ):
+        ints[f] = np.where(agg, v, 0)
+    for f, v in (
+        ("batch", 1),
+        ("workers", c.p_workers),
+        ("tp", c.p_tp),
+        ("pp", c.p_pp),
+        ("dp", c.p_dp),
+        ("moe_tp", ptp),
+        ("moe_ep", pep),
+    ):
+        ints[f"p_{f}"] = np.where(agg, 0, v)
+    for f, v in (
+        ("batch", c.max_batch),
+        ("workers", c.workers),
+        ("tp", c.tp),
+        ("pp", c.pp),
+        ("dp", c.dp),
+        ("moe_tp", mtp),
+        ("moe_ep", mep),
+    ):
+        ints[f"d_{f}"] = np.where(agg, 0, v)
+    rows = SiliconRows(**ints, **strs, ttft_ms=np.full(n, np.nan), tpot_ms=np.full(n, np.nan))
+    hw_p = hw_vectors_indexed(c.systems, c.sys_p, gemm, moe)
+    hw_d = hw_vectors_indexed(c.systems, c.sys_d, gemm, moe)
+    nb = byte_sizes(list(gemm), list(moe), list(c.kv))
+    lay = make_layout(c.tp, c.dp, mtp, mep, c.pp, prof.is_moe)
+    use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems)
+    reasons = _reasons(c, prof)
+    weights_gb = use.weights_bytes_per_gpu / 1e9
+    reasons[(~use.fits) & (reasons == "")] = "weights do not fit the GPU memory of the KV pool"
+    for j in np.flatnonzero(
+        (~use.fits) & (reasons == "weights do not fit the GPU memory of the KV pool")
+    ):
+        reasons[j] = (
+            f"weights need {weights_gb[j]:.1f} GB per GPU; the GPU has "
+            f"{hw_d.mem_bytes[j] / 1e9:.1f} GB"
+        )
+    room = use.kv_tokens_per_worker < rows.isl + rows.osl
+    reasons[room & (reasons == "")] = "no room for the KV cache of one mean request"
+    host_cap_gb = np.array([_host_gb_per_chip(s) for s in c.systems])[c.sys_d] * lay.gpus
+    over = c.host_gb > host_cap_gb + 1e-6
+    for j in np.flatnonzero(over & (reasons == "")):
+        reasons[j] = (
+            f"kv_tiers.host_gb_per_worker={c.host_gb[j]:g} exceeds the "
+            f"{host_cap_gb[j]:.0f} GB of host memory a worker has on "
+            f"{c.systems[c.sys_d[j]].name}"
+        )
+    kv_bpe = byte_sizes(list(c.kv), list(c.kv), list(c.kv)).kv
+    hbm = use.kv_tokens_per_worker.astype(np.float64)
+    host_tokens = c.host_gb * 1e9 / np.maximum(kv_elems * kv_bpe, 1e-9)
+    h_tot, h_hbm = _hit(load, tier, hbm, hbm + host_tokens, clients, c)
+    host_share = np.where(h_tot > 0, np.clip((h_tot - h_hbm) / np.maximum(h_tot, 1e-12), 0, 1), 0.0)
+    hetero = bool((c.sys_p != c.sys_d).any())
+    spec = c.spec_k > 0
+    group = Group(
+        index=np.arange(n),
+        rows=rows,
+        prof=prof,
+        kv_elems_per_token=kv_elems,
+        hw=hw_p,
+        nb=nb,
+        hw_decode=hw_d if hetero else None,
+        prefix_hit=np.minimum(h_tot, 0.999),
+        host_share=host_share,
+        spec_k=c.spec_k.astype(np.float64) if spec.any() else None,
+        spec_alpha=c.spec_alpha if spec.any() else None,
+        think_s=np.full(n, tier.think_mean_s),
+        ctx_hi=np.full(n, tier.context_p90),
+    )
+    out = evaluate_group(group, _calib_for_agents(calib))
+    out["requests_per_s"] = out["requests_per_s"] * np.where(agg, c.workers, 1.0)
+    out.update(
+        hit=h_tot,
+        host_share=host_share,
+        isl=rows.isl.astype(float),
+        osl=rows.osl.astype(float),
+        reason=reasons,
+    )
+    return out
+
+
+AGENT_QUEUE_FACTOR = 0.5  # M/D/1: Poisson arrivals, deterministic service
+
+
+def _calib_for_agents(calib: Calibration) -> Calibration:
+    """Agent sessions wait a random tool or human gap before each request, so many
+    sessions arrive like a Poisson stream: M/D/1 queueing, no benchmark cohort term."""
+    return calib.model_copy(update={"queue_factor": AGENT_QUEUE_FACTOR, "sync_factor": 0.0})
+
+
+def _host_gb_per_chip(system: object) -> float:
+    tiers = system.kv_tiers()  # type: ignore[attr-defined]
+    return tiers[1].capacity_bytes_per_chip / 1e9 if len(tiers) > 1 else 0.0
+
+
+def _hit(
+    load: AgentLoad,
+    tier: TierLoad,
+    cap_hbm: np.ndarray,
+    cap_all: np.ndarray,
+    sessions: float,
+    c: Candidates,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token hit ratio (device + host, and device only) per candidate."""
+    summary = load.summary
+    n = len(cap_hbm)
+    if not summary.curves:
+        ideal = 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9)
+        return np.full(n, ideal), np.full(n, ideal)
+    affine = c.router != 0  # round robin spreads a session over the workers
+    spc = np.where(affine, np.maximum(sessions / c.workers, 1.0), max(sessions, 1.0))
+    h_all, h_hbm = np.zeros(n), np.zeros(n)
+    weights = {t: float(ts.context_tokens.sum()) for t, ts in summary.tiers.items()}
+    names = [t for t in summary.tiers if t == tier.name] or list(summary.tiers)
+    for s in np.unique(spc):
+        m = spc == s
+        tot, dev = summary.hit_ratio(cap_all[m], float(s)), summary.hit_ratio(cap_hbm[m], float(s))
+        w = sum(weights[t] for t in names)
+        h_all[m] = sum(weights[t] * tot[t] for t in names) / w
+        h_hbm[m] = sum(weights[t] * dev[t] for t in names) / w
+    rr = ~affine
+    h_all[rr] /= c.workers[rr]
+    h_hbm[rr] /= c.workers[rr]
+    return h_all, h_hbm
