@@ -41,8 +41,11 @@ def efficiency(calib: Calibration, hw: HwVec, engines: Sequence[str]) -> Efficie
     )
 
 
-def ttft_overhead_s(calib: Calibration, engines: Sequence[str]) -> np.ndarray:
-    return _lookup(engines, lambda e: calib.engine(calib.ttft_overhead_ms, e)) * 1e-3
+def ttft_overhead_s(calib: Calibration, engines: Sequence[str], layers: int = 0) -> np.ndarray:
+    """Request handling outside the engine steps: a fixed part per engine plus a part per
+    layer (the first token's prefill and decode launches scale with depth)."""
+    fixed = _lookup(engines, lambda e: calib.engine(calib.ttft_overhead_ms, e)) * 1e-3
+    return fixed + layers * calib.ttft_per_layer_us * 1e-6
 
 
 def byte_sizes(gemm: Sequence[str], moe: Sequence[str], kv: Sequence[str]) -> Bytes:

@@ -29,6 +29,7 @@ PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
     *(("layer_overhead_us", e, 0.0, 300.0) for e in ENGINES),
     *(("step_overhead_ms", e, 0.0, 50.0) for e in ENGINES),
     *(("ttft_overhead_ms", e, 0.0, 3000.0) for e in ENGINES),
+    ("ttft_per_layer_us", None, 0.0, 20_000.0),
     ("moe_imbalance", None, 0.5, 2.0),
     ("queue_factor", None, 0.0, 20.0),
     ("sync_factor", None, 0.0, 1.0),

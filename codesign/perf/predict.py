@@ -221,7 +221,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             slots,
             own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
             pf["total"] - pf["fixed"],
-            ttft_overhead_s(calib, list(r.backend)),
+            ttft_overhead_s(calib, list(r.backend), prof.layers),
             calib.queue_factor,
         )
         return {
@@ -240,7 +240,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         t_dec,
         own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
         pf["total"] - pf["fixed"],
-        ttft_overhead_s(calib, list(r.backend)),
+        ttft_overhead_s(calib, list(r.backend), prof.layers),
         calib.queue_factor,
         calib.sync_factor,
         slots,
@@ -313,7 +313,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             pf["total"],
             capacity,
             kv_s,
-            ttft_overhead_s(calib, list(r.backend)),
+            ttft_overhead_s(calib, list(r.backend), prof.layers),
             calib.queue_factor,
         )
         return {
@@ -336,7 +336,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         capacity,
         slots,
         kv_s,
-        ttft_overhead_s(calib, list(r.backend)),
+        ttft_overhead_s(calib, list(r.backend), prof.layers),
         calib.queue_factor,
         calib.sync_factor,
         servers,
