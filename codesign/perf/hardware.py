@@ -111,43 +111,19 @@ def hw_vectors_indexed(
 def hw_vectors(
     systems: Sequence[System | str], gemm_precisions: Sequence[str], moe_precisions: Sequence[str]
 ) -> HwVec:
-    """Gather hardware numbers for each candidate.
-
-    Distinct (system, precision) combinations are resolved once and gathered with numpy
-    fancy indexing, so the cost per candidate is array work, not Python.
-    """
-    names = np.array([s if isinstance(s, str) else s.name for s in systems], dtype=object)
-    by_name = {(s if isinstance(s, str) else s.name): s for s in systems}
-    keys = np.char.add(
-        np.char.add(names.astype(str), "|"),
-        np.char.add(
-            np.char.add(np.asarray(gemm_precisions, dtype=str), "|"),
-            np.asarray(moe_precisions, dtype=str),
-        ),
-    )
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    table = []
-    for key in uniq:
-        name, g, m = str(key).split("|")
-        s = by_name[name]
-        table.append(_one(get_system(s) if isinstance(s, str) else s, g, m))
-    cols = list(zip(*table, strict=True)) if table else [()] * 13
-
-    def col(i: int, dtype: type = np.float64) -> np.ndarray:
-        return np.asarray(cols[i], dtype=dtype)[inverse]
-
-    return HwVec(
-        peak_gemm=col(0),
-        peak_moe=col(1),
-        peak_attn=col(2),
-        gemm_class=col(3, object),
-        moe_class=col(4, object),
-        mem_bw=col(5),
-        mem_bytes=col(6),
-        su_bw=col(7),
-        su_lat=col(8),
-        su_domain=col(9),
-        so_bw=col(10),
-        so_lat=col(11),
-        host_bw=col(12),
+    """Gather hardware numbers for each candidate (systems by object or catalog name)."""
+    table: list[System] = []
+    where: dict[str, int] = {}
+    index = np.empty(len(systems), dtype=np.int64)
+    for i, s in enumerate(systems):
+        key = s if isinstance(s, str) else f"{s.name}@{id(s)}"
+        if key not in where:
+            where[key] = len(table)
+            table.append(get_system(s) if isinstance(s, str) else s)
+        index[i] = where[key]
+    return hw_vectors_indexed(
+        table,
+        index,
+        np.asarray(gemm_precisions, dtype=object),
+        np.asarray(moe_precisions, dtype=object),
     )

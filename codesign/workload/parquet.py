@@ -18,35 +18,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from codesign.workload.importers.base import Progress, TraceFormatError, register
-from codesign.workload.schema import FORMAT_VERSION, Trace, TraceMeta
+from codesign.workload.schema import (
+    AGENT_COLUMNS,
+    FORMAT_VERSION,
+    REQUEST_COLUMNS,
+    SESSION_COLUMNS,
+    Trace,
+    TraceMeta,
+)
 
 MAGIC = "codesign-trace"
-REQUEST_COLUMNS = (
-    "req_agent",
-    "arrival_s",
-    "arrival_relative",
-    "input_tokens",
-    "output_tokens",
-    "stop",
-    "gap_s",
-    "gap_kind",
-    "server_s",
-    "model",
-    "tier",
-    "compaction",
-    "shared_prefix_tokens",
-)
-SESSION_COLUMNS = ("session_ids", "session_start_s", "session_tool_tokens", "session_system_tokens")
-AGENT_COLUMNS = (
-    "agent_session",
-    "agent_parent",
-    "agent_kind",
-    "agent_name",
-    "agent_spawn_s",
-    "agent_end_s",
-    "agent_tool_tokens",
-    "agent_system_tokens",
-)
 
 
 def _table_json(trace: Trace, names: tuple[str, ...]) -> str:

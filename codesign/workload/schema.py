@@ -64,6 +64,34 @@ class TraceMeta(BaseModel):
     description: str = ""
 
 
+# the columns of each table (session, agent and request rows), in file order
+REQUEST_COLUMNS = (
+    "req_agent",
+    "arrival_s",
+    "arrival_relative",
+    "input_tokens",
+    "output_tokens",
+    "stop",
+    "gap_s",
+    "gap_kind",
+    "server_s",
+    "model",
+    "tier",
+    "compaction",
+    "shared_prefix_tokens",
+)
+SESSION_COLUMNS = ("session_ids", "session_start_s", "session_tool_tokens", "session_system_tokens")
+AGENT_COLUMNS = (
+    "agent_session",
+    "agent_parent",
+    "agent_kind",
+    "agent_name",
+    "agent_spawn_s",
+    "agent_end_s",
+    "agent_tool_tokens",
+    "agent_system_tokens",
+)
+
 I64 = np.int64
 F64 = np.float64
 
@@ -144,32 +172,7 @@ class Trace:
     def validate(self) -> Trace:
         """Raise SpecError when column lengths or references disagree."""
         s, a, r = self.n_sessions, self.n_agents, self.n_requests
-        groups = {
-            s: ("session_start_s", "session_tool_tokens", "session_system_tokens"),
-            a: (
-                "agent_parent",
-                "agent_kind",
-                "agent_name",
-                "agent_spawn_s",
-                "agent_end_s",
-                "agent_tool_tokens",
-                "agent_system_tokens",
-            ),
-            r: (
-                "arrival_s",
-                "arrival_relative",
-                "input_tokens",
-                "output_tokens",
-                "stop",
-                "gap_s",
-                "gap_kind",
-                "server_s",
-                "model",
-                "tier",
-                "compaction",
-                "shared_prefix_tokens",
-            ),
-        }
+        groups = {s: SESSION_COLUMNS, a: AGENT_COLUMNS, r: REQUEST_COLUMNS}
         for n, names in groups.items():
             for name in names:
                 if getattr(self, name).shape != (n,):
