@@ -9,6 +9,7 @@ from codesign.cli import hardware, models, trace, trace_synth  # noqa: F401 (reg
 from codesign.cli.bench import bench_app
 from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command
+from codesign.cli.export import export_command
 from codesign.cli.perf import perf_commands
 
 app = typer.Typer(
@@ -30,6 +31,7 @@ perf_commands(app)
 app.add_typer(bench_app, name="bench")
 app.add_typer(trace.trace_app, name="trace")
 app.command("evaluate")(evaluate_command)
+app.command("export")(export_command)
 
 
 @catalog_app.command("systems")

@@ -1,0 +1,130 @@
+"""Exporter protocol, registry, result type and the checks every exporter shares."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from codesign.deployment import Deployment, DeploymentPrecision, Pool
+from codesign.errors import SpecError
+
+
+class ExportError(SpecError):
+    """A deployment (or part of it) that the chosen format cannot express."""
+
+
+@dataclass
+class ExportResult:
+    """Files to write (relative path -> text) plus notes for the reader."""
+
+    format: str
+    engine: str
+    engine_version: str
+    files: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+class Exporter(Protocol):
+    name: str
+
+    def export(self, dep: Deployment, version: str | None) -> ExportResult: ...
+
+
+EXPORTERS: dict[str, Callable[[], Exporter]] = {}
+
+
+def register(name: str) -> Callable[[Callable[[], Exporter]], Callable[[], Exporter]]:
+    def deco(factory: Callable[[], Exporter]) -> Callable[[], Exporter]:
+        EXPORTERS[name] = factory
+        return factory
+
+    return deco
+
+
+@dataclass(frozen=True)
+class Group:
+    """One set of workers: the primary model's pools or the sub-agent model's pools."""
+
+    name: str  # "main" | "subagent"
+    model: str
+    precision: DeploymentPrecision
+    pools: tuple[Pool, ...]
+    disagg: bool
+
+
+def groups(dep: Deployment) -> list[Group]:
+    out = [Group("main", dep.model, dep.precision, tuple(dep.pools), dep.mode == "disagg")]
+    if dep.subagents is not None:
+        sp = tuple(dep.subagents.pools)
+        out.append(
+            Group(
+                "subagent",
+                dep.subagents.model,
+                dep.subagents.precision,
+                sp,
+                any(p.role == "prefill" for p in sp),
+            )
+        )
+    return out
+
+
+def check_expressible(dep: Deployment, fmt: str) -> None:
+    """Refuse what no serving engine here can run: AFD pools, non-GPU systems."""
+    from hwmodels.catalog import get_system
+
+    if dep.mode == "afd":
+        raise ExportError(
+            f"{fmt}: mode afd (attention/FFN disaggregation) cannot be expressed: none of "
+            "Dynamo, vLLM, SGLang, TRT-LLM has separate attention and FFN workers"
+        )
+    for g in groups(dep):
+        for p in g.pools:
+            kind = str(get_system(p.system).chip.kind)
+            if kind != "gpu":
+                raise ExportError(
+                    f"{fmt}: {g.name} {p.role} pool on system {p.system} (chip kind {kind}) "
+                    f"cannot be expressed: {fmt} runs on GPUs only"
+                )
+
+
+def gpus_per_worker(pool: Pool) -> int:
+    return pool.parallel.tp * pool.parallel.dp * pool.parallel.pp
+
+
+def host_gb_per_rank(dep: Deployment, pool: Pool) -> float:
+    return dep.kv_tiers.host_gb_per_worker / gpus_per_worker(pool)
+
+
+def fp8_kv(precision: DeploymentPrecision) -> bool:
+    return precision.kv.startswith("fp8")
+
+
+def kv_note(precision: DeploymentPrecision, engine: str) -> str | None:
+    if precision.kv.startswith("fp8") or precision.kv in ("bf16", "fp16"):
+        return None
+    return (
+        f"kv precision {precision.kv} has no {engine} mapping here; the KV cache dtype is left auto"
+    )
+
+
+def shell_line(argv: list[str]) -> str:
+    """One command line, each option on its own continued line."""
+    parts: list[str] = []
+    for word in argv:
+        q = shlex.quote(word)
+        if word.startswith("--") and parts:
+            parts.append(" \\\n  " + q)
+        else:
+            parts.append((" " if parts else "") + q)
+    return "".join(parts)
+
+
+def compact_json(data: object) -> str:
+    return json.dumps(data, separators=(",", ":"))
+
+
+def pool_label(group: Group, pool: Pool) -> str:
+    return pool.role if group.name == "main" else f"subagent-{pool.role}"

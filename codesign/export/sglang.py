@@ -1,0 +1,88 @@
+"""SGLang: one ``python -m sglang.launch_server`` command line per pool."""
+
+from __future__ import annotations
+
+from codesign.deployment import Deployment, Pool
+from codesign.export.argdefs import argdefs, default_version
+from codesign.export.base import (
+    ExportResult,
+    Group,
+    check_expressible,
+    fp8_kv,
+    groups,
+    host_gb_per_rank,
+    kv_note,
+    pool_label,
+    register,
+    shell_line,
+)
+
+
+def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[str], list[str]]:
+    """SGLang server flags for one pool (shared by ``sglang.launch_server`` and Dynamo).
+
+    Attention-DP ranks live inside one instance: ``--tp-size`` is tp x dp and
+    ``--dp-size`` dp with ``--enable-dp-attention``."""
+    par, notes = pool.parallel, []
+    argv = ["--tp-size", str(par.tp * par.dp)]
+    if par.dp > 1:
+        argv += ["--dp-size", str(par.dp), "--enable-dp-attention"]
+    if par.pp > 1:
+        argv += ["--pp-size", str(par.pp)]
+    if par.ep > 0:
+        argv += ["--ep-size", str(par.ep)]
+    if pool.max_batch:  # per DP rank in the deployment, per instance in SGLang
+        argv += ["--max-running-requests", str(pool.max_batch * par.dp)]
+    if pool.max_batch_tokens:
+        argv += ["--chunked-prefill-size", str(pool.max_batch_tokens)]
+    if fp8_kv(group.precision):
+        argv += ["--kv-cache-dtype", "fp8_e4m3"]
+    elif note := kv_note(group.precision, "SGLang"):
+        notes.append(note)
+    spec = dep.spec_decoding
+    if group.name == "main" and spec.method != "none":
+        k = spec.draft_tokens
+        argv += ["--speculative-algorithm", "EAGLE" if spec.method == "mtp" else "EAGLE3"]
+        argv += ["--speculative-num-steps", str(k), "--speculative-eagle-topk", "1"]
+        argv += ["--speculative-num-draft-tokens", str(k + 1)]
+        if spec.method == "eagle":
+            argv += ["--speculative-draft-model-path", "EAGLE3_DRAFT_MODEL"]
+            notes.append("eagle: replace EAGLE3_DRAFT_MODEL with the EAGLE-3 draft checkpoint")
+    if group.disagg:
+        argv += ["--disaggregation-mode", pool.role, "--disaggregation-transfer-backend", "nixl"]
+    if dep.kv_tiers.host_gb_per_worker > 0:
+        gb = max(1, int(host_gb_per_rank(dep, pool)))
+        argv += ["--enable-hierarchical-cache", "--hicache-size", str(gb)]
+        notes.append(
+            f"{pool_label(group, pool)}: --hicache-size is per rank: "
+            f"{dep.kv_tiers.host_gb_per_worker:g} GB per worker / "
+            f"{par.tp * par.dp * par.pp} ranks = {gb} GB"
+        )
+    return argv, notes
+
+
+class SglangExporter:
+    name = "sglang"
+
+    def export(self, dep: Deployment, version: str | None) -> ExportResult:
+        check_expressible(dep, "sglang")
+        version = version or default_version("sglang")
+        argdefs("sglang", version)
+        res = ExportResult("sglang", "sglang", version)
+        for g in groups(dep):
+            for pool in g.pools:
+                args, notes = sglang_server_args(dep, g, pool)
+                res.notes += notes
+                label = pool_label(g, pool)
+                header = (
+                    f"# SGLang {version}: {label} pool of {g.model} on {pool.system}; run "
+                    f"{pool.workers} instance(s), {pool.chips // pool.workers} GPU(s) each\n"
+                )
+                argv = ["python", "-m", "sglang.launch_server", "--model-path", g.model, *args]
+                res.files[f"{label}.sh"] = header + shell_line(argv) + "\n"
+        if dep.mode == "disagg":
+            res.notes.append("disaggregated: run the SGLang router in PD mode in front")
+        return res
+
+
+register("sglang")(SglangExporter)

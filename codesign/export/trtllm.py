@@ -1,0 +1,102 @@
+"""TRT-LLM: ``trtllm-serve`` per pool with its extra LLM-API options YAML."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from codesign.deployment import Deployment, Pool
+from codesign.export.argdefs import argdefs, default_version
+from codesign.export.base import (
+    ExportResult,
+    Group,
+    check_expressible,
+    fp8_kv,
+    groups,
+    kv_note,
+    pool_label,
+    register,
+    shell_line,
+)
+
+
+def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str, Any], list[str]]:
+    """LLM-API options for one pool (the YAML given to ``--extra_llm_api_options``).
+
+    Attention-DP ranks live inside one instance: tensor_parallel_size is tp x dp with
+    enable_attention_dp."""
+    par, notes = pool.parallel, []
+    opts: dict[str, Any] = {
+        "tensor_parallel_size": par.tp * par.dp,
+        "pipeline_parallel_size": par.pp,
+        "enable_attention_dp": par.dp > 1,
+    }
+    if par.ep > 0:
+        opts["moe_expert_parallel_size"] = par.ep
+    if pool.max_batch:
+        opts["max_batch_size"] = pool.max_batch
+    if pool.max_batch_tokens:
+        opts["max_num_tokens"] = pool.max_batch_tokens
+    kv: dict[str, Any] = {"enable_block_reuse": True}
+    if fp8_kv(group.precision):
+        kv["dtype"] = "fp8"
+    elif note := kv_note(group.precision, "TRT-LLM"):
+        notes.append(note)
+    if dep.kv_tiers.host_gb_per_worker > 0:  # host_cache_size is in bytes
+        kv["host_cache_size"] = int(dep.kv_tiers.host_gb_per_worker * 1e9)
+    opts["kv_cache_config"] = kv
+    spec = dep.spec_decoding
+    if group.name == "main" and spec.method != "none":
+        if spec.method == "mtp":
+            opts["speculative_config"] = {
+                "decoding_type": "MTP",
+                "max_draft_len": spec.draft_tokens,
+            }
+        else:
+            opts["speculative_config"] = {
+                "decoding_type": "Eagle3",
+                "max_draft_len": spec.draft_tokens,
+                "speculative_model": "EAGLE3_DRAFT_MODEL",
+            }
+            notes.append("eagle: replace EAGLE3_DRAFT_MODEL with the EAGLE-3 draft checkpoint")
+    if group.disagg:
+        opts["cache_transceiver_config"] = {"backend": "DEFAULT"}
+    return opts, notes
+
+
+def dump_yaml(data: dict[str, Any], header: str) -> str:
+    return header + yaml.safe_dump(data, sort_keys=False)
+
+
+class TrtllmExporter:
+    name = "trtllm"
+
+    def export(self, dep: Deployment, version: str | None) -> ExportResult:
+        check_expressible(dep, "trtllm")
+        version = version or default_version("trtllm")
+        argdefs("trtllm", version)
+        res = ExportResult("trtllm", "trtllm", version)
+        for g in groups(dep):
+            for pool in g.pools:
+                opts, notes = llm_api_options(dep, g, pool)
+                res.notes += notes
+                label = pool_label(g, pool)
+                cfg = f"{label}.llm_api.yaml"
+                res.files[cfg] = dump_yaml(opts, f"# TRT-LLM {version} LLM-API options: {label}\n")
+                header = (
+                    f"# TRT-LLM {version}: {label} pool of {g.model} on {pool.system}; run "
+                    f"{pool.workers} instance(s), {pool.chips // pool.workers} GPU(s) each\n"
+                )
+                argv = ["trtllm-serve", g.model, "--backend", "pytorch"]
+                argv += ["--extra_llm_api_options", cfg]
+                res.files[f"{label}.sh"] = header + shell_line(argv) + "\n"
+        if dep.mode == "disagg":
+            res.notes.append(
+                "disaggregated: start context (prefill) and generation (decode) servers with "
+                "these files and `trtllm-serve disaggregated -c <config>` in front (or use Dynamo)"
+            )
+        return res
+
+
+register("trtllm")(TrtllmExporter)

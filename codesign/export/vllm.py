@@ -1,0 +1,101 @@
+"""vLLM: one ``vllm serve`` command line per pool (one engine instance per worker)."""
+
+from __future__ import annotations
+
+from codesign.deployment import Deployment, Pool
+from codesign.export.argdefs import argdefs, default_version
+from codesign.export.base import (
+    ExportResult,
+    Group,
+    check_expressible,
+    compact_json,
+    fp8_kv,
+    groups,
+    kv_note,
+    pool_label,
+    register,
+    shell_line,
+)
+
+GIB = 2**30
+
+
+def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[str], list[str]]:
+    """vLLM engine flags for one pool (shared by ``vllm serve`` and ``dynamo.vllm``)."""
+    par, notes = pool.parallel, []
+    argv = [
+        "--tensor-parallel-size", str(par.tp),
+        "--pipeline-parallel-size", str(par.pp),
+        "--data-parallel-size", str(par.dp),
+    ]  # fmt: skip
+    if par.ep > 0:
+        argv.append("--enable-expert-parallel")
+        if par.ep != par.tp * par.dp:
+            notes.append(
+                f"{pool_label(group, pool)}: vLLM expert parallel spans tp x dp = "
+                f"{par.tp * par.dp} ranks, not ep = {par.ep}"
+            )
+    if pool.max_batch:
+        argv += ["--max-num-seqs", str(pool.max_batch)]
+    if pool.max_batch_tokens:
+        argv += ["--max-num-batched-tokens", str(pool.max_batch_tokens)]
+    if fp8_kv(group.precision):
+        argv += ["--kv-cache-dtype", "fp8"]
+    elif note := kv_note(group.precision, "vLLM"):
+        notes.append(note)
+    argv.append("--enable-prefix-caching")
+    spec = dep.spec_decoding
+    if group.name == "main" and spec.method != "none":
+        cfg: dict[str, object] = {"num_speculative_tokens": spec.draft_tokens}
+        if spec.method == "mtp":
+            cfg["method"] = "mtp"
+        else:
+            cfg.update(method="eagle3", model="EAGLE3_DRAFT_MODEL")
+            notes.append("eagle: replace EAGLE3_DRAFT_MODEL with the EAGLE-3 draft checkpoint")
+        argv += ["--speculative-config", compact_json(cfg)]
+    if group.disagg:
+        argv += [
+            "--kv-transfer-config",
+            compact_json({"kv_connector": "NixlConnector", "kv_role": "kv_both"}),
+        ]
+    if dep.kv_tiers.host_gb_per_worker > 0:
+        gib = dep.kv_tiers.host_gb_per_worker * 1e9 / GIB
+        argv += ["--kv-offloading-size", f"{gib:.1f}", "--kv-offloading-backend", "native"]
+        if group.disagg:
+            notes.append(
+                "host KV offload together with the NIXL transfer connector: check that this "
+                "vLLM version combines --kv-offloading-size with --kv-transfer-config"
+            )
+    return argv, notes
+
+
+class VllmExporter:
+    name = "vllm"
+
+    def export(self, dep: Deployment, version: str | None) -> ExportResult:
+        check_expressible(dep, "vllm")
+        version = version or default_version("vllm")
+        argdefs("vllm", version)
+        res = ExportResult("vllm", "vllm", version)
+        for g in groups(dep):
+            for pool in g.pools:
+                args, notes = vllm_engine_args(dep, g, pool)
+                res.notes += notes
+                label = pool_label(g, pool)
+                header = (
+                    f"# vLLM {version}: {label} pool of {g.model} on {pool.system}; run "
+                    f"{pool.workers} instance(s), {pool.chips // pool.workers} GPU(s) each\n"
+                )
+                cmd = shell_line(["vllm", "serve", g.model, *args])
+                res.files[f"{label}.sh"] = header + cmd + "\n"
+        if dep.mode == "disagg":
+            res.notes.append(
+                "disaggregated: prefill and decode instances exchange KV over NIXL; a P/D-aware "
+                "proxy or router (e.g. Dynamo) must send each request to both"
+            )
+        if dep.router != "round_robin":
+            res.notes.append(f"router {dep.router}: put a {dep.router} router in front")
+        return res
+
+
+register("vllm")(VllmExporter)

@@ -1,0 +1,147 @@
+"""Exports of the example deployments parse and use only recorded argument names."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codesign.deployment import Deployment
+from codesign.export import FORMATS, export
+from codesign.export.argdefs import argdefs, flag_names
+from codesign.export.check import ArgdefMismatch, check_result, script_argv
+
+EXAMPLES = Path(__file__).parents[3] / "examples"
+AGG = EXAMPLES / "deployment-r1-gb200-agg.yaml"  # agg, host KV tier, kv_aware
+DISAGG = EXAMPLES / "deployment-r1-disagg-subagents.yaml"  # disagg, MTP, sub-agents
+
+
+def dep(path: Path, **update: object) -> Deployment:
+    return Deployment.from_file(path).model_copy(update=update)
+
+
+def value(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+ENGINES = ("vllm", "sglang", "trtllm")
+CASES = [
+    (p, fmt, eng)
+    for p in (AGG, DISAGG)
+    for fmt in FORMATS
+    for eng in ENGINES
+    if fmt == "dynamo" or eng == fmt
+]
+
+
+@pytest.mark.parametrize(("path", "fmt", "engine"), CASES)
+def test_outputs_parse_and_use_recorded_names(path: Path, fmt: str, engine: str) -> None:
+    res = export(dep(path, engine=engine), fmt)
+    assert res.files
+    for rel, text in res.files.items():
+        if rel.endswith(".sh"):
+            argv = script_argv(text)
+            assert argv and all(isinstance(w, str) for w in argv)
+        else:
+            assert yaml.safe_load(text)
+    check_result(res)  # raises on any unrecorded flag/field
+
+
+def test_vllm_disagg_flags() -> None:
+    res = export(dep(DISAGG), "vllm")
+    decode = script_argv(res.files["decode.sh"])
+    assert decode[:3] == ["vllm", "serve", "deepseek-ai/DeepSeek-R1"]
+    # decode pool: tp1 x dp8 with ep8 -> 8 GPUs; vLLM EP spans tp x dp ranks
+    assert value(decode, "--data-parallel-size") == "8"
+    assert "--enable-expert-parallel" in decode
+    assert value(decode, "--max-num-seqs") == "128"
+    assert value(decode, "--kv-cache-dtype") == "fp8"
+    assert json.loads(value(decode, "--speculative-config")) == {
+        "num_speculative_tokens": 2,
+        "method": "mtp",
+    }
+    assert json.loads(value(decode, "--kv-transfer-config"))["kv_connector"] == "NixlConnector"
+    sub = script_argv(res.files["subagent-agg.sh"])
+    assert sub[2] == "Qwen/Qwen3-32B" and "--speculative-config" not in sub
+
+
+def test_host_kv_tier_per_engine() -> None:
+    # 200 GB per worker of 8 GPUs
+    v = script_argv(export(dep(AGG, engine="vllm"), "vllm").files["agg.sh"])
+    assert value(v, "--kv-offloading-size") == f"{200e9 / 2**30:.1f}"  # GiB, summed over TP
+    s = script_argv(export(dep(AGG), "sglang").files["agg.sh"])
+    assert "--enable-hierarchical-cache" in s and value(s, "--hicache-size") == "25"  # GB/rank
+    t = yaml.safe_load(export(dep(AGG), "trtllm").files["agg.llm_api.yaml"])
+    assert t["kv_cache_config"]["host_cache_size"] == 200 * 10**9  # bytes
+    assert t["kv_cache_config"]["dtype"] == "fp8"
+
+
+def test_sglang_attention_dp_and_spec() -> None:
+    argv = script_argv(export(dep(DISAGG), "sglang").files["decode.sh"])
+    # attention-DP ranks inside one instance: tp-size = tp x dp = 8
+    assert value(argv, "--tp-size") == "8" and value(argv, "--dp-size") == "8"
+    assert "--enable-dp-attention" in argv and value(argv, "--ep-size") == "8"
+    assert value(argv, "--max-running-requests") == "1024"  # 128 per DP rank x 8
+    assert value(argv, "--disaggregation-mode") == "decode"
+    assert value(argv, "--speculative-num-draft-tokens") == "3"
+
+
+def test_trtllm_options() -> None:
+    res = export(dep(DISAGG), "trtllm")
+    opts = yaml.safe_load(res.files["decode.llm_api.yaml"])
+    assert opts["tensor_parallel_size"] == 8 and opts["enable_attention_dp"] is True
+    assert opts["moe_expert_parallel_size"] == 8
+    assert opts["speculative_config"] == {"decoding_type": "MTP", "max_draft_len": 2}
+    assert opts["cache_transceiver_config"] == {"backend": "DEFAULT"}
+    argv = script_argv(res.files["decode.sh"])
+    assert value(argv, "--extra_llm_api_options") == "decode.llm_api.yaml"
+
+
+def test_dynamo_manifest() -> None:
+    res = export(dep(DISAGG, engine="trtllm"), "dynamo")
+    dgd = yaml.safe_load(res.files["dynamo-graph-deployment.yaml"])
+    assert dgd["kind"] == "DynamoGraphDeployment"
+    svcs = dgd["spec"]["services"]
+    assert set(svcs) == {"Frontend", "prefill", "decode", "subagent-agg"}
+    assert svcs["decode"]["resources"]["limits"]["gpu"] == "8"
+    assert svcs["subagent-agg"]["resources"]["limits"]["gpu"] == "2"
+    fe = shlex.split(svcs["Frontend"]["extraPodSpec"]["mainContainer"]["args"][0])
+    assert value(fe, "--router-mode") == "kv"
+    pre = shlex.split(svcs["prefill"]["extraPodSpec"]["mainContainer"]["args"][0])
+    assert value(pre, "--disaggregation-mode") == "prefill"
+    assert value(pre, "--extra-engine-args") == "/config/prefill.yaml"
+    cm = yaml.safe_load(res.files["engine-configs-configmap.yaml"])
+    assert set(cm["data"]) == {"prefill.yaml", "decode.yaml", "subagent-agg.yaml"}
+    assert yaml.safe_load(cm["data"]["decode.yaml"])["enable_attention_dp"] is True
+
+
+def test_eagle_and_round_robin() -> None:
+    data = Deployment.from_file(AGG).model_dump()
+    data.update(spec_decoding={"method": "eagle", "draft_tokens": 3}, router="round_robin")
+    d = Deployment.model_validate(data)
+    for fmt in ("vllm", "sglang", "trtllm"):
+        res = export(d.model_copy(update={"engine": fmt}), fmt)
+        assert any("EAGLE3_DRAFT_MODEL" in n for n in res.notes)
+    dgd = yaml.safe_load(export(d, "dynamo").files["dynamo-graph-deployment.yaml"])
+    fe = shlex.split(
+        dgd["spec"]["services"]["Frontend"]["extraPodSpec"]["mainContainer"]["args"][0]
+    )
+    assert value(fe, "--router-mode") == "round-robin"
+
+
+def test_check_catches_unrecorded_flag() -> None:
+    res = export(dep(AGG, engine="vllm"), "vllm")
+    res.files["agg.sh"] = res.files["agg.sh"].rstrip() + " \\\n  --no-such-flag 1\n"
+    with pytest.raises(ArgdefMismatch, match="--no-such-flag"):
+        check_result(res)
+
+
+def test_recorded_names_cover_what_exports_use() -> None:
+    # a few names the exporters depend on, recorded from each engine's definitions
+    assert {"--enable-expert-parallel", "--kv-offloading-size"} <= set(argdefs("vllm")["arguments"])
+    assert {"--enable-dp-attention", "--hicache-size"} <= set(argdefs("sglang")["arguments"])
+    assert "host_cache_size" in argdefs("trtllm")["fields"]["kv_cache_config"]
+    assert flag_names(["a", "--x=1", "-3", "--y"]) == ["--x", "--y"]
