@@ -272,7 +272,11 @@ def cache_cmd(
     trace = read_trace(path, fmt, quiet=as_json)
     full_curve = hit_curve(trace, model_tier, seed)
     sample = _sample_sessions(trace, sim_sessions, seed)
-    sample_curve = full_curve if sample is trace else hit_curve(sample, model_tier, seed)
+    sample_curve = (
+        full_curve
+        if sample is trace
+        else hit_curve(sample, model_tier, seed, sessions_grid=[sessions_per_cache])
+    )
     mask = None if model_tier is None else sample.tier == sample.tier_code(model_tier)
     replay = replay_schedule(sample, sessions_per_cache, seed, mask)
     sim = simulate(
