@@ -11,6 +11,7 @@ from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command
 from codesign.cli.export import export_command
 from codesign.cli.perf import perf_commands
+from codesign.cli.simulate import bench_simulate, simulate_command
 
 app = typer.Typer(
     name="codesign",
@@ -32,6 +33,8 @@ app.add_typer(bench_app, name="bench")
 app.add_typer(trace.trace_app, name="trace")
 app.command("evaluate")(evaluate_command)
 app.command("export")(export_command)
+app.command("simulate")(simulate_command)
+bench_app.command("simulate")(bench_simulate)
 
 
 @catalog_app.command("systems")

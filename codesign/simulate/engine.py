@@ -1,0 +1,373 @@
+"""The discrete-event loop: clients replay agent sessions, a router places requests on
+workers, workers batch them (``worker.py``), and KV moves between disaggregated pools.
+
+Concurrency: ``sessions`` lanes each play one session at a time, taking the next trace
+session (a seeded permutation, cycled; every copy is a different user with its own block
+ids) when the previous one ends, until ``total_sessions`` have started (default: the
+trace's sessions or 16 per lane, whichever is more: heavy-tailed client gaps of hours
+need many sessions per lane before the rates converge). Lane i starts at
+i/N of the mean recorded session duration, so the lanes are spread over a session's
+phases as in a steady state. Metrics are measured from the last lane's start to the
+moment the first lane finds no session left (``t_stop``); the loop then drains, so
+every request that was issued finishes exactly once.
+
+A request enters the router ``ttft_overhead`` after the client sends it (request handling
+outside the engine). Routers: ``round_robin``; ``session_affinity`` (a session copy
+sticks to one worker); ``kv_aware`` (the worker with the least uncached prompt tokens
+plus queued work, ``Worker.load_tokens``). Disaggregated parts keep the prefix cache on
+the decode workers (as the analytic model sizes it); the prefill worker with the least
+queued prefill computes the uncached tokens, then the KV (whole context) moves to the
+decode worker over the scale-up domain when both fit in it, else the scale-out NICs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from heapq import heappop, heappush
+
+import numpy as np
+
+from codesign.deployment import Deployment, Pool
+from codesign.errors import SpecError
+from codesign.perf.calibration import Calibration, load_calibration
+from codesign.simulate.kvstore import RequestRuns, RunCache, request_runs
+from codesign.simulate.plan import ReplayPlan, build_plan
+from codesign.simulate.requests import Requests
+from codesign.simulate.stepmodel import PoolModel, build_pool_model
+from codesign.simulate.worker import Worker
+from codesign.workload.schema import Trace
+
+WAKE, ISSUE, DECODE_ARRIVE, LANE = 0, 1, 2, 3
+DEFAULT_PIN_TTL_S = 600.0
+# heavy-tailed client gaps (hours) need many sessions per lane before rates converge
+DEFAULT_SESSIONS_PER_LANE = 16
+
+
+@dataclass
+class SimOptions:
+    sessions: int = 64  # concurrent sessions (lanes)
+    total_sessions: int | None = None  # sessions to start (default max(trace, 16 x lanes))
+    seed: int = 0
+    pin_ttl_s: float = DEFAULT_PIN_TTL_S  # retention pin_during_tool_gaps: max pin time
+    calib: Calibration | None = None
+    progress: Callable[[float], None] | None = field(default=None, repr=False)
+
+
+@dataclass
+class Part:
+    """One model's pools: the KV pool (agg or decode) and, disaggregated, the prefill pool."""
+
+    name: str
+    kv_model: PoolModel
+    pf_model: PoolModel | None
+    workers: list[Worker]
+    pf_workers: list[Worker]
+    router: str
+    overhead_s: float
+    same_domain: bool
+    rr: int = 0
+
+
+def _pools(pools: list[Pool]) -> tuple[Pool, Pool | None]:
+    roles = {p.role: p for p in pools}
+    if "agg" in roles:
+        return roles["agg"], None
+    return roles["decode"], roles["prefill"]
+
+
+class Simulator:
+    def __init__(self, dep: Deployment, trace: Trace, opts: SimOptions) -> None:
+        if dep.mode == "afd":
+            raise SpecError("afd deployments are not simulated yet (use codesign estimate)")
+        if opts.sessions < 1:
+            raise SpecError("sessions must be >= 1")
+        self.dep, self.trace, self.opts = dep, trace, opts
+        self.plan: ReplayPlan = build_plan(trace)
+        self.runs: RequestRuns = request_runs(trace)
+        self.req = Requests()
+        self.heap: list = []
+        self.seq = 0
+        self.pin_until: dict[int, float] | None = (
+            {} if dep.kv_tiers.retention == "pin_during_tool_gaps" else None
+        )
+        calib = opts.calib or load_calibration()
+        max_ctx = int(trace.input_tokens.max() + trace.output_tokens.max()) + 1024
+        self.parts = [
+            self._part(
+                "main",
+                dep.model,
+                dep.pools,
+                dep.precision,
+                calib,
+                max_ctx,
+                dep.kv_tiers.host_gb_per_worker,
+                main=True,
+            )
+        ]
+        small = trace.tier_code("small")
+        self.part_of_tier: dict[int, int] = {}
+        if dep.subagents is not None:
+            sa = dep.subagents
+            self.parts.append(
+                self._part(
+                    "sub-agents", sa.model, sa.pools, sa.precision, calib, max_ctx, 0.0, main=False
+                )
+            )
+            if small >= 0:
+                self.part_of_tier[small] = 1
+        self.req_part = [self.part_of_tier.get(t, 0) for t in self.plan.tier]
+        self.overhead_s = [self.parts[p].overhead_s for p in self.req_part]
+        self.n_in = trace.input_tokens.astype(np.int64).tolist()
+        self.n_out = np.maximum(trace.output_tokens, 1).astype(np.int64).tolist()
+        self.window = [0.0, float("inf")]
+        self.t_stop: float | None = None
+        self.n_lanes = opts.sessions
+        n_trace = trace.n_sessions
+        per_lane = DEFAULT_SESSIONS_PER_LANE * opts.sessions
+        self.total_sessions = opts.total_sessions or max(n_trace, per_lane)
+        rng = np.random.default_rng(opts.seed)
+        self.order = rng.permutation(n_trace).tolist()
+        self.started = 0
+        self.copy_session: list[int] = []
+        self.copy_lane: list[int] = []
+        self.copy_start: list[float] = []
+        self.copy_end: list[float] = []
+        self.agents_left: list[int] = []
+        self.join_left: dict[tuple[int, int], int] = {}
+        self.join_end: dict[tuple[int, int], float] = {}
+        self.finished = 0
+
+    # --- construction ------------------------------------------------------------------
+    def _part(
+        self,
+        name: str,
+        model: str,
+        pools: list[Pool],
+        prec,
+        calib: Calibration,
+        max_ctx: int,
+        host_gb: float,
+        main: bool,
+    ) -> Part:
+        kv_pool, pf_pool = _pools(pools)
+        sd = self.dep.spec_decoding
+        k = sd.draft_tokens if main and sd.method != "none" else 0
+        kv_model = build_pool_model(
+            model, kv_pool, prec, self.dep.engine, calib, host_gb, k, sd.acceptance, max_ctx
+        )
+        pf_model = (
+            build_pool_model(model, pf_pool, prec, self.dep.engine, calib, 0.0, 0, 0.0, max_ctx)
+            if pf_pool is not None
+            else None
+        )
+        if kv_model.kv_tokens_per_worker < 1:
+            raise SpecError(f"{name}: the {kv_pool.role} pool has no room for a KV cache")
+        bs = self.runs.block_tokens
+        caches = [
+            RunCache(
+                kv_model.kv_tokens_per_worker // bs,
+                kv_model.host_tokens_per_worker // bs,
+                self.pin_until,
+            )
+            for _ in range(kv_pool.workers)
+        ]
+        workers = [Worker(i, kv_model, self, caches[i]) for i in range(kv_pool.workers)]
+        pf_workers = (
+            [Worker(i, pf_model, self) for i in range(pf_pool.workers)]
+            if pf_model is not None and pf_pool is not None
+            else []
+        )
+        chips = kv_pool.chips + (pf_pool.chips if pf_pool else 0)
+        same = (
+            pf_model is not None
+            and chips <= kv_model.scale_up_domain
+            and (pf_model.system.name == kv_model.system.name)
+        )
+        return Part(
+            name,
+            kv_model,
+            pf_model,
+            workers,
+            pf_workers,
+            self.dep.router,
+            kv_model.ttft_overhead_s,
+            same,
+        )
+
+    # --- scheduling helpers used by the workers ------------------------------------------
+    def wake(self, w: Worker, t: float, version: int) -> None:
+        self.seq += 1
+        heappush(self.heap, (t, self.seq, WAKE, w, version))
+
+    def _push(self, t: float, kind: int, a: object, b: int = 0) -> None:
+        self.seq += 1
+        heappush(self.heap, (t, self.seq, kind, a, b))
+
+    def account_busy(self, w: Worker, t0: float, t1: float) -> None:
+        w.busy_total_s += t1 - t0
+        lo, hi = self.window
+        a, b = max(t0, lo), min(t1, hi)
+        if b > a:
+            w.busy_s += b - a
+
+    # --- the loop ------------------------------------------------------------------------
+    def run(self) -> None:
+        durations = self.plan.duration_s[self.plan.requests_per_session > 0]
+        mean_d = float(durations.mean()) if durations.size else 0.0
+        for lane in range(self.n_lanes):
+            self._push(lane * mean_d / self.n_lanes, LANE, lane)
+        self.window[0] = (self.n_lanes - 1) * mean_d / self.n_lanes
+        heap = self.heap
+        tick = max(self.total_sessions // 200, 1)
+        progress = self.opts.progress
+        last = 0
+        while heap:
+            t, _, kind, a, b = heappop(heap)
+            if kind == WAKE:
+                a.on_wake(t, b)
+            elif kind == ISSUE:
+                self._arrive(t, a, b)
+            elif kind == DECODE_ARRIVE:
+                self.req_worker(a).enqueue_decode(a, t)
+            else:
+                self._start_session(a, t)
+            if progress is not None and self.finished - last >= tick:
+                last = self.finished
+                progress(min(self.finished / self.total_sessions, 1.0))
+        if progress is not None:
+            progress(1.0)
+
+    def req_worker(self, rid: int) -> Worker:
+        return self.parts[self.req.part[rid]].workers[self.req.worker[rid]]
+
+    # --- clients -------------------------------------------------------------------------
+    def _start_session(self, lane: int, t: float) -> None:
+        plan = self.plan
+        while True:
+            if self.started >= self.total_sessions:
+                if self.t_stop is None:
+                    self.t_stop = t
+                    self.window[1] = t
+                return
+            s = self.order[self.started % len(self.order)]
+            self.started += 1
+            if plan.agents_with_requests[s] > 0:
+                break
+        c = len(self.copy_session)
+        self.copy_session.append(s)
+        self.copy_lane.append(lane)
+        self.copy_start.append(t)
+        self.copy_end.append(float("nan"))
+        self.agents_left.append(plan.agents_with_requests[s])
+        for a in plan.roots[s]:
+            self._issue(plan.first_req[a], c, t + plan.spawn_delay_s[a])
+
+    def _issue(self, r: int, c: int, t_send: float) -> None:
+        self._push(t_send + self.overhead_s[r], ISSUE, r, c)
+
+    def _arrive(self, t: float, r: int, c: int) -> None:
+        """The request reaches the router: prefix lookup, placement, prefill queue."""
+        part_i = self.req_part[r]
+        part = self.parts[part_i]
+        n_in, n_out = self.n_in[r], self.n_out[r]
+        rid = self.req.add(r, c, part_i, t - self.overhead_s[r], n_in if n_in > 1 else 1, n_out)
+        runs = self.runs
+        lo, hi = runs.off[r], runs.off[r + 1]
+        shift = c * runs.stride
+        keys = [k + shift for k in runs.keys[lo:hi]]
+        lens = runs.lengths[lo:hi]
+        w, d, h = self._route(part, keys, lens, n_in, c)
+        bs = runs.block_tokens
+        cached = min((d + h) * bs, n_in - 1) if n_in > 1 else 0
+        host = max(cached - d * bs, 0)
+        req = self.req
+        req.worker[rid] = w.index
+        req.cached[rid] = cached
+        req.host_tok[rid] = host
+        req.pf_left[rid] = max(n_in - cached, 1)
+        req.pf_done[rid] = cached
+        w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
+        if part.pf_workers:
+            pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
+            pw.enqueue(rid, t)
+        else:
+            w.enqueue(rid, t)
+
+    def _route(
+        self, part: Part, keys: list[int], lens: list[int], n_in: int, owner: int
+    ) -> tuple[Worker, int, int]:
+        ws = part.workers
+        if len(ws) == 1:
+            return ws[0], *ws[0].cache.lookup(keys, lens)  # type: ignore[union-attr]
+        if part.router == "round_robin":
+            w = ws[part.rr % len(ws)]
+            part.rr += 1
+        elif part.router == "session_affinity":
+            w = ws[owner % len(ws)]
+        else:
+            bs = self.runs.block_tokens
+            best = None
+            for x in ws:
+                d, h = x.cache.lookup(keys, lens)  # type: ignore[union-attr]
+                cost = n_in - min((d + h) * bs, n_in) + x.load_tokens()
+                if best is None or cost < best[0]:
+                    best = (cost, x, d, h)
+            return best[1], best[2], best[3]  # type: ignore[index]
+        return w, *w.cache.lookup(keys, lens)  # type: ignore[union-attr]
+
+    # --- worker callbacks ----------------------------------------------------------------
+    def on_first_token(self, rid: int, t: float) -> None:
+        self.req.t_first[rid] = t
+
+    def on_prefilled(self, rid: int, t: float) -> None:
+        """Disaggregated: the prefill is done; the KV moves to the decode worker."""
+        part = self.parts[self.req.part[rid]]
+        xfer = part.kv_model.kv_transfer_s(self.req.n_in[rid], part.same_domain)
+        if part.pf_model is not None:
+            xfer = max(xfer, part.pf_model.kv_transfer_s(self.req.n_in[rid], part.same_domain))
+        self.req.t_first[rid] = t + xfer
+        if self.req.n_out[rid] <= 1:
+            self.on_finish(rid, t + xfer)
+            return
+        self._push(t + xfer, DECODE_ARRIVE, rid)
+
+    def on_finish(self, rid: int, t: float) -> None:
+        req, plan = self.req, self.plan
+        req.t_finish[rid] = t
+        r, c = req.trace_idx[rid], req.copy[rid]
+        if self.pin_until is not None:
+            self.pin_until[c] = t + self.opts.pin_ttl_s
+        kids = plan.children.get(r)
+        if kids:
+            self.join_left[(c, r)] = len(kids)
+            self.join_end[(c, r)] = t
+            for a in kids:
+                self._issue(plan.first_req[a], c, t + plan.spawn_delay_s[a])
+        n = plan.next_req[r]
+        if n >= 0:
+            if not kids:
+                self._issue(n, c, t + plan.think_s[n])
+            return
+        self._agent_done(plan.req_agent[r], c, t)
+
+    def _agent_done(self, a: int, c: int, t: float) -> None:
+        plan = self.plan
+        anchor = plan.anchor[a]
+        if anchor >= 0:
+            key = (c, anchor)
+            self.join_left[key] -= 1
+            self.join_end[key] = max(self.join_end[key], t)
+            if self.join_left[key] == 0:
+                end = self.join_end.pop(key)
+                del self.join_left[key]
+                n = plan.next_req[anchor]
+                if n >= 0:
+                    self._issue(n, c, end + plan.join_slack_s[n])
+        self.agents_left[c] -= 1
+        if self.agents_left[c] == 0:
+            self.copy_end[c] = t
+            self.finished += 1
+            if self.pin_until is not None:
+                self.pin_until.pop(c, None)
+            self._start_session(self.copy_lane[c], t)

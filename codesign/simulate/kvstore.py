@@ -1,0 +1,179 @@
+"""A worker's prefix cache for the simulator: a two-tier (device, host) LRU over block runs.
+
+A request's hash blocks are split once (vectorised) into runs of consecutive block ids
+(``request_runs``); generators and most importers allocate a context's blocks
+consecutively, so a 150K-token request is one or two runs instead of 2,000 blocks. The
+cache keeps, per run key (its first block id), how many leading blocks are on the device
+(``dev``) and in total (``tot``: blocks ``dev..tot`` are in host memory). This is a block
+LRU in which a run's blocks are touched together, its tail is evicted first, and device
+victims move to the host tier (exclusive tiers, as ``codesign.kvcache.simulate``); a hit
+is the longest run of leading blocks cached in either tier.
+
+Retention ``pin_during_tool_gaps``: a run whose owner (session copy) is pinned until a
+time later than now is skipped by device eviction (moved to the most-recent end), unless
+every entry is pinned.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from codesign.workload.schema import Trace
+
+
+@dataclass(frozen=True)
+class RequestRuns:
+    """CSR runs per request: ``keys[off[r]:off[r+1]]`` and their lengths in blocks."""
+
+    keys: list[int]
+    lengths: list[int]
+    off: list[int]
+    stride: int  # key offset between copies of the trace (distinct users)
+    block_tokens: int
+
+
+def request_runs(trace: Trace, fallback_block_tokens: int = 64) -> RequestRuns:
+    """Runs of consecutive block ids per request. A trace without hashes gets one run per
+    agent context (a new one after each compaction), ``input_tokens // block`` long."""
+    if not trace.has_hashes:
+        bs = fallback_block_tokens
+        epoch = np.zeros(trace.n_requests, dtype=np.int64)
+        for a in np.unique(trace.req_agent):  # compactions start a new context chain
+            m = trace.req_agent == a
+            epoch[m] = np.cumsum(trace.compaction[m])
+        keys = (trace.req_agent.astype(np.int64) * 4096 + epoch) * 1_000_003
+        lens = trace.input_tokens // bs
+        has = lens > 0
+        off = np.zeros(trace.n_requests + 1, dtype=np.int64)
+        np.cumsum(has, out=off[1:])
+        stride = int(keys.max()) + 1_000_003 if keys.size else 1
+        return RequestRuns(keys[has].tolist(), lens[has].tolist(), off.tolist(), stride, bs)
+    ids, offs = trace.hash_ids, trace.hash_offsets
+    n = ids.size
+    start = np.ones(n, dtype=bool)
+    if n > 1:
+        start[1:] = np.diff(ids) != 1
+    seg_first = offs[:-1][np.diff(offs) > 0]
+    start[seg_first] = True
+    pos = np.flatnonzero(start)
+    lengths = np.diff(np.append(pos, n))
+    per_req = (
+        np.add.reduceat(start, np.minimum(offs[:-1], n - 1))
+        if n
+        else np.zeros(trace.n_requests, dtype=np.int64)
+    )
+    per_req = np.where(np.diff(offs) > 0, per_req, 0)
+    off = np.zeros(trace.n_requests + 1, dtype=np.int64)
+    np.cumsum(per_req, out=off[1:])
+    stride = int(ids.max()) + 1 if n else 1
+    return RequestRuns(
+        ids[pos].tolist(), lengths.tolist(), off.tolist(), stride, trace.meta.block_size_tokens
+    )
+
+
+class RunCache:
+    """Device + host LRU of block runs for one worker (capacities in blocks)."""
+
+    __slots__ = (
+        "cap_dev",
+        "cap_host",
+        "dev",
+        "host",
+        "owner",
+        "pin_until",
+        "tot",
+        "used_dev",
+        "used_host",
+    )
+
+    def __init__(
+        self, cap_dev_blocks: int, cap_host_blocks: int, pin_until: dict[int, float] | None = None
+    ) -> None:
+        self.cap_dev = max(int(cap_dev_blocks), 0)
+        self.cap_host = max(int(cap_host_blocks), 0)
+        self.dev: OrderedDict[int, int] = OrderedDict()  # key -> leading blocks on device
+        self.host: OrderedDict[int, None] = OrderedDict()  # keys with blocks in host memory
+        self.tot: dict[int, int] = {}  # key -> leading blocks cached in any tier
+        self.owner: dict[int, int] = {}
+        self.used_dev = 0
+        self.used_host = 0
+        self.pin_until = pin_until  # shared owner -> time; None: plain LRU
+
+    def lookup(self, keys: list[int], lens: list[int]) -> tuple[int, int]:
+        """(device, host) blocks of the longest cached prefix of these runs."""
+        dev_get, tot_get = self.dev.get, self.tot.get
+        d_hit = h_hit = 0
+        for k, n in zip(keys, lens, strict=True):
+            t = tot_get(k, 0)
+            if not t:
+                break
+            d = dev_get(k, 0)
+            if t >= n:
+                dd = d if d < n else n
+                d_hit += dd
+                h_hit += n - dd
+                continue
+            d_hit += d
+            h_hit += t - d
+            break
+        return d_hit, h_hit
+
+    def touch(self, keys: list[int], lens: list[int], owner: int, now_s: float) -> None:
+        """The request's blocks are now on the device and most recently used."""
+        dev, host, tot, own = self.dev, self.host, self.tot, self.owner
+        for k, n in zip(keys, lens, strict=True):
+            d = dev.get(k, 0)
+            t = tot.get(k, 0)
+            nd = d if d > n else n
+            nt = t if t > n else n
+            self.used_dev += nd - d
+            self.used_host += (nt - nd) - (t - d)
+            dev[k] = nd
+            dev.move_to_end(k)
+            tot[k] = nt
+            own[k] = owner
+            if nt > nd:
+                host[k] = None
+            elif k in host:
+                del host[k]
+        if self.used_dev > self.cap_dev:
+            self._evict_dev(now_s)
+        if self.used_host > self.cap_host:
+            self._evict_host()
+
+    def _evict_dev(self, now_s: float) -> None:
+        dev, host, pins = self.dev, self.host, self.pin_until
+        spared = 0
+        while self.used_dev > self.cap_dev and dev:
+            k, d = dev.popitem(last=False)
+            if pins is not None and spared < len(dev) and pins.get(self.owner[k], -1.0) > now_s:
+                dev[k] = d  # pinned during its session's tool gap: second chance
+                spared += 1
+                continue
+            x = min(d, self.used_dev - self.cap_dev)
+            self.used_dev -= x
+            self.used_host += x  # the tail moves to the host tier
+            if d - x > 0:
+                dev[k] = d - x
+                dev.move_to_end(k, last=False)
+            host[k] = None
+            host.move_to_end(k)
+
+    def _evict_host(self) -> None:
+        dev, host, tot = self.dev, self.host, self.tot
+        while self.used_host > self.cap_host and host:
+            k = next(iter(host))
+            d = dev.get(k, 0)
+            h = tot[k] - d
+            y = min(h, self.used_host - self.cap_host)
+            self.used_host -= y
+            tot[k] -= y
+            if tot[k] - d <= 0:
+                del host[k]
+            if tot[k] <= 0:
+                del tot[k]
+                self.owner.pop(k, None)
+                dev.pop(k, None)

@@ -1,0 +1,106 @@
+"""Hand-checkable replays: one session, one worker, step times set by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sim_helpers import block_trace, qwen_agg, use_fixed_model
+
+from codesign.simulate import SimOptions, Simulator
+from codesign.simulate.metrics import aggregate, request_table
+
+
+def run(trace, **kw):
+    sim = Simulator(qwen_agg(1), trace, SimOptions(sessions=1, total_sessions=1, **kw))
+    use_fixed_model(sim)
+    sim.run()
+    return sim, request_table(sim)
+
+
+def test_two_turns_exact_ttft_tpot_and_session_time():
+    # r0: 1000 tokens (10 blocks), 11 out; r1 after a 5 s tool gap: 2000 tokens, first 10
+    # blocks shared with r0, 1 out.
+    tr = block_trace(
+        [
+            {"arrival": 0.0, "server": 1.0, "input": 1000, "output": 11, "blocks": range(10)},
+            {
+                "arrival": 6.0,
+                "server": 1.0,
+                "input": 2000,
+                "output": 1,
+                "gap": 5.0,
+                "blocks": range(20),
+            },
+        ]
+    )
+    sim, r = run(tr)
+    # r0: one 0.1 s prefill step gives the first token, then 10 decode steps of 10 ms
+    assert r["ttft_s"][0] == pytest.approx(0.1)
+    assert r["tpot_s"][0] == pytest.approx(0.010)
+    assert r["t_finish"][0] == pytest.approx(0.2)
+    # r1: sent 5 s after r0 ends; 1000 of its 2000 tokens are cached on the device
+    assert r["t_issue"][1] == pytest.approx(5.2)
+    assert r["cached"][1] == 1000 and r["host_tok"][1] == 0 and r["hit_tier"][1] == 1
+    assert r["ttft_s"][1] == pytest.approx(0.1)
+    assert np.isnan(r["tpot_s"][1])
+    assert sim.copy_end[0] - sim.copy_start[0] == pytest.approx(5.3)
+    m, _ = aggregate(sim, r)
+    assert m["cache_hit_ratio"] == pytest.approx(1000 / 3000)
+
+
+def test_subagent_spawn_and_join():
+    # parent r0 ends at 1 s (recorded); a sub-agent runs 1..4 s; the parent's next request
+    # came 2 s after the sub-agent ended (recorded gap 5 s includes the wait).
+    tr = block_trace(
+        [
+            {"arrival": 0.0, "server": 1.0, "input": 500, "output": 1, "blocks": range(5)},
+            {
+                "agent": 1,
+                "arrival": 1.0,
+                "server": 3.0,
+                "input": 300,
+                "output": 1,
+                "blocks": range(100, 103),
+            },
+            {
+                "arrival": 6.0,
+                "server": 1.0,
+                "input": 800,
+                "output": 1,
+                "gap": 5.0,
+                "blocks": range(8),
+            },
+        ]
+    )
+    sim, r = run(tr)
+    order = np.argsort(r["t_issue"])
+    idx = r["trace_idx"][order]
+    child = int(np.flatnonzero(tr.agent_parent[tr.req_agent] >= 0)[0])
+    assert idx[1] == child
+    t_issue, t_finish = r["t_issue"][order], r["t_finish"][order]
+    assert t_finish[0] == pytest.approx(0.1)  # parent's one-step request
+    assert t_issue[1] == pytest.approx(0.1)  # spawned right after (recorded delay 0)
+    assert t_finish[1] == pytest.approx(0.2)
+    assert t_issue[2] == pytest.approx(0.2 + 2.0)  # join + the recorded 2 s slack
+    assert sim.copy_end[0] == pytest.approx(2.3)
+
+
+def test_a_new_prefill_cuts_a_decode_run_at_the_step_boundary():
+    # two copies of a 1-request session (101 output tokens) on one worker
+    tr = block_trace(
+        [{"arrival": 0.0, "server": 1.0, "input": 1000, "output": 101, "blocks": range(10)}]
+    )
+    sim = Simulator(qwen_agg(1), tr, SimOptions(sessions=2, total_sessions=2))
+    use_fixed_model(sim)
+    sim.run()
+    r = request_table(sim)
+    # lane 0: prefill 0 -> 0.1, then a run of 100 decode steps planned to end at 1.1;
+    # lane 1 starts at half the recorded session (0.5 s), which cuts the run after 40 steps;
+    # a mixed step 0.5 -> 0.6 (lane 1's prefill + lane 0's 41st token); then both decode
+    assert r["t_first"][0] == pytest.approx(0.1)
+    assert r["t_issue"][1] == pytest.approx(0.5)
+    assert r["t_first"][1] == pytest.approx(0.6)
+    assert r["t_finish"][0] == pytest.approx(0.6 + 0.59)
+    assert r["t_finish"][1] == pytest.approx(0.6 + 1.0)
+    assert r["tpot_s"][0] == pytest.approx(1.09 / 100)
+    assert r["cached"][1] == 0  # a second copy is a different user: no shared blocks

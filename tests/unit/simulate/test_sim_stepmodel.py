@@ -1,0 +1,54 @@
+"""The tabulated step model answers what ``perf.step.step_time`` answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.deployment import Deployment
+from codesign.models import load_model
+from codesign.perf.calibration import load_calibration
+from codesign.perf.engine import byte_sizes, efficiency
+from codesign.perf.hardware import hw_vectors_indexed
+from codesign.perf.predict import make_layout, make_load
+from codesign.perf.profile import build_profile
+from codesign.perf.step import step_time
+from codesign.simulate.stepmodel import build_pool_model
+
+R1 = Deployment.from_file("examples/deployment-r1-gb200-agg.yaml")
+
+
+def test_step_s_matches_step_time_at_random_loads():
+    calib = load_calibration()
+    pool = R1.pools[0]
+    m = build_pool_model(R1.model, pool, R1.precision, R1.engine, calib, 200.0)
+    prof = build_profile(load_model(R1.model))
+    hw = hw_vectors_indexed(
+        [m.system], np.zeros(1, np.int64), np.array(["nvfp4"]), np.array(["nvfp4"])
+    )
+    nb = byte_sizes(["nvfp4"], ["nvfp4"], ["fp8"])
+    lay = make_layout(
+        np.array([8.0]), np.array([1.0]), np.array([1.0]), np.array([8.0]), np.array([1.0]), True
+    )
+    eff = efficiency(calib, hw, ["trtllm"])
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        n_dec = int(rng.integers(0, 200))
+        ctx = float(rng.integers(1000, 200_000))
+        n_pf = int(rng.integers(0, 8192)) * int(rng.random() < 0.5)
+        before = float(rng.integers(0, 150_000))
+        host = float(rng.integers(0, 50_000)) * int(n_pf > 0)
+        seqs = 1 if n_pf else 0
+        want = step_time(prof, hw, lay, make_load(n_dec, ctx, n_pf, before, seqs, host), nb, eff)[
+            "total"
+        ][0]
+        got = m.step_s(n_dec, ctx, n_pf, m.prefill_attn_s(n_pf, before), seqs, host)
+        assert got == pytest.approx(float(want), rel=0.01)
+
+
+def test_kv_capacity_and_host_tier_from_memory_model():
+    m = build_pool_model(R1.model, R1.pools[0], R1.precision, R1.engine, load_calibration(), 200.0)
+    # 200 GB of host memory at the KV bytes of one token
+    assert m.host_tokens_per_worker == int(200e9 / m.kv_bytes_per_token)
+    assert m.kv_tokens_per_worker > 1_000_000  # ~130 GB per GB200 left for an MLA cache
+    assert m.chips_per_worker == 8
