@@ -190,6 +190,22 @@ def _hi_ratio(
     return _decode_time(g, i, hw, lay, active, g.ctx_hi[i], nb, eff) / t_dec
 
 
+def _per_seq(
+    g: Group,
+    i: np.ndarray,
+    hw: HwVec,
+    lay: Layout,
+    active: np.ndarray,
+    ctx: np.ndarray,
+    nb: Bytes,
+    eff: Efficiency,
+    t_dec: np.ndarray,
+) -> np.ndarray:
+    """Decode step cost per running sequence (slope between one and ``active``)."""
+    one = _decode_time(g, i, hw, lay, np.ones_like(active), ctx, nb, eff)
+    return np.where(active > 1, (t_dec - one) / np.maximum(active - 1, 1e-9), 0.0)
+
+
 def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     r, prof = g.rows.subset(i), g.prof
     hw, nb = take(g.hw, i), take(g.nb, i)
@@ -245,6 +261,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         calib.sync_factor,
         slots,
         g.think(i),
+        _per_seq(g, i, hw, lay, active, ctx, nb, eff, t_dec),
     )
     hi = _hi_ratio(g, i, hw, lay, active, ctx, nb, eff, t_dec)
     return {
@@ -259,7 +276,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "weights_bytes_per_gpu": use.weights_bytes_per_gpu,
         "kv_tokens_per_worker": use.kv_tokens_per_worker,
         "fits": use.fits,
-        "decode_batch_per_rank": active,
+        "decode_batch_per_rank": out["decode_batch"],
     }
 
 
@@ -341,6 +358,14 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         calib.sync_factor,
         servers,
         g.think(i),
+        # with client think time (agent sessions) far fewer clients decode than are
+        # connected; fixed-concurrency benchmarks size the decode batch to all clients
+        # (their recorded batch sizes times ranks equal the concurrency), so they keep it
+        None
+        if g.think_s is None
+        else _per_seq(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d, t_dec),
+        ranks_d,
+        active,
     )
     hi = _hi_ratio(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d, t_dec)
     return {

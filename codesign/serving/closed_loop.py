@@ -64,6 +64,7 @@ def aggregated(
     s: float = 0.0,
     slots: np.ndarray | None = None,
     think_s: np.ndarray | float = 0.0,
+    decode_per_seq_s: np.ndarray | float | None = None,
 ) -> dict[str, np.ndarray]:
     """Steady state of one aggregated worker rank (all arrays per candidate).
 
@@ -72,16 +73,29 @@ def aggregated(
     beyond the slots wait for one to free up before their prefill starts. ``think_s``:
     the client's own time between a response and its next request (tool execution or a
     human), so a client's cycle is TTFT + (osl - 1) TPOT + think.
+
+    ``decode_per_seq_s``: the decode step's cost per running sequence. With it the running
+    batch is not all the clients but those decoding, B = X (osl - 1) TPOT (Little's law;
+    with long think times far fewer than the clients), and the step time is affine in B,
+    TPOT = (a + b B) / (1 - rho), solved in closed form for each X.
     """
     w = np.maximum(prefill_work_s, 1e-12)
     slots = clients_per_rank if slots is None else np.minimum(slots, clients_per_rank)
     slots = np.maximum(slots, 1.0)
     cohort = cohort_wait(slots, w, s)
+    b = 0.0 if decode_per_seq_s is None else np.maximum(decode_per_seq_s, 0.0)
+    a = np.maximum(t_decode_step - b * slots, 0.0)
 
     def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rho = np.clip(x * w, 0.0, 1.0 - 1e-9)
-        tpot = t_decode_step / (1.0 - rho)
-        ttft = ttft_overhead_s + t_own_prefill + queue_wait(rho, w, q) + cohort
+        full = t_decode_step / (1.0 - rho)  # every admitted client decoding
+        denom = 1.0 - rho - b * x * (osl - 1)
+        free = a / np.maximum(denom, 1e-12)
+        running = x * (osl - 1) * free
+        ok = (denom > 0) & (running < slots)
+        tpot = np.where(ok, free, full)
+        smaller = np.where(ok, b * (slots - running), 0.0)  # own step with fewer decoding
+        ttft = ttft_overhead_s + t_own_prefill - smaller + queue_wait(rho, w, q) + cohort
         return ttft, tpot
 
     def latency(x: np.ndarray) -> np.ndarray:
@@ -95,12 +109,14 @@ def aggregated(
     # at a bound (KV slots full) the clients that cannot be served wait before their first
     # token: Little's law then sets TTFT
     ttft = np.maximum(ttft, clients_per_rank / x - (osl - 1) * tpot - think_s)
+    running = slots if decode_per_seq_s is None else np.minimum(x * (osl - 1) * tpot, slots)
     return {
         "ttft_s": ttft,
         "tpot_s": tpot,
         "requests_per_s": x,
         "prefill_utilization": x * w,
         "own_prefill_s": t_own_prefill + 0 * x,
+        "decode_batch": running,
     }
 
 
@@ -117,9 +133,28 @@ def disaggregated(
     s: float = 0.0,
     prefill_servers: np.ndarray | float = 1.0,
     think_s: np.ndarray | float = 0.0,
+    decode_per_seq_s: np.ndarray | float | None = None,
+    decode_ranks: np.ndarray | float = 1.0,
+    decode_active: np.ndarray | float | None = None,
 ) -> dict[str, np.ndarray]:
     """Steady state of an xPyD deployment under closed-loop clients (``think_s``: each
-    client's own time between a response and its next request)."""
+    client's own time between a response and its next request).
+
+    ``tpot_s`` is the decode step at ``decode_active`` sequences per decode rank; with
+    ``decode_per_seq_s`` the running batch per rank is B = X (osl - 1) TPOT / ranks instead
+    (Little's law), and TPOT = a + b B is solved in closed form for each X."""
+    active = np.maximum(decode_active if decode_active is not None else 1.0, 1.0)
+    b = 0.0 if decode_per_seq_s is None else np.maximum(decode_per_seq_s, 0.0)
+    a = np.maximum(tpot_s - b * active, 0.0)
+
+    def tpot_at(x: np.ndarray) -> np.ndarray:
+        if decode_per_seq_s is None:
+            return tpot_s + 0 * x
+        denom = 1.0 - b * x / decode_ranks * (osl - 1)
+        free = a / np.maximum(denom, 1e-12)
+        running = x / decode_ranks * (osl - 1) * free
+        return np.where((denom > 0) & (running < active), free, tpot_s)
+
     decode_rps = decode_slots / np.maximum((osl - 1) * tpot_s, 1e-12)
     x_max = np.minimum(prefill_capacity_rps, decode_rps)
     per_request = prefill_servers / prefill_capacity_rps  # service time of one request
@@ -138,12 +173,13 @@ def disaggregated(
             + cohort
         )
 
-    x = solve_throughput(clients, x_max, lambda x: ttft_at(x) + (osl - 1) * tpot_s + think_s)
+    x = solve_throughput(clients, x_max, lambda x: ttft_at(x) + (osl - 1) * tpot_at(x) + think_s)
+    tpot = tpot_at(x)
     # at a bound the clients that cannot be served wait: Little's law then sets TTFT
-    ttft = np.maximum(ttft_at(x), clients / x - (osl - 1) * tpot_s - think_s)
+    ttft = np.maximum(ttft_at(x), clients / x - (osl - 1) * tpot - think_s)
     return {
         "ttft_s": ttft,
-        "tpot_s": tpot_s,
+        "tpot_s": tpot,
         "requests_per_s": x,
         "prefill_utilization": x / prefill_capacity_rps,
         "own_prefill_s": t_prefill_batch + 0 * x,

@@ -5,9 +5,10 @@
 relative differences (simulation / analytic - 1). ``explain`` adds the measured
 quantities behind the usual residuals:
 
-* decode batch: the analytic path times a decode step with every session of a worker in
-  the batch; with tool and human gaps most sessions are thinking, so the simulated batch a
-  decoding token shares is smaller (its step time is reported at that batch);
+* decode batch: with tool and human gaps most sessions are thinking; the analytic path
+  takes the running batch from Little's law (X (osl - 1) TPOT), the simulation measures
+  the batch a decoding token shares (its step time is reported at that batch and at all
+  of a worker's sessions, the batch a client-count model would assume);
 * client gaps: a closed loop's throughput is N / mean cycle; heavy-tailed gaps (hours)
   make a finite replay converge slowly (share of gap time in gaps > 1 h, window length);
 * queueing bursts: TTFT p99 / p50 in the simulation (sessions return in bursts);
@@ -70,10 +71,10 @@ def explain(res: SimResult, trace: Trace, dep: Deployment, sessions: int) -> dic
     ttft = ttft[np.isfinite(ttft)]
     kv_workers = next(p.workers for p in dep.pools if p.role in ("agg", "decode"))
     return {
-        "analytic_decode_batch_per_worker": sessions / kv_workers,
+        "sessions_per_worker": sessions / kv_workers,
         "sim_decode_batch_seen_by_a_token": d.get("decode_batch_token_weighted", float("nan")),
         "sim_step_ms_at_that_batch": d.get("step_ms_at_sim_batch", float("nan")),
-        "sim_step_ms_at_analytic_batch": d.get("step_ms_at_analytic_batch", float("nan")),
+        "sim_step_ms_at_all_sessions_batch": d.get("step_ms_at_analytic_batch", float("nan")),
         "gap_time_share_over_1h": float(gap[gap > 3600].sum()) / total_gap,
         "window_s": res.window_s[1] - res.window_s[0],
         "max_gap_s": float(gap.max()) if gap.size else 0.0,

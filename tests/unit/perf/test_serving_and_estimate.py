@@ -196,3 +196,19 @@ def test_host_memory_hits_cost_transfer_time(shared_dir) -> None:
         ],
     )
     assert res.exit_code == 2 and "no host-memory KV tier" in res.stderr
+
+
+def test_think_time_shrinks_the_running_batch_by_hand() -> None:
+    # 64 clients, decode step 10 ms + 1 ms per running sequence, 100 output tokens.
+    c, osl = np.array([64.0]), np.array([101.0])
+    t_full = np.array([0.010 + 0.001 * 64])
+    args = (c, osl, t_full, np.array([0.02]), np.array([0.0]), np.array([0.0]))
+    busy = aggregated(*args, q=0.0, s=0.0, decode_per_seq_s=0.001)
+    idle = aggregated(*args, q=0.0, s=0.0, think_s=60.0, decode_per_seq_s=0.001)
+    # no think time: nearly every client decodes; TPOT near the full-batch step
+    assert busy["decode_batch"][0] > 60
+    # a minute of think time: Little's law B = X (osl - 1) TPOT, and TPOT = 10 ms + 1 ms x B
+    x, tpot, b = idle["requests_per_s"][0], idle["tpot_s"][0], idle["decode_batch"][0]
+    assert b == pytest.approx(x * 100 * tpot)
+    assert tpot == pytest.approx(0.010 + 0.001 * b)
+    assert b < 16 and tpot < busy["tpot_s"][0]
