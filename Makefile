@@ -14,19 +14,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-# Until the search lands, the demo tours the catalog, a point estimate and the evaluation
-# of two deployments on a synthetic Claude-Code-like fleet.
+# The main job: co-design search on the bundled agent workload (a synthetic fleet of
+# Claude-Code-like sessions); writes the Pareto set, a plot and the recommended deployment.
 demo: $(STAMP)
-	$(BIN)/codesign catalog systems
-	$(BIN)/codesign catalog models
-	$(BIN)/codesign system show gb200 --set hbm_bandwidth_tb_s=16
-	$(BIN)/codesign estimate -m deepseek-ai/DeepSeek-R1 -s gb200 --tp 8 --batch 64 \
-		--isl 8192 --osl 1024 --precision nvfp4 --prefix-hit 0.9
-	mkdir -p out
-	$(BIN)/codesign trace synth --preset claude-code-fleet --sessions 50 --seed 0 \
-		--out out/demo-fleet.jsonl.gz
-	$(BIN)/codesign evaluate examples/deployment-r1-gb200-agg.yaml \
-		examples/deployment-r1-disagg-subagents.yaml -t out/demo-fleet.jsonl.gz -n 200
+	$(BIN)/codesign optimize examples/agentic-coding.yaml --out out/agentic-coding
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ from codesign.cli.bench import bench_app
 from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command
 from codesign.cli.export import export_command
+from codesign.cli.optimize import bench_search, optimize_command
 from codesign.cli.perf import perf_commands
 from codesign.cli.simulate import bench_simulate, simulate_command
 
@@ -34,6 +35,8 @@ app.add_typer(trace.trace_app, name="trace")
 app.command("evaluate")(evaluate_command)
 app.command("export")(export_command)
 app.command("simulate")(simulate_command)
+app.command("optimize")(optimize_command)
+bench_app.command("search")(bench_search)
 bench_app.command("simulate")(bench_simulate)
 
 

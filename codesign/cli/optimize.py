@@ -1,0 +1,140 @@
+"""`codesign optimize SPEC.yaml` and `codesign bench search`: the co-design search."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from codesign.cli.common import JSON_OPTION, console, fail, print_json, print_table, user_errors
+
+TABLE_ROWS = 20
+
+
+@user_errors
+def optimize_command(
+    spec: Path = typer.Argument(..., help="Job spec (YAML or JSON)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Folder for the result files."),
+    executor: str = typer.Option("inline", "--executor", help="inline (ray: not yet)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Search the job's space for the Pareto-optimal deployments of its agent workload;
+    print the Pareto table and the recommended deployment; write pareto.csv, pareto.json,
+    pareto.png, recommended.yaml and evaluations.csv into --out."""
+    from search.driver import Search
+    from search.report import recommend, summary, write_outputs
+    from search.sink import FileSink
+    from search.spec import JobSpec
+
+    if executor != "inline":
+        fail(f"--executor {executor}: only inline is supported yet (ray comes later)")
+    job = JobSpec.from_file(spec)
+    out = out or Path(f"{job.name}-results")
+    sink = FileSink(out)
+    if as_json:
+        result = Search(job, sink=sink).run()
+    else:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        cols = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+        )
+        with console.status("building the workload (trace summary, hit-ratio curves)"):
+            search = Search(job, sink=sink)
+        with Progress(*cols, console=console, transient=False) as bar:
+            task = bar.add_task(job.name, total=job.strategy.budget, info="")
+
+            def show(p: object) -> None:
+                bar.update(
+                    task,
+                    completed=p.evaluations,  # type: ignore[attr-defined]
+                    info=f"{p.phase} feasible {p.feasible:,} pareto {p.pareto_size} "  # type: ignore[attr-defined]
+                    f"HV {p.hypervolume:.4g}",  # type: ignore[attr-defined]
+                )
+
+            search.on_progress = show
+            result = search.run()
+            bar.update(task, completed=job.strategy.budget)
+    files = write_outputs(result, out)
+    if as_json:
+        data = summary(result)
+        data["files"] = {k: str(v) for k, v in files.items()}
+        print_json(data)
+        return
+    for w in result.warnings:
+        console.print(f"[yellow]warning:[/] {w}", highlight=False)
+    console.print(
+        f"{result.evaluations:,} evaluations ({result.feasible:,} feasible) of a "
+        f"{result.space_size:,}-configuration space in {result.elapsed_s:.1f} s; stopped: "
+        f"{result.stopped}; hypervolume {result.hypervolume:.4g}",
+        highlight=False,
+    )
+    if not result.front:
+        fail("no deployment satisfies the constraints; relax them or widen the space", 1)
+    metrics = [o.metric for o in job.objectives]
+    extra = [m for m in ("ttft_p90_s", "chips", "usd_per_mtok_output") if m not in metrics]
+    rows = []
+    for i, p in enumerate(result.front[:TABLE_ROWS]):
+        d = p.deployment
+        pools = " + ".join(
+            f"{q.role[0]}:{q.system}{'*' if q.hardware else ''} {q.workers}x"
+            f"tp{q.parallel.tp}dp{q.parallel.dp}" + (f"ep{q.parallel.ep}" if q.parallel.ep else "")
+            for q in d.pools
+        )
+        spec_dec = p.params.get("spec", "none")
+        cfg = f"{d.mode} {pools} {d.precision.gemm}/{d.precision.kv} {spec_dec}"
+        rows.append([i, cfg, *(p.metrics[m] for m in (*metrics, *extra))])
+    print_table(
+        f"Pareto set ({len(result.front)} points, best first by {metrics[0]})",
+        ["#", "deployment", *metrics, *extra],
+        rows,
+    )
+    rec = recommend(result)
+    console.print(
+        f"[bold]recommended[/] (#{rec}: best {metrics[0]} on the front, ties by cost):",
+        highlight=False,
+    )
+    console.print(result.front[rec].deployment.to_yaml(), highlight=False)  # type: ignore[index]
+    console.print("wrote " + ", ".join(str(v) for v in files.values()), highlight=False)
+
+
+@user_errors
+def bench_search(
+    fraction: float = typer.Option(0.05, min=0.0001, max=1.0, help="Budget / space size."),
+    samplers: str = typer.Option("auto,tpe,nsga2,random", help="Comma-separated samplers."),
+    seed: int = typer.Option(0, help="Seed of the samplers."),
+    as_json: bool = JSON_OPTION,
+) -> dict:
+    """Hypervolume share of the exhaustive front per sampler (enumerable space)."""
+    from search.bench import bench_search as run_bench
+
+    result = run_bench(tuple(s.strip() for s in samplers.split(",")), fraction, seed)
+    if as_json:
+        print_json(result)
+        return result
+    console.print(
+        f"space {result['space_size']:,} configurations; exhaustive front "
+        f"{result['exhaustive']['pareto_size']} points in {result['exhaustive']['seconds']:.2f} s",
+        highlight=False,
+    )
+    print_table(
+        "bench search",
+        ["sampler", "evaluations", "HV share", "pareto", "seconds", "evals/s"],
+        [
+            [
+                k,
+                v["evaluations"],
+                v["hypervolume_share"],
+                v["pareto_size"],
+                v["seconds"],
+                v["evaluations_per_s"],
+            ]
+            for k, v in result.items()
+            if k not in ("space_size", "exhaustive")
+        ],
+    )
+    return result

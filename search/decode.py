@@ -1,0 +1,201 @@
+"""Points of the search space -> `Candidates` arrays (one evaluator call per batch) and
+a point -> its `Deployment` (for the Pareto set and the exported YAML).
+
+Hypothetical systems (``custom``: the space's hardware knobs on its base system) are
+derived once per distinct knob vector; continuous knob values are first snapped to a
+grid of ``KNOB_STEPS`` steps over their range, so a long search derives a bounded number
+of systems and equal knob vectors share one `System`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.candidates import ROUTERS, Candidates
+from codesign.deployment import Deployment
+from hwmodels import System, derive_system, get_system
+from search.space import INT_KNOBS, Points, Space
+from search.spec import CUSTOM, SAME
+
+KNOB_STEPS = 100
+SPEC_ACCEPTANCE = 0.7  # Deployment's default draft-token acceptance
+
+
+def _spec_k(s: str) -> int:
+    return 0 if s == "none" else int(s.lstrip("mtpeagl"))
+
+
+def host_gb_per_chip(system: System) -> float:
+    tiers = system.kv_tiers()
+    return tiers[1].capacity_bytes_per_chip / 1e9 if len(tiers) > 1 else 0.0
+
+
+class Decoder:
+    """Turns `Points` of one `Space` into `Candidates` and `Deployment` objects."""
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        sp = space.spec.space
+        names = [s for s in (*sp.systems, *sp.decode_systems) if s not in (SAME, CUSTOM)]
+        self.catalog: list[System] = [get_system(n) for n in dict.fromkeys(names)]
+        self.index = {s.name: i for i, s in enumerate(self.catalog)}
+        self.hw = sp.hardware
+        self.knob_dims = [x for x in space.dims if x.continuous]
+        self._derived: dict[tuple[float, ...], System] = {}
+
+    # --- hypothetical systems -----------------------------------------------------------
+    def snap(self, pts: Points) -> np.ndarray:
+        """(n, knobs) knob values on the cache grid (NaN rows: no custom system)."""
+        if not self.knob_dims:
+            return np.zeros((len(pts["mode"]), 0))
+        cols = []
+        for x in self.knob_dims:
+            v = pts[x.name]
+            if x.high > x.low:
+                step = (x.high - x.low) / KNOB_STEPS
+                v = x.low + np.round((v - x.low) / step) * step
+            cols.append(np.round(v) if x.name.removeprefix("hw.") in INT_KNOBS else v)
+        return np.column_stack(cols)
+
+    def derived(self, knobs: tuple[float, ...]) -> System:
+        if knobs not in self._derived:
+            base = get_system(self.hw.base)  # type: ignore[union-attr]
+            values = {
+                x.name.removeprefix("hw."): v for x, v in zip(self.knob_dims, knobs, strict=True)
+            }
+            name = f"{base.name}-custom-{len(self._derived)}"
+            self._derived[knobs] = derive_system(base, set=values, name=name)
+        return self._derived[knobs]
+
+    # --- batch -> Candidates ------------------------------------------------------------
+    def candidates(self, pts: Points) -> tuple[Candidates, np.ndarray]:
+        """The batch as `Candidates` plus a structural-invalidity reason per row ('' = ok)."""
+        sp, space = self.space.spec.space, self.space
+        n = len(pts["mode"])
+        mode = space.values(pts, "mode")
+        agg = mode == "agg"
+        systems = list(self.catalog)
+        sys_name = space.values(pts, "system")
+        dec_name = space.values(pts, "decode_system")
+        dec_name = np.where(agg | (dec_name == SAME), sys_name, dec_name)
+        sys_p = np.zeros(n, dtype=np.int64)
+        sys_d = np.zeros(n, dtype=np.int64)
+        for name, i in self.index.items():
+            sys_p[sys_name == name] = i
+            sys_d[dec_name == name] = i
+        custom = (sys_name == CUSTOM) | (dec_name == CUSTOM)
+        if custom.any():
+            snapped = self.snap(pts)
+            uniq, inv = np.unique(snapped[custom], axis=0, return_inverse=True)
+            idx = np.empty(n, dtype=np.int64)
+            idx[custom] = len(systems) + inv.ravel()
+            systems += [self.derived(tuple(float(v) for v in row)) for row in uniq]
+            sys_p = np.where(sys_name == CUSTOM, idx, sys_p)
+            sys_d = np.where(dec_name == CUSTOM, idx, sys_d)
+
+        def ints(name: str, fallback: str | None = None) -> np.ndarray:
+            if name not in space.by_name:
+                return np.zeros(n, dtype=np.int64)
+            v = space.values(pts, name)
+            if fallback is not None:
+                v = np.where(agg, space.values(pts, fallback), v)
+            return v.astype(np.int64)
+
+        tp, dp, workers = ints("tp"), ints("dp"), ints("workers")
+        ep = ints("ep")
+        p_tp, p_dp, p_w = ints("p_tp", "tp"), ints("p_dp", "dp"), ints("p_workers", "workers")
+        p_ep = ints("p_ep", "ep") if space.is_moe else np.zeros(n, dtype=np.int64)
+        host = space.values(pts, "host")
+        host_gb = np.zeros(n)
+        per_chip = np.array([host_gb_per_chip(s) for s in systems])[sys_d] * tp * dp
+        for h in sp.kv_tiers.host:
+            m = host == h
+            host_gb[m] = per_chip[m] if h == "host_memory" else (0.0 if h == "none" else float(h))
+        spec = space.values(pts, "spec")
+        k = np.array([_spec_k(s) for s in spec], dtype=np.int64)
+        cand = Candidates(
+            model=self.space.spec.model,
+            systems=tuple(systems),
+            engine=np.full(n, sp.engine, dtype=object),
+            mode=mode.astype(object),
+            sys_d=sys_d,
+            tp=tp,
+            dp=dp,
+            ep=ep,
+            pp=np.ones(n, dtype=np.int64),
+            workers=workers,
+            max_batch=np.zeros(n, dtype=np.int64),
+            sys_p=sys_p,
+            p_tp=p_tp,
+            p_dp=p_dp,
+            p_ep=p_ep,
+            p_pp=np.ones(n, dtype=np.int64),
+            p_workers=p_w,
+            gemm=space.values(pts, "gemm").astype(object),
+            moe=np.full(n, "", dtype=object),
+            kv=space.values(pts, "kv").astype(object),
+            host_gb=host_gb,
+            router=np.array([ROUTERS.index(r) for r in space.values(pts, "router")]),
+            spec_k=k,
+            spec_alpha=np.full(n, SPEC_ACCEPTANCE),
+        )
+        reason = np.full(n, "", dtype=object)
+        if space.is_moe:
+            for e, t, d, role in ((ep, tp, dp, "decode/agg"), (p_ep, p_tp, p_dp, "prefill")):
+                bad = (e > 0) & ((t * d) % np.maximum(e, 1) != 0)
+                reason[bad & (reason == "")] = f"{role} pool: ep does not divide tp x dp"
+        return cand, reason
+
+    # --- one point -> Deployment --------------------------------------------------------
+    def deployment(self, pts: Points, i: int) -> Deployment:
+        space = self.space
+        p = space.params(pts, i)
+        sp = space.spec.space
+        knobs = {}
+        if self.knob_dims and not np.isnan(pts[self.knob_dims[0].name][i]):
+            snapped = self.snap({k: v[i : i + 1] for k, v in pts.items()})[0]
+            knobs = {
+                x.name.removeprefix("hw."): float(v)
+                for x, v in zip(self.knob_dims, snapped, strict=True)
+            }
+
+        def pool(role: str, system: str, pre: str = "") -> dict:
+            par = {"tp": p[pre + "tp"], "dp": p[pre + "dp"]}
+            if space.is_moe and p.get(pre + "ep", 0):
+                par["ep"] = p[pre + "ep"]
+            out = {"role": role, "workers": p[pre + "workers"], "parallel": par}
+            if system == CUSTOM:
+                out |= {"system": self.hw.base, "hardware": knobs}  # type: ignore[union-attr]
+            else:
+                out["system"] = system
+            return out
+
+        if p["mode"] == "agg":
+            pools = [pool("agg", p["system"])]
+            kv_sys = p["system"]
+        else:
+            dec = p["system"] if p["decode_system"] == SAME else p["decode_system"]
+            pools = [pool("prefill", p["system"], "p_"), pool("decode", dec)]
+            kv_sys = dec
+        host = p["host"]
+        if host == "host_memory":
+            s = self.derived(tuple(knobs.values())) if kv_sys == CUSTOM else get_system(kv_sys)
+            host = host_gb_per_chip(s) * p["tp"] * p["dp"]
+        k = _spec_k(p["spec"])
+        return Deployment.model_validate(
+            {
+                "model": space.spec.model,
+                "mode": p["mode"],
+                "engine": sp.engine,
+                "precision": {"gemm": p["gemm"], "kv": p["kv"]},
+                "pools": pools,
+                "kv_tiers": {
+                    "host_gb_per_worker": 0.0 if host == "none" else float(host),
+                    "retention": space.retention,
+                },
+                "router": p["router"],
+                "spec_decoding": {"method": "none"}
+                if k == 0
+                else {"method": p["spec"].rstrip("0123456789"), "draft_tokens": k},
+            }
+        )

@@ -1,0 +1,328 @@
+"""One search job: screening + batched Optuna ask/tell over vectorised evaluations.
+
+``Search(spec).run()`` evaluates candidates in batches (one ``evaluate_arrays`` call per
+batch), keeps the Pareto archive and its hypervolume, writes each batch to a `Sink`, calls
+``on_progress`` after each batch, and stops on the budget, on ``cancel()`` returning true
+(checked between batches), or after ``strategy.patience`` batches without hypervolume
+gain. Strategies:
+
+- ``exhaustive``: every configuration (knobs on a grid), in vectorised chunks;
+- ``random`` / ``qmc``: vectorised uniform / Sobol sampling of the budget;
+- ``tpe`` / ``nsga2`` / ``nsga3``: an in-memory Optuna study, ``batch`` trials per ask/tell,
+  one ``set_constraint`` per constraint (memory fit and every bound);
+- ``auto``: screen (exhaustively when the whole space fits ``screen_fraction`` of the
+  budget and has no continuous knob, else by QMC), Pareto-filter, enqueue the survivors
+  in an NSGA-II study and refine with the rest of the budget.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from codesign.errors import SpecError
+from codesign.evaluate import evaluate_arrays
+from codesign.workload.agent_load import AgentLoad
+from search.decode import Decoder
+from search.pareto import INFEASIBLE, Archive, Objectives, contributions
+from search.samplers import AUTO_REFINER, make_sampler
+from search.sink import Batch, Sink
+from search.space import Points, Space, row_keys, take
+from search.spec import JobSpec
+
+SCREEN_CHUNK = 65_536  # candidates per vectorised screening call
+
+
+@dataclass
+class Progress:
+    phase: str
+    evaluations: int
+    budget: int
+    feasible: int
+    pareto_size: int
+    hypervolume: float
+    elapsed_s: float
+    eta_s: float
+
+
+@dataclass
+class ParetoPoint:
+    params: dict[str, Any]
+    deployment: Any  # codesign.deployment.Deployment
+    metrics: dict[str, float]
+    hv_contribution: float
+
+
+@dataclass
+class SearchResult:
+    spec: JobSpec
+    front: list[ParetoPoint]  # best first by the first objective
+    hypervolume: float
+    reference: dict[str, float]
+    history: list[Progress]
+    evaluations: int
+    feasible: int
+    space_size: int
+    elapsed_s: float
+    stopped: str  # budget | exhausted | cancelled | converged
+    warnings: list[str] = field(default_factory=list)
+
+
+def build_load(spec: JobSpec) -> AgentLoad:
+    """The agent load of the job's workload (synthetic preset or trace file)."""
+    from codesign.workload import load_trace
+    from codesign.workload.agent_load import agent_load, session_gaps
+    from codesign.workload.summary import summarize
+    from codesign.workload.synth import generate, preset
+
+    w = spec.workload
+    if w.synth is not None:
+        params = preset(w.synth.preset).model_copy(
+            update={"sessions": w.synth.sessions, "seed": w.synth.seed}
+        )
+        trace = generate(params)
+    else:
+        trace = load_trace(w.trace, w.format)  # type: ignore[arg-type]
+    return agent_load(summarize(trace), session_gaps(trace), merge_tiers=True)
+
+
+class Search:
+    def __init__(
+        self,
+        spec: JobSpec,
+        sink: Sink | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        load: AgentLoad | None = None,
+    ) -> None:
+        from codesign.models import load_model
+        from codesign.perf.calibration import load_calibration
+        from codesign.perf.profile import build_profile
+
+        self.spec = spec
+        self.sink = sink
+        self.on_progress = on_progress
+        self.cancel = cancel or (lambda: False)
+        self.load = load if load is not None else build_load(spec)
+        self.calib = load_calibration()
+        self.space = Space(spec, build_profile(load_model(spec.model)).is_moe)
+        self.decoder = Decoder(self.space)
+        self.obj = Objectives(spec)
+        self.archive = Archive()
+        self.history: list[Progress] = []
+        self.warnings: list[str] = []
+        if len(spec.space.kv_tiers.retention) > 1:
+            self.warnings.append(
+                "kv_tiers.retention: the analytic evaluator does not distinguish retention "
+                f"policies; searched with {spec.space.kv_tiers.retention[0]} only"
+            )
+        self.evaluations = self.feasible = self.batches = 0
+        self._stall = 0
+        self._stopped = ""
+        self._seen: set[bytes] = set()
+
+    # --- evaluation ---------------------------------------------------------------------
+    def evaluate(self, pts: Points) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """Metrics, normalised objectives and the ok mask of a batch of points."""
+        cand, invalid = self.decoder.candidates(pts)
+        res = evaluate_arrays(cand, self.load, self.spec.workload.concurrent_sessions, self.calib)
+        bad = invalid != ""
+        if bad.any():
+            res["reason"] = np.where(bad, invalid, res["reason"])
+            res["feasible"] = res["feasible"] & ~bad
+            for k, v in res.items():
+                if k not in ("feasible", "reason", "chips"):
+                    res[k] = np.where(bad, np.nan, v)
+        f = self.obj.matrix(res)
+        return res, f, self.obj.ok(res)
+
+    def _record(self, phase: str, pts: Points, res: dict, f: np.ndarray, ok: np.ndarray) -> None:
+        t0 = getattr(self, "_t0", time.perf_counter())
+        before = self.archive.hypervolume
+        self.archive.update(f, ok, pts, res)
+        hv = self.archive.hypervolume
+        self._stall = 0 if hv > before * (1 + 1e-6) or hv == 0 else self._stall + 1
+        n = len(ok)
+        self.evaluations += n
+        self.feasible += int(ok.sum())
+        self.batches += 1
+        elapsed = time.perf_counter() - t0
+        budget = self.spec.strategy.budget
+        rate = self.evaluations / max(elapsed, 1e-9)
+        prog = Progress(
+            phase,
+            self.evaluations,
+            budget,
+            self.feasible,
+            len(self.archive),
+            hv,
+            elapsed,
+            max(budget - self.evaluations, 0) / rate,
+        )
+        self.history.append(prog)
+        if self.sink is not None:
+            cols = {x.name: self._column(pts, x.name) for x in self.space.dims}
+            self.sink.write_batch(Batch(self.batches, phase, cols, res, ok), prog)
+        if self.on_progress is not None:
+            self.on_progress(prog)
+
+    def _column(self, pts: Points, name: str) -> np.ndarray:
+        if self.space.by_name[name].continuous:
+            v = pts[name]
+            return np.where(np.isnan(v), None, v).astype(object)
+        return self.space.values(pts, name)
+
+    def _stop(self) -> bool:
+        if self.cancel():
+            self._stopped = "cancelled"
+        elif self.evaluations >= self.spec.strategy.budget:
+            self._stopped = "budget"
+        elif self.spec.strategy.patience and self._stall >= self.spec.strategy.patience:
+            self._stopped = "converged"
+        return bool(self._stopped)
+
+    # --- strategies ---------------------------------------------------------------------
+    def _screen(self, phase: str, total: int, exhaustive: bool, rng: np.random.Generator) -> None:
+        chunk = max(self.spec.strategy.batch, SCREEN_CHUNK)
+        done, idle = 0, 0
+        while done < total and not self._stop() and idle < 3:
+            n = min(chunk, total - done, self.spec.strategy.budget - self.evaluations)
+            if exhaustive:
+                pts = self.space.enumerate(done, done + n)
+            else:  # sample, then keep only configurations not evaluated yet
+                pts = self._fresh(self.space.sample(n, rng, qmc=phase in ("qmc", "screen")))
+            m = len(pts["mode"])
+            idle = idle + 1 if m == 0 else 0
+            done += m
+            if m:
+                self._record(phase, pts, *self.evaluate(pts))
+
+    def _fresh(self, pts: Points) -> Points:
+        keys = row_keys(pts)
+        _, first = np.unique(keys, return_index=True)
+        fresh = np.array([i for i in np.sort(first) if keys[i] not in self._seen], dtype=np.int64)
+        self._seen.update(keys[fresh])
+        return take(pts, fresh)
+
+    def _local(self, budget_end: int) -> None:
+        """Pareto local search: evaluate the unseen one-step neighbours of the front until
+        the front stops changing or the budget ends (vectorised; discrete dimensions)."""
+        while not self._stop() and self.evaluations < budget_end and len(self.archive):
+            cand = self._fresh(self.space.neighbours(self.archive.pts))  # type: ignore[arg-type]
+            n = len(cand["mode"])
+            if n == 0:
+                return
+            cand = take(cand, np.arange(min(n, budget_end - self.evaluations)))
+            self._record("local", cand, *self.evaluate(cand))
+
+    def _refine(self, sampler_name: str, budget_end: int, seeds: Points | None) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        st = self.spec.strategy
+        k = len(self.spec.objectives)
+        study = optuna.create_study(
+            directions=["minimize"] * k, sampler=make_sampler(sampler_name, st.seed, st.batch, k)
+        )
+        if seeds is not None:
+            for i in range(len(seeds["mode"])):
+                study.enqueue_trial(self.space.params(seeds, i), skip_if_exists=True)
+        while not self._stop() and self.evaluations < budget_end:
+            n = min(st.batch, budget_end - self.evaluations)
+            trials = [study.ask() for _ in range(n)]
+            pts = self.space.from_params([self.space.suggest(t) for t in trials])
+            res, f, ok = self.evaluate(pts)
+            viol = self.obj.violations(res)
+            values = np.where(np.isfinite(f), f, INFEASIBLE)
+            for i, t in enumerate(trials):
+                for key, v in viol.items():
+                    t.set_constraint(key, float(v[i]))
+                study.tell(t, values[i].tolist())
+            self._record(sampler_name, pts, res, f, ok)
+
+    def _seeds(self, limit: int) -> Points | None:
+        """The archive's points (at most ``limit``, largest hypervolume share first)."""
+        if not len(self.archive) or limit <= 0:
+            return None
+        order = np.argsort(-contributions(self.archive.f))[:limit]  # type: ignore[arg-type]
+        return take(self.archive.pts, order)  # type: ignore[arg-type]
+
+    def run(self) -> SearchResult:
+        st = self.spec.strategy
+        self._t0 = time.perf_counter()
+        rng = np.random.default_rng(st.seed)
+        size = self.space.count()
+        if self.sink is not None:
+            self.sink.open(self.spec, size)
+        if st.sampler == "exhaustive":
+            if size > st.exhaustive_limit or size > st.budget:
+                raise SpecError(
+                    f"strategy.sampler: exhaustive needs {size:,} evaluations (knobs on a "
+                    f"{st.knob_levels}-level grid), more than strategy.budget ({st.budget:,}) "
+                    f"or exhaustive_limit ({st.exhaustive_limit:,}); use auto"
+                )
+            self._screen("exhaustive", size, True, rng)
+        elif st.sampler in ("random", "qmc"):
+            self._screen(st.sampler, st.budget, False, rng)
+        elif st.sampler == "auto":
+            screen_n = max(int(st.budget * st.screen_fraction), 1)
+            if not self.space.has_knobs and size <= min(screen_n, st.exhaustive_limit):
+                self._screen("exhaustive", size, True, rng)
+                self._stopped = self._stopped or "exhausted"
+            else:
+                self._screen("screen", screen_n, False, rng)
+                reserve = int(st.budget * 0.2) if self.space.has_knobs else 0
+                self._local(st.budget - reserve)
+                seeds = self._seeds(st.budget - self.evaluations)
+                self._refine(AUTO_REFINER, st.budget, seeds)
+        else:
+            self._refine(st.sampler, st.budget, None)
+        if not self._stopped:
+            self._stopped = "exhausted" if st.sampler == "exhaustive" else "budget"
+        result = self._result()
+        if self.sink is not None:
+            self.sink.close(result)
+        return result
+
+    # --- result -------------------------------------------------------------------------
+    def _result(self) -> SearchResult:
+        a = self.archive
+        front: list[ParetoPoint] = []
+        if len(a):
+            contrib = contributions(a.f)  # type: ignore[arg-type]
+            o = self.spec.objectives[0]
+            first = a.metrics[o.metric]
+            order = np.argsort(-first if o.direction == "max" else first, kind="stable")
+            from codesign.evaluate import METRICS
+
+            for i in order:
+                front.append(
+                    ParetoPoint(
+                        params=self.space.params(a.pts, int(i)),  # type: ignore[arg-type]
+                        deployment=self.decoder.deployment(a.pts, int(i)),  # type: ignore[arg-type]
+                        metrics={m: float(a.metrics[m][i]) for m in METRICS},
+                        hv_contribution=float(contrib[i]),
+                    )
+                )
+        return SearchResult(
+            spec=self.spec,
+            front=front,
+            hypervolume=a.hypervolume,
+            reference=self.obj.reference,
+            history=self.history,
+            evaluations=self.evaluations,
+            feasible=self.feasible,
+            space_size=self.space.count(),
+            elapsed_s=time.perf_counter() - self._t0,
+            stopped=self._stopped,
+            warnings=self.warnings,
+        )
+
+
+def run(spec: JobSpec, **kwargs: Any) -> SearchResult:
+    """Run one job (see `Search` for the keyword arguments)."""
+    return Search(spec, **kwargs).run()

@@ -1,0 +1,155 @@
+"""A finished search as files: ``pareto.csv``, ``pareto.json``, ``pareto.png`` and the
+recommended deployment (``recommended.yaml``).
+
+Recommendation rule: every Pareto point already satisfies the job's constraints; among
+them take the best value of the first objective, ties (within 0.1 %) broken by the lower
+``usd_per_mtok_output``, then by fewer chips.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from search.driver import SearchResult
+
+TIE_REL = 1e-3
+
+
+def recommend(result: SearchResult) -> int | None:
+    """Index into ``result.front`` of the recommended point (None: empty front)."""
+    if not result.front:
+        return None
+    o = result.spec.objectives[0]
+    sign = -1.0 if o.direction == "max" else 1.0
+    best = min(sign * p.metrics[o.metric] for p in result.front)
+    tol = abs(best) * TIE_REL
+    tied = [i for i, p in enumerate(result.front) if sign * p.metrics[o.metric] <= best + tol]
+    return min(
+        tied,
+        key=lambda i: (
+            result.front[i].metrics["usd_per_mtok_output"],
+            result.front[i].metrics["chips"],
+        ),
+    )
+
+
+def summary(result: SearchResult) -> dict[str, Any]:
+    """JSON-ready description of the result (what ``pareto.json`` holds)."""
+    rec = recommend(result)
+    return {
+        "name": result.spec.name,
+        "objectives": [str(o) for o in result.spec.objectives],
+        "constraints": {
+            k: v.model_dump(exclude_none=True) for k, v in result.spec.constraints.items()
+        },
+        "reference_point": result.reference,
+        "hypervolume": result.hypervolume,
+        "evaluations": result.evaluations,
+        "feasible": result.feasible,
+        "space_size": result.space_size,
+        "elapsed_s": result.elapsed_s,
+        "stopped": result.stopped,
+        "warnings": result.warnings,
+        "recommended": rec,
+        "recommendation_rule": "best first objective among the Pareto points (all satisfy "
+        "the constraints); ties within 0.1% by lower usd_per_mtok_output, then fewer chips",
+        "hypervolume_history": [
+            {"evaluations": h.evaluations, "hypervolume": h.hypervolume} for h in result.history
+        ],
+        "pareto": [
+            {
+                "params": p.params,
+                "metrics": p.metrics,
+                "hv_contribution": p.hv_contribution,
+                "deployment": p.deployment.model_dump(mode="json", exclude_defaults=True),
+            }
+            for p in result.front
+        ],
+    }
+
+
+def write_csv(result: SearchResult, path: Path) -> None:
+    from codesign.evaluate import METRICS
+
+    keys = sorted({k for p in result.front for k in p.params})
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["rank", *keys, *METRICS, "hv_contribution"])
+        for i, p in enumerate(result.front):
+            w.writerow(
+                [i, *(p.params.get(k, "") for k in keys)]
+                + [f"{p.metrics[m]:.6g}" for m in METRICS]
+                + [f"{p.hv_contribution:.6g}"]
+            )
+
+
+def plot(result: SearchResult, path: Path) -> None:
+    """Pairwise panels of the objectives (all Pareto points; the recommended one marked)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from search.pareto import RANGES
+
+    objs = result.spec.objectives
+    pairs = list(combinations(range(len(objs)), 2)) or [(0, 0)]
+    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False)
+    rec = recommend(result)
+    for ax, (a, b) in zip(axes[0], pairs, strict=True):
+        ma, mb = objs[a].metric, objs[b].metric
+        xs = [p.metrics[ma] for p in result.front]
+        ys = [p.metrics[mb] for p in result.front]
+        modes = [p.params.get("mode", "") for p in result.front]
+        for mode, colour in (("agg", "tab:blue"), ("disagg", "tab:orange")):
+            sel = [i for i, m in enumerate(modes) if m == mode]
+            ax.scatter([xs[i] for i in sel], [ys[i] for i in sel], s=18, c=colour, label=mode)
+        if rec is not None:
+            ax.scatter(
+                [xs[rec]], [ys[rec]], s=160, marker="*", c="red", label="recommended", zorder=3
+            )
+        ax.set_xlabel(f"{ma} ({objs[a].direction})")
+        ax.set_ylabel(f"{mb} ({objs[b].direction})")
+        if RANGES[ma][2]:
+            ax.set_xscale("log")
+        if RANGES[mb][2]:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(
+        f"{result.spec.name}: {len(result.front)} Pareto points of {result.evaluations:,} "
+        f"evaluated (HV {result.hypervolume:.4g})"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_outputs(result: SearchResult, out: str | Path) -> dict[str, Path]:
+    """Write the result files into ``out``; returns name -> path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {"pareto.csv": out / "pareto.csv", "pareto.json": out / "pareto.json"}
+    write_csv(result, files["pareto.csv"])
+    files["pareto.json"].write_text(json.dumps(_finite(summary(result)), indent=2))
+    if result.front:
+        files["pareto.png"] = out / "pareto.png"
+        plot(result, files["pareto.png"])
+        rec = recommend(result)
+        files["recommended.yaml"] = out / "recommended.yaml"
+        files["recommended.yaml"].write_text(result.front[rec].deployment.to_yaml())  # type: ignore[index]
+    return files
+
+
+def _finite(data: Any) -> Any:
+    if isinstance(data, float):
+        return data if data == data and abs(data) != float("inf") else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_finite(v) for v in data]
+    return data

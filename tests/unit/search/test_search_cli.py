@@ -1,0 +1,33 @@
+import json
+
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from codesign.cli.optimize import optimize_command
+
+from .conftest import TINY
+
+
+def test_optimize_writes_all_files(tmp_path):
+    spec = {**TINY, "strategy": {"sampler": "auto", "budget": 400, "batch": 64}}
+    path = tmp_path / "job.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    app = typer.Typer()
+    app.command()(optimize_command)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, [str(path), "--out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data["pareto"] and data["recommended"] is not None
+    for name in (
+        "pareto.csv",
+        "pareto.json",
+        "pareto.png",
+        "recommended.yaml",
+        "evaluations.csv",
+        "progress.jsonl",
+    ):
+        assert (out / name).is_file(), name
+    r = CliRunner().invoke(app, [str(path), "--executor", "ray"])
+    assert r.exit_code != 0
