@@ -7,7 +7,6 @@ fits re-evaluate thousands of rows in milliseconds.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,98 +15,35 @@ from codesign.errors import CodesignError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
+from codesign.perf.group import (
+    Group,
+    _f,
+    make_layout,
+    make_load,
+    row_precisions,
+    take,
+)
 from codesign.perf.hardware import HwVec, hw_vectors
 from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, memory_use
 from codesign.perf.profile import ModelProfile, build_profile
-from codesign.perf.step import Bytes, Efficiency, Layout, StepLoad, step_time
+from codesign.perf.step import Bytes, Efficiency, Layout, step_time
 from codesign.serving.closed_loop import aggregated, disaggregated
 from codesign.serving.open_loop import aggregated_open, disaggregated_open
 from codesign.serving.specdec import speculative_time_per_token
 from codesign.validation.silicon import SiliconRows
 
-_QUANT = {
-    "fp8_block": "fp8_block",
-    "fp8": "fp8",
-    "nvfp4": "nvfp4",
-    "fp4": "nvfp4",
-    "int4_wo": "int4_wo",
-    "bf16": "bf16",
-    "fp16": "fp16",
-    "w4a8_awq": "nvfp4",
-}
-
-
-def row_precisions(
-    gemm_q: str, moe_q: str, precision: str, backend: str, prof: ModelProfile
-) -> tuple[str, str, str]:
-    """(GEMM, expert, KV) precisions a measured row ran with."""
-    g = _QUANT.get(gemm_q or precision) or prof.native_gemm
-    m = _QUANT.get(moe_q) or (g if gemm_q else prof.native_moe)
-    # TRT-LLM serves quantised checkpoints with an FP8 KV cache; vLLM and SGLang keep the
-    # model dtype unless told otherwise.
-    kv = "fp8" if backend == "trtllm" and g in ("fp8", "fp8_block", "nvfp4") else "bf16"
-    return g, m, kv
-
-
-def _f(x: object) -> np.ndarray:
-    return np.asarray(x, dtype=np.float64)
-
-
-def make_layout(tp, dp, moe_tp, moe_ep, pp, is_moe: bool) -> Layout:
-    """A worker layout; missing MoE sizes (0) mean experts sharded like attention."""
-    tp, dp, pp = _f(tp), np.maximum(_f(dp), 1), np.maximum(_f(pp), 1)
-    moe_tp, moe_ep = _f(moe_tp), _f(moe_ep)
-    if is_moe:
-        missing = (moe_tp <= 0) & (moe_ep <= 0)
-        moe_ep = np.where(missing, tp * dp, np.maximum(moe_ep, 1))
-        moe_tp = np.where(missing, 1, np.maximum(moe_tp, 1))
-    else:
-        moe_tp, moe_ep = tp * dp, np.ones_like(tp)
-    return Layout(tp=tp, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, pp=pp)
-
-
-def make_load(n_dec, ctx_dec, n_pf, ctx_pf, pf_seqs, host_kv=0.0) -> StepLoad:
-    return StepLoad(
-        *np.broadcast_arrays(_f(n_dec), _f(ctx_dec), _f(n_pf), _f(ctx_pf), _f(pf_seqs), _f(host_kv))
-    )
-
-
-def take(obj: object, i: np.ndarray) -> object:
-    """Index every 1-d array field of a dataclass record."""
-    vals = {}
-    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
-        v = getattr(obj, f.name)
-        vals[f.name] = v[i] if isinstance(v, np.ndarray) and v.ndim == 1 else v
-    return type(obj)(**vals)
-
-
-@dataclass(frozen=True)
-class Group:
-    """Rows of one model with everything calibration-independent resolved."""
-
-    index: np.ndarray  # positions in the full row set
-    rows: SiliconRows
-    prof: ModelProfile
-    kv_elems_per_token: float
-    hw: HwVec
-    nb: Bytes
-    hw_decode: HwVec | None = None  # decode pool hardware when it differs (disagg)
-    prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
-    host_share: np.ndarray | None = None  # part of the cached tokens held in host memory
-    spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)
-    spec_alpha: np.ndarray | None = None  # per-token acceptance probability
-    arrival_rate: np.ndarray | None = None  # open loop: requests/s per deployment
-    think_s: np.ndarray | None = None  # closed loop: client time between requests
-    ctx_hi: np.ndarray | None = None  # a high-percentile context for a TPOT percentile
-
-    def think(self, i: np.ndarray) -> np.ndarray | float:
-        return 0.0 if self.think_s is None else self.think_s[i]
-
-    def hit(self, i: np.ndarray) -> np.ndarray:
-        return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
-
-    def host(self, i: np.ndarray) -> np.ndarray:
-        return np.zeros(len(i)) if self.host_share is None else self.host_share[i]
+__all__ = [
+    "Group",
+    "Prepared",
+    "evaluate",
+    "evaluate_group",
+    "make_layout",
+    "make_load",
+    "predict_rows",
+    "prepare",
+    "row_precisions",
+    "take",
+]
 
 
 @dataclass(frozen=True)
