@@ -11,6 +11,7 @@ from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command
 from codesign.cli.export import export_command
 from codesign.cli.optimize import bench_search, optimize_command
+from codesign.cli.plot import plot_app
 from codesign.cli.perf import perf_commands
 from codesign.cli.simulate import bench_simulate, simulate_command
 
@@ -36,6 +37,7 @@ app.command("evaluate")(evaluate_command)
 app.command("export")(export_command)
 app.command("simulate")(simulate_command)
 app.command("optimize")(optimize_command)
+app.add_typer(plot_app, name="plot")
 bench_app.command("search")(bench_search)
 bench_app.command("simulate")(bench_simulate)
 
