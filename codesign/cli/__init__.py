@@ -11,8 +11,8 @@ from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command
 from codesign.cli.export import export_command
 from codesign.cli.optimize import bench_search, optimize_command
-from codesign.cli.plot import plot_app
 from codesign.cli.perf import perf_commands
+from codesign.cli.plot import plot_app
 from codesign.cli.simulate import bench_simulate, simulate_command
 
 app = typer.Typer(
