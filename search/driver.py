@@ -25,16 +25,20 @@ from typing import Any
 import numpy as np
 
 from codesign.errors import SpecError
-from codesign.evaluate import evaluate_arrays
 from codesign.workload.agent_load import AgentLoad
+from search.batch_eval import EvalContext, evaluate_points
 from search.decode import Decoder
+from search.executor import Executor, make_executor
 from search.pareto import INFEASIBLE, Archive, Objectives, contributions
+from search.resume import StoredBatch
 from search.samplers import AUTO_REFINER, make_sampler
 from search.sink import Batch, Sink
 from search.space import Points, Space, row_keys, take
 from search.spec import JobSpec
+from search.workload import build_load, build_trace
 
 SCREEN_CHUNK = 65_536  # candidates per vectorised screening call
+RAY_MIN_CHUNK = 16_384  # smallest screening chunk sent to an executor task (~0.15 s)
 
 
 @dataclass
@@ -55,6 +59,9 @@ class ParetoPoint:
     deployment: Any  # codesign.deployment.Deployment
     metrics: dict[str, float]
     hv_contribution: float
+    metrics_simulated: dict[str, float] | None = None  # verify_top: simulator's values
+    pareto_simulated: bool | None = None  # verified: still non-dominated when simulated
+    simulation_notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,24 +77,8 @@ class SearchResult:
     elapsed_s: float
     stopped: str  # budget | exhausted | cancelled | converged
     warnings: list[str] = field(default_factory=list)
-
-
-def build_load(spec: JobSpec) -> AgentLoad:
-    """The agent load of the job's workload (synthetic preset or trace file)."""
-    from codesign.workload import load_trace
-    from codesign.workload.agent_load import agent_load, session_gaps
-    from codesign.workload.summary import summarize
-    from codesign.workload.synth import generate, preset
-
-    w = spec.workload
-    if w.synth is not None:
-        params = preset(w.synth.preset).model_copy(
-            update={"sessions": w.synth.sessions, "seed": w.synth.seed}
-        )
-        trace = generate(params)
-    else:
-        trace = load_trace(w.trace, w.format)  # type: ignore[arg-type]
-    return agent_load(summarize(trace), session_gaps(trace), merge_tiers=True)
+    verification: dict[str, Any] | None = None  # see search.verify
+    resumed_batches: int = 0  # batches replayed from a previous run (not re-evaluated)
 
 
 class Search:
@@ -98,6 +89,8 @@ class Search:
         on_progress: Callable[[Progress], None] | None = None,
         cancel: Callable[[], bool] | None = None,
         load: AgentLoad | None = None,
+        executor: Executor | None = None,
+        resume: list[StoredBatch] | None = None,
     ) -> None:
         from codesign.models import load_model
         from codesign.perf.calibration import load_calibration
@@ -107,7 +100,14 @@ class Search:
         self.sink = sink
         self.on_progress = on_progress
         self.cancel = cancel or (lambda: False)
-        self.load = load if load is not None else build_load(spec)
+        self._trace = None
+        if load is None:
+            self._trace = build_trace(spec)
+            load = build_load(spec, self._trace)
+        self.load = load
+        self.executor = executor
+        self._replay = list(resume or [])
+        self._replayed, self._in_replay = 0, False
         self.calib = load_calibration()
         self.space = Space(spec, build_profile(load_model(spec.model)).is_moe)
         self.decoder = Decoder(self.space)
@@ -126,19 +126,28 @@ class Search:
         self._seen: set[bytes] = set()
 
     # --- evaluation ---------------------------------------------------------------------
+    @property
+    def trace(self) -> Any:
+        """The job's trace (built on first use when the load was passed in)."""
+        if self._trace is None:
+            self._trace = build_trace(self.spec)
+        return self._trace
+
+    @property
+    def context(self) -> EvalContext:
+        if not hasattr(self, "_ctx"):
+            sessions = self.spec.workload.concurrent_sessions
+            self._ctx = EvalContext(self.decoder, self.load, sessions, self.calib, self.obj)
+        return self._ctx
+
     def evaluate(self, pts: Points) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-        """Metrics, normalised objectives and the ok mask of a batch of points."""
-        cand, invalid = self.decoder.candidates(pts)
-        res = evaluate_arrays(cand, self.load, self.spec.workload.concurrent_sessions, self.calib)
-        bad = invalid != ""
-        if bad.any():
-            res["reason"] = np.where(bad, invalid, res["reason"])
-            res["feasible"] = res["feasible"] & ~bad
-            for k, v in res.items():
-                if k not in ("feasible", "reason", "chips"):
-                    res[k] = np.where(bad, np.nan, v)
-        f = self.obj.matrix(res)
-        return res, f, self.obj.ok(res)
+        """Metrics, normalised objectives and the ok mask of a batch of points (a batch
+        of a resumed run comes from its stored results instead)."""
+        if self._replay:
+            res = self._replay.pop(0).take(pts, self.space)
+            self._in_replay = True
+            return res, self.obj.matrix(res), self.obj.ok(res)
+        return evaluate_points(self.context, pts)
 
     def _record(self, phase: str, pts: Points, res: dict, f: np.ndarray, ok: np.ndarray) -> None:
         t0 = getattr(self, "_t0", time.perf_counter())
@@ -164,7 +173,9 @@ class Search:
             max(budget - self.evaluations, 0) / rate,
         )
         self.history.append(prog)
-        if self.sink is not None:
+        replayed, self._in_replay = self._in_replay, False
+        self._replayed += replayed
+        if self.sink is not None and not replayed:
             cols = {x.name: self._column(pts, x.name) for x in self.space.dims}
             self.sink.write_batch(Batch(self.batches, phase, cols, res, ok), prog)
         if self.on_progress is not None:
@@ -191,15 +202,58 @@ class Search:
         done, idle = 0, 0
         while done < total and not self._stop() and idle < 3:
             n = min(chunk, total - done, self.spec.strategy.budget - self.evaluations)
-            if exhaustive:
-                pts = self.space.enumerate(done, done + n)
-            else:  # sample, then keep only configurations not evaluated yet
-                pts = self._fresh(self.space.sample(n, rng, qmc=phase in ("qmc", "screen")))
+            if self._parallel(n):
+                done, idle = self._screen_parallel(phase, total, exhaustive, rng, done, idle)
+                continue
+            pts = self._draw(phase, exhaustive, rng, done, n)
             m = len(pts["mode"])
             idle = idle + 1 if m == 0 else 0
             done += m
             if m:
                 self._record(phase, pts, *self.evaluate(pts))
+
+    def _draw(
+        self, phase: str, exhaustive: bool, rng: np.random.Generator, done: int, n: int
+    ) -> Points:
+        if exhaustive:
+            return self.space.enumerate(done, done + n)
+        # sample, then keep only configurations not evaluated yet
+        return self._fresh(self.space.sample(n, rng, qmc=phase in ("qmc", "screen")))
+
+    def _parallel(self, n: int) -> bool:
+        ex = self.executor
+        return ex is not None and ex.workers > 1 and not self._replay and n >= RAY_MIN_CHUNK
+
+    def _screen_parallel(
+        self,
+        phase: str,
+        total: int,
+        exhaustive: bool,
+        rng: np.random.Generator,
+        done: int,
+        idle: int,
+    ) -> tuple[int, int]:
+        """Draw up to ``workers`` chunks exactly as the inline loop would, evaluate them as
+        executor tasks, record them in order (stopping where the inline loop would)."""
+        chunk = max(self.spec.strategy.batch, SCREEN_CHUNK)
+        chunks, evals = [], self.evaluations
+        while len(chunks) < self.executor.workers and done < total and idle < 3:  # type: ignore[union-attr]
+            n = min(chunk, total - done, self.spec.strategy.budget - evals)
+            if n <= 0:
+                break
+            pts = self._draw(phase, exhaustive, rng, done, n)
+            m = len(pts["mode"])
+            idle = idle + 1 if m == 0 else 0
+            done += m
+            evals += m
+            if m:
+                chunks.append(pts)
+        outs = self.executor.map(evaluate_points, self.context, chunks)  # type: ignore[union-attr]
+        for i, (pts, out) in enumerate(zip(chunks, outs, strict=True)):
+            if i and self._stop():
+                break
+            self._record(phase, pts, *out)
+        return done, idle
 
     def _fresh(self, pts: Points) -> Points:
         keys = row_keys(pts)
@@ -252,6 +306,18 @@ class Search:
         return take(self.archive.pts, order)  # type: ignore[arg-type]
 
     def run(self) -> SearchResult:
+        """Run the job (executor ray and none passed in: one is started for the run)."""
+        st = self.spec.strategy
+        if self.executor is not None or st.executor == "inline":
+            return self._run()
+        self.executor = make_executor(st.executor, st.ray_address)
+        try:
+            return self._run()
+        finally:
+            self.executor.close()
+            self.executor = None
+
+    def _run(self) -> SearchResult:
         st = self.spec.strategy
         self._t0 = time.perf_counter()
         rng = np.random.default_rng(st.seed)
@@ -284,6 +350,11 @@ class Search:
         if not self._stopped:
             self._stopped = "exhausted" if st.sampler == "exhaustive" else "budget"
         result = self._result()
+        if st.verify_top and self._stopped != "cancelled":
+            from search.executor import InlineExecutor
+            from search.verify import verify
+
+            verify(self, result, self.executor or InlineExecutor())
         if self.sink is not None:
             self.sink.close(result)
         return result
@@ -320,6 +391,7 @@ class Search:
             elapsed_s=time.perf_counter() - self._t0,
             stopped=self._stopped,
             warnings=self.warnings,
+            resumed_batches=self._replayed,
         )
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,8 @@ def summary(result: SearchResult) -> dict[str, Any]:
         "elapsed_s": result.elapsed_s,
         "stopped": result.stopped,
         "warnings": result.warnings,
+        "resumed_batches": result.resumed_batches,
+        "verification": result.verification,
         "recommended": rec,
         "recommendation_rule": "best first objective among the Pareto points (all satisfy "
         "the constraints); ties within 0.1% by lower usd_per_mtok_output, then fewer chips",
@@ -65,6 +66,8 @@ def summary(result: SearchResult) -> dict[str, Any]:
                 "params": p.params,
                 "metrics": p.metrics,
                 "hv_contribution": p.hv_contribution,
+                "metrics_simulated": p.metrics_simulated,
+                "pareto_simulated": p.pareto_simulated,
                 "deployment": p.deployment.model_dump(mode="json", exclude_defaults=True),
             }
             for p in result.front
@@ -78,55 +81,26 @@ def write_csv(result: SearchResult, path: Path) -> None:
     keys = sorted({k for p in result.front for k in p.params})
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["rank", *keys, *METRICS, "hv_contribution"])
+        sim = [f"sim_{m}" for m in METRICS]  # simulated values (verify_top; else empty)
+        w.writerow(["rank", *keys, *METRICS, "hv_contribution", "pareto_simulated", *sim])
         for i, p in enumerate(result.front):
+            ms = p.metrics_simulated or {}
             w.writerow(
                 [i, *(p.params.get(k, "") for k in keys)]
                 + [f"{p.metrics[m]:.6g}" for m in METRICS]
-                + [f"{p.hv_contribution:.6g}"]
+                + [
+                    f"{p.hv_contribution:.6g}",
+                    "" if p.pareto_simulated is None else p.pareto_simulated,
+                ]
+                + [f"{ms[m]:.6g}" if m in ms else "" for m in METRICS]
             )
 
 
 def plot(result: SearchResult, path: Path) -> None:
-    """Pairwise panels of the objectives (all Pareto points; the recommended one marked)."""
-    import matplotlib
+    """Pairwise panels of the objectives (see ``codesign.plots.pareto``)."""
+    from codesign.plots.pareto import write_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from search.pareto import RANGES
-
-    objs = result.spec.objectives
-    pairs = list(combinations(range(len(objs)), 2)) or [(0, 0)]
-    fig, axes = plt.subplots(1, len(pairs), figsize=(5.2 * len(pairs), 4.4), squeeze=False)
-    rec = recommend(result)
-    for ax, (a, b) in zip(axes[0], pairs, strict=True):
-        ma, mb = objs[a].metric, objs[b].metric
-        xs = [p.metrics[ma] for p in result.front]
-        ys = [p.metrics[mb] for p in result.front]
-        modes = [p.params.get("mode", "") for p in result.front]
-        for mode, colour in (("agg", "tab:blue"), ("disagg", "tab:orange")):
-            sel = [i for i, m in enumerate(modes) if m == mode]
-            ax.scatter([xs[i] for i in sel], [ys[i] for i in sel], s=18, c=colour, label=mode)
-        if rec is not None:
-            ax.scatter(
-                [xs[rec]], [ys[rec]], s=160, marker="*", c="red", label="recommended", zorder=3
-            )
-        ax.set_xlabel(f"{ma} ({objs[a].direction})")
-        ax.set_ylabel(f"{mb} ({objs[b].direction})")
-        if RANGES[ma][2]:
-            ax.set_xscale("log")
-        if RANGES[mb][2]:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(
-        f"{result.spec.name}: {len(result.front)} Pareto points of {result.evaluations:,} "
-        f"evaluated (HV {result.hypervolume:.4g})"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    write_png(summary(result), path)
 
 
 def write_outputs(result: SearchResult, out: str | Path) -> dict[str, Path]:

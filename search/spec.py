@@ -290,7 +290,8 @@ class StrategySpec(_Strict):
     batch: int = Field(256, ge=1, le=65_536, description="candidates per ask/tell batch")
     seed: int = 0
     executor: Literal["inline", "ray"] = "inline"
-    verify_top: int = Field(0, ge=0, description="simulator re-check of the top N (later)")
+    ray_address: str | None = Field(None, description="ray cluster (default: RAY_ADDRESS)")
+    verify_top: int = Field(0, ge=0, description="simulate the top K front points")
     fidelity: Literal["analytic", "simulate"] = "analytic"
     patience: int = Field(0, ge=0, description="stop after N batches without HV gain (0: off)")
     screen_fraction: float = Field(0.25, gt=0, le=1, description="auto: budget share screened")
@@ -358,10 +359,8 @@ class JobSpec(_Strict):
             )
         if st.sampler == "nsga3" and len(self.objectives) < 4:
             raise ValueError("strategy.sampler: nsga3 is for >= 4 objectives; use nsga2 or auto")
-        if st.executor == "ray":
-            raise ValueError("strategy.executor: ray is not supported yet; use inline")
         if st.fidelity != "analytic":
-            raise ValueError("strategy.fidelity: only analytic is supported yet")
+            raise ValueError("strategy.fidelity: search at analytic; verify_top: K simulates")
         names = {o.metric for o in self.objectives}
         for k in st.reference:
             if k not in names:

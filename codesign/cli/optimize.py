@@ -15,24 +15,43 @@ TABLE_ROWS = 20
 def optimize_command(
     spec: Path = typer.Argument(..., help="Job spec (YAML or JSON)."),
     out: Path = typer.Option(None, "--out", "-o", help="Folder for the result files."),
-    executor: str = typer.Option("inline", "--executor", help="inline (ray: not yet)."),
+    executor: str = typer.Option(
+        None, "--executor", help="inline | ray (default: the spec's strategy.executor)."
+    ),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="Ray cluster address (default: RAY_ADDRESS, else local)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the interrupted job stored in --out."
+    ),
+    optuna_storage: str = typer.Option(
+        None, "--optuna-storage", help="Export the study to this Optuna storage URL."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search the job's space for the Pareto-optimal deployments of its agent workload;
     print the Pareto table and the recommended deployment; write pareto.csv, pareto.json,
-    pareto.png, recommended.yaml and evaluations.csv into --out."""
+    pareto.png, recommended.yaml and evaluations.csv into --out. With
+    strategy.verify_top: K the K best front points are also simulated (both values shown).
+    See search.executor for running on a Ray cluster (RAY_AUTH_TOKEN)."""
     from search.driver import Search
     from search.report import recommend, summary, write_outputs
     from search.sink import FileSink
     from search.spec import JobSpec
 
-    if executor != "inline":
-        fail(f"--executor {executor}: only inline is supported yet (ray comes later)")
+    if executor not in (None, "inline", "ray"):
+        fail(f"--executor {executor}: use inline or ray")
     job = JobSpec.from_file(spec)
+    update = {"executor": executor or job.strategy.executor}
+    if ray_address:
+        update["ray_address"] = ray_address
+    job = job.model_copy(update={"strategy": job.strategy.model_copy(update=update)})
     out = out or Path(f"{job.name}-results")
-    sink = FileSink(out)
+    if resume and not (out / "progress.jsonl").is_file():
+        fail(f"--resume: nothing to resume in {out} (no progress.jsonl)")
+    sink = FileSink(out, resume=resume)
     if as_json:
-        result = Search(job, sink=sink).run()
+        result = Search(job, sink=sink, resume=sink.stored).run()
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -44,7 +63,7 @@ def optimize_command(
             TimeRemainingColumn(),
         )
         with console.status("building the workload (trace summary, hit-ratio curves)"):
-            search = Search(job, sink=sink)
+            search = Search(job, sink=sink, resume=sink.stored)
         with Progress(*cols, console=console, transient=False) as bar:
             task = bar.add_task(job.name, total=job.strategy.budget, info="")
 
@@ -60,6 +79,10 @@ def optimize_command(
             result = search.run()
             bar.update(task, completed=job.strategy.budget)
     files = write_outputs(result, out)
+    if optuna_storage:
+        from search.export import export_study
+
+        export_study(result.spec, out / "evaluations.csv", optuna_storage)
     if as_json:
         data = summary(result)
         data["files"] = {k: str(v) for k, v in files.items()}
@@ -88,11 +111,26 @@ def optimize_command(
         spec_dec = p.params.get("spec", "none")
         cfg = f"{d.mode} {pools} {d.precision.gemm}/{d.precision.kv} {spec_dec}"
         rows.append([i, cfg, *(p.metrics[m] for m in (*metrics, *extra))])
+        if p.metrics_simulated:  # verify_top: the simulator's values under the analytic ones
+            mark = "on" if p.pareto_simulated else "off"
+            sim = [p.metrics_simulated.get(m, float("nan")) for m in (*metrics, *extra)]
+            rows.append(["", f"  simulated ({mark} the simulated front)", *sim])
     print_table(
         f"Pareto set ({len(result.front)} points, best first by {metrics[0]})",
         ["#", "deployment", *metrics, *extra],
         rows,
     )
+    v = result.verification
+    if v:
+        console.print(
+            f"verified {len(v['verified'])} points by simulation ({v['concurrent_sessions']} "
+            f"concurrent, {v['replayed_sessions']} sessions replayed, {v['executor']}, "
+            f"{v['seconds']:.1f} s): hypervolume {v['hypervolume_analytic']:.4g} analytic, "
+            f"{v['hypervolume_simulated']:.4g} simulated",
+            highlight=False,
+        )
+    if result.resumed_batches:
+        console.print(f"resumed: {result.resumed_batches} stored batches replayed", highlight=False)
     rec = recommend(result)
     console.print(
         f"[bold]recommended[/] (#{rec}: best {metrics[0]} on the front, ties by cost):",

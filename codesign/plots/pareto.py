@@ -72,7 +72,12 @@ class ParetoData:
 
     @property
     def has_simulated(self) -> bool:
-        return any(p.get("simulated") for p in self.points)
+        return any(_simulated(p) for p in self.points)
+
+
+def _simulated(point: dict[str, Any]) -> dict[str, Any]:
+    """A point's simulator-fidelity metrics (search writes ``metrics_simulated``)."""
+    return point.get("simulated") or point.get("metrics_simulated") or {}
 
 
 def pareto_data(summary: dict[str, Any]) -> ParetoData:
@@ -224,7 +229,7 @@ def pareto_figure(data: ParetoData) -> Any:
     groups = sorted(set(data.groups))
     colour = {g: COLOURS[i % len(COLOURS)] for i, g in enumerate(groups)}
     vals = {m: [float(p["metrics"][m]) for p in data.points] for m in metrics}
-    sim = {m: [_num((p.get("simulated") or {}).get(m)) for p in data.points] for m in metrics}
+    sim = {m: [_num(_simulated(p).get(m)) for p in data.points] for m in metrics}
     logs = {m: wants_log(vals[m] + [v for v in sim[m] if v is not None]) for m in metrics}
     modes = [str(p.get("params", {}).get("mode", "agg")) for p in data.points]
     for ax, (a, b) in zip(axes.flat, pairs, strict=False):
@@ -402,7 +407,7 @@ def pareto_plotly(data: ParetoData) -> Any:
     modes = [str(p.get("params", {}).get("mode", "agg")) for p in data.points]
     texts = [hover_text(data, i) for i in range(len(data.points))]
     vals = {m: [float(p["metrics"][m]) for p in data.points] for m in metrics}
-    sim = {m: [_num((p.get("simulated") or {}).get(m)) for p in data.points] for m in metrics}
+    sim = {m: [_num(_simulated(p).get(m)) for p in data.points] for m in metrics}
     seen: set[str] = set()
     for k, (a, b) in enumerate(pairs):
         row, col = k // ncols + 1, k % ncols + 1

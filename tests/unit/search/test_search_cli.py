@@ -29,5 +29,5 @@ def test_optimize_writes_all_files(tmp_path):
         "progress.jsonl",
     ):
         assert (out / name).is_file(), name
-    r = CliRunner().invoke(app, [str(path), "--executor", "ray"])
+    r = CliRunner().invoke(app, [str(path), "--executor", "dask"])
     assert r.exit_code != 0

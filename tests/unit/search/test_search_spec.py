@@ -39,9 +39,9 @@ def test_empty_space_and_contradictory_bounds():
     assert "hbm_bandwidth_tb_s: low 30 > high 13" in msg
 
 
-def test_afd_rejected_and_ray_not_yet():
+def test_afd_and_simulate_fidelity_rejected():
     assert "afd" in _err(space__modes=["agg", "afd"])
-    assert "strategy" in _err(strategy={"executor": "ray"})
+    assert "verify_top" in _err(strategy={"fidelity": "simulate"})
 
 
 def test_yaml_round_trip():
