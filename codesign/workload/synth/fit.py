@@ -13,7 +13,9 @@ figures, computed with the same definitions as `codesign.workload.stats`:
 * per session: tool and system prefix; per request: output tokens, server time, tool and
   human gaps (by gap kind), the share of end_turn stops among main turns;
 * sub-agents: share of sessions with any, count per such session, kinds, share on the small
-  tier, calls per sub-agent, first context, growth and gaps between their calls.
+  tier, calls per sub-agent, first and last context, growth and gaps between their calls,
+  and the growth shape (how much of a sub-agent's growth is done a quarter, half and
+  three quarters through its calls, as an exponent).
 """
 
 from __future__ import annotations
@@ -111,8 +113,9 @@ def _subagents(t: Trace) -> SubAgentParams:
     fan = np.bincount(t.agent_session[subs], minlength=t.n_sessions)
     sub_req = ~t.req_is_primary
     prev = previous_in_agent(t.req_agent)
-    first, _ = _first_last(t.req_agent)
+    first, last = _first_last(t.req_agent)
     first = first[sub_req[first]]
+    last = last[sub_req[last]]
     later = sub_req & (prev >= 0)
     small = t.tier_code("small")
     agent_small = np.bincount(t.req_agent[sub_req], t.tier[sub_req] == small, t.n_agents)
@@ -130,7 +133,32 @@ def _subagents(t: Trace) -> SubAgentParams:
             np.maximum(t.input_tokens[later] - t.input_tokens[prev[later]], 0)
         ),
         gap_s=fit_table(t.gap_s[later], integer=False),
+        final_context_tokens=fit_table(t.input_tokens[last]),
+        growth_shape=_growth_shape(t, sub_req),
     )
+
+
+def _growth_shape(t: Trace, sub_req: np.ndarray) -> float:
+    """Exponent a with progress (i/(n-1))**a ~ mean share of a sub-agent's growth done by
+    call i (least squares in log space at 25/50/75% of its calls)."""
+    agent = t.req_agent[sub_req]
+    x = t.input_tokens[sub_req].astype(float)
+    order = np.argsort(agent, kind="stable")
+    agent, x = agent[order], x[order]
+    starts = np.flatnonzero(np.r_[True, agent[1:] != agent[:-1]])
+    ends = np.r_[starts[1:], agent.size]
+    grid = np.asarray([0.25, 0.5, 0.75])
+    shapes = []
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        v = x[a:b]
+        if v.size > 2 and v[-1] > v[0]:
+            pos = np.linspace(0.0, 1.0, v.size)
+            shapes.append(np.interp(grid, pos, (v - v[0]) / (v[-1] - v[0])))
+    if not shapes:
+        return 1.0
+    mean = np.clip(np.mean(shapes, axis=0), 1e-3, 1 - 1e-3)
+    lg = np.log(grid)
+    return float(round(np.sum(lg * np.log(mean)) / np.sum(lg * lg), 3))
 
 
 def fit_fleet_params(trace: Trace, sessions: int | None = None, seed: int = 0) -> SynthParams:

@@ -6,11 +6,18 @@ of an agent repeats the full blocks of request i and appends new ones; a compact
 prefix break) starts a new chain after the static tool/system prefix (after a random
 block); sub-agents share the session's tool-definition blocks and then grow their own
 chain. Hash ids are fresh integers per trace, so sessions never share blocks.
+
+Quantities that occur a few hundred times per trace — the context class and the
+compaction decision of a session, each compaction's threshold and post-compaction size,
+each sub-agent's calls and final size (when fitted) — are low-discrepancy draws in session
+order (`_Weyl`), so their realised distribution follows the fitted tables closely even
+for a few hundred sessions; everything else is iid from the session's own generator.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 from scipy.special import ndtr
@@ -43,6 +50,41 @@ class _Ids:
         return out
 
 
+class _Weyl:
+    """Low-discrepancy quantiles drawn in session order across the whole trace.
+
+    Rare per-session events (compactions, sub-agents) number a few hundred per trace; iid
+    draws of their sizes scatter their empirical CDF by ~1/sqrt(n). Each stream ``key``
+    instead walks the additive sequence ``frac(offset(seed) + alpha * j)``, advanced only
+    when its value is used, so the realised values are evenly spread over (0, 1). Session
+    k still depends only on sessions 0..k (the same whatever the number generated).
+    """
+
+    # fractional parts of rationally independent irrationals: the streams of one event
+    # (threshold and post-compaction size; turns and final size) are jointly equidistributed
+    ALPHA: ClassVar[dict[str, float]] = {
+        "thr": 0.6180339887498949,  # golden ratio
+        "post": 0.41421356237309515,  # sqrt(2)
+        "sub_turns": 0.7320508075688772,  # sqrt(3)
+        "sub_last": 0.2360679774997898,  # sqrt(5)
+        "cls": 0.6457513110645906,  # sqrt(7)
+        "comp": 0.1622776601683795,  # sqrt(10)
+    }
+
+    def __init__(self, seed: int) -> None:
+        self.offset = (0.7548776662466927 * seed) % 1.0
+        self.count: dict[tuple[str, int], int] = {}
+
+    def peek(self, key: str, stream: int = 0) -> float:
+        j = self.count.get((key, stream), 0)
+        return float((self.offset + 0.5 * self.ALPHA[key] + self.ALPHA[key] * j) % 1.0)
+
+    def take(self, key: str, stream: int = 0) -> float:
+        u = self.peek(key, stream)
+        self.count[(key, stream)] = self.count.get((key, stream), 0) + 1
+        return u
+
+
 @dataclass
 class _Main:
     """The main agent's columns of one session (times relative to the session start)."""
@@ -73,16 +115,27 @@ def _copula(rng: np.random.Generator, cls: ContextClass) -> np.ndarray:
 
 
 def _main_contexts(
-    rng: np.random.Generator, cls: ContextClass, static: int, bs: int
+    rng: np.random.Generator, cls: ContextClass, ci: int, static: int, bs: int, lds: _Weyl
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Context per main turn and compaction markers (the request after a compaction)."""
+    """Context per main turn and compaction markers (the request after a compaction).
+
+    A compacting session compacts every time its context reaches the threshold; each
+    compaction's threshold and post-compaction size are the next values of its class's
+    low-discrepancy streams (a threshold the session never reaches stays for the next
+    session), so the realised sizes follow the fitted tables closely.
+    """
     u = _copula(rng, cls)
     n = max(1, int(cls.turns.ppf(u[:1])[0]))
     growth = cls.context_growth_tokens.sample(rng, n) * float(cls.growth_scale.ppf(u[2:])[0])
     c = max(float(cls.initial_context_tokens.ppf(u[1:2])[0]), float(static + bs))
-    compacts = rng.random() < cls.compaction_prob
-    thr = float(cls.compaction_threshold_tokens.sample(rng, 1)[0]) if compacts else np.inf
-    posts = cls.post_compaction_tokens.sample(rng, n)
+    compacts = lds.take("comp", ci) < cls.compaction_prob
+
+    def threshold() -> float:
+        if not compacts:
+            return np.inf
+        return float(cls.compaction_threshold_tokens.ppf(np.asarray([lds.peek("thr", ci)]))[0])
+
+    thr = threshold()
     ctx = np.empty(n)
     comp = np.zeros(n, dtype=bool)
     window = cls.context_window_tokens
@@ -93,16 +146,25 @@ def _main_contexts(
         ctx[i] = c
         # compact at the request closest to the threshold (no systematic overshoot)
         if (c >= thr or c + growth[i] - thr > thr - c) and i + 1 < ctx.size:
-            c = max(min(posts[i], 0.45 * c), float(static + bs))
+            lds.take("thr", ci)
+            post = float(cls.post_compaction_tokens.ppf(np.asarray([lds.take("post", ci)]))[0])
+            c = max(min(post, 0.45 * c), float(static + bs))
             comp[i + 1] = True
+            thr = threshold()
+            growth[i + 1 :] *= cls.post_compaction_growth_scale
         else:
-            c += growth[i]
+            # the client compacts before the window fills: a jump never carries the
+            # context far past the threshold
+            c = min(c + growth[i], max(c, 1.02 * thr))
     n = max(n, 1)
     return np.round(ctx[:n]), comp[:n]
 
 
-def _main_agent(rng: np.random.Generator, p: SynthParams, cls: ContextClass, static: int) -> _Main:
-    ctx, comp = _main_contexts(rng, cls, static, p.block_size_tokens)
+def _main_agent(
+    rng: np.random.Generator, p: SynthParams, ci: int, static: int, lds: _Weyl
+) -> _Main:
+    cls = p.classes[ci]
+    ctx, comp = _main_contexts(rng, cls, ci, static, p.block_size_tokens, lds)
     n = ctx.size
     stop = np.where(rng.random(n) < p.end_turn_prob, STOP_END_TURN, STOP_TOOL_USE)
     stop[-1] = STOP_END_TURN
@@ -162,6 +224,7 @@ def _add_subagents(
     tool_ids: np.ndarray,
     ids: _Ids,
     u_sub: float,
+    lds: _Weyl,
 ) -> np.ndarray:
     """Spawn sub-agents after tool_use turns; return extra main wait (s) per main turn."""
     sp = p.subagents
@@ -183,10 +246,19 @@ def _add_subagents(
         for _ in range(size):
             kind = _pick(rng, sp.kinds)
             model = small if rng.random() < sp.small_model_prob else b.model_code(main_model)
-            n = max(1, int(sp.turns.sample(rng, 1)[0]))
-            c0 = float(sp.initial_context_tokens.sample(rng, 1)[0])
-            growth = sp.context_growth_tokens.sample(rng, n)
-            ctx = np.round(np.maximum(c0 + np.r_[0.0, np.cumsum(growth[:-1])], float(bs)))
+            if sp.final_context_tokens is None:
+                n = max(1, int(sp.turns.sample(rng, 1)[0]))
+                c0 = float(sp.initial_context_tokens.sample(rng, 1)[0])
+                growth = sp.context_growth_tokens.sample(rng, n)
+                ctx = c0 + np.r_[0.0, np.cumsum(growth[:-1])]
+            else:
+                n = max(1, int(sp.turns.ppf(np.asarray([lds.take("sub_turns")]))[0]))
+                c0 = float(sp.initial_context_tokens.sample(rng, 1)[0])
+                last = sp.final_context_tokens.ppf(np.asarray([lds.take("sub_last")]))[0]
+                steps = sp.context_growth_tokens.sample(rng, n - 1) + 1.0
+                frac = (np.cumsum(steps) / steps.sum()) ** sp.growth_shape
+                ctx = c0 + max(float(last) - c0, 0.0) * np.r_[0.0, frac]
+            ctx = np.round(np.maximum(ctx, float(bs)))
             server = p.server_s.sample(rng, n)
             gap = _round_gaps(np.r_[0.0, sp.gap_s.sample(rng, n - 1)], p.gap_resolution_s)
             arrival = spawn + np.cumsum(np.r_[0.0, server[:-1]] + gap)
@@ -220,22 +292,32 @@ def _add_subagents(
 
 
 def _session(
-    b: TraceBuilder, p: SynthParams, rng: np.random.Generator, k: int, start_s: float, ids: _Ids
+    b: TraceBuilder,
+    p: SynthParams,
+    rng: np.random.Generator,
+    k: int,
+    start_s: float,
+    ids: _Ids,
+    lds: _Weyl,
 ) -> None:
-    weights = np.asarray([c.weight for c in p.classes])
-    cls = p.classes[int(rng.choice(len(p.classes), p=weights / weights.sum()))]
+    weights = np.cumsum([c.weight for c in p.classes])
+    ci = min(
+        int(np.searchsorted(weights / weights[-1], lds.take("cls"), side="right")),
+        len(p.classes) - 1,
+    )
+    cls = p.classes[ci]
     main_model = _pick(rng, cls.models)
     tool = int(p.tool_tokens.sample(rng, 1)[0])
     system = int(p.system_tokens.sample(rng, 1)[0])
     bs = p.block_size_tokens
     sid = b.add_session(f"{p.name}-{p.seed}-{k:05d}", start_s, tool, system)
     primary = b.add_agent(sid, -1, PRIMARY_KIND, "main", start_s, tool, system)
-    m = _main_agent(rng, p, cls, tool + system)
+    m = _main_agent(rng, p, ci, tool + system, lds)
     tool_ids = ids.take(tool // bs)
     static_ids = np.concatenate([tool_ids, ids.take((tool + system) // bs - tool // bs)])
     counts, flat = _main_hashes(rng, m, static_ids, bs, ids)
     wait = _add_subagents(
-        b, rng, p, sid, primary, start_s, main_model, m, tool_ids, ids, _lds(p.seed, k)
+        b, rng, p, sid, primary, start_s, main_model, m, tool_ids, ids, _lds(p.seed, k), lds
     )
     gap = m.gap + wait
     arrival = np.cumsum(np.r_[0.0, m.server[:-1]] + gap)
@@ -281,8 +363,9 @@ def generate(params: SynthParams) -> Trace:
     )
     b = TraceBuilder(meta, local_hashes=False)
     ids = _Ids()
+    lds = _Weyl(params.seed)
     starts = session_starts(params)
     children = np.random.SeedSequence(params.seed).spawn(params.sessions)
     for k, child in enumerate(children):
-        _session(b, params, np.random.default_rng(child), k, float(starts[k]), ids)
+        _session(b, params, np.random.default_rng(child), k, float(starts[k]), ids, lds)
     return b.build()

@@ -8,10 +8,12 @@ its context window and the compaction policy; then the number of turns, the firs
 context and, per turn, the growth of the context (previous output + tool result or user
 message), the output tokens, the stop reason (``end_turn`` with ``end_turn_prob``, else
 ``tool_use``) and the client gap before the next request (tool gap after ``tool_use``,
-human gap after ``end_turn``). With ``compaction_prob`` a session compacts: when its
-context reaches its threshold the next request restarts at the post-compaction size on a
-new prefix chain after the static tool/system prefix. A session whose context would pass
-the window ends there.
+human gap after ``end_turn``). With ``compaction_prob`` a session compacts: every time its
+context reaches a threshold (a fresh one per compaction; a growth step never carries the
+context more than 2% past it) the next request restarts at the post-compaction size on a
+new prefix chain after the static tool/system prefix, and growth from then on is scaled
+by ``post_compaction_growth_scale``. A session whose context would pass the window ends
+there.
 """
 
 from __future__ import annotations
@@ -69,6 +71,13 @@ class ContextClass(_Strict):
         default_factory=lambda: const(20_000),
         description="context of the first request after a compaction",
     )
+    post_compaction_growth_scale: float = Field(
+        1.0,
+        gt=0,
+        description="multiplier of the growth after a compaction, applied again at each one "
+        "(the agent re-reads the files and plans the summary dropped, so the context "
+        "refills faster)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ContextClass:
@@ -105,6 +114,20 @@ class SubAgentParams(_Strict):
         default_factory=lambda: const(6_000), description="growth between its calls"
     )
     gap_s: Dist = Field(default_factory=lambda: const(2.0), description="tool gap between calls")
+    final_context_tokens: Dist | None = Field(
+        None,
+        description="input of a sub-agent's last call; when set, its calls grow from the first "
+        "to this size (increments drawn from context_growth_tokens, rescaled) instead of "
+        "adding iid growth, and its turns and final size are low-discrepancy draws across "
+        "the trace's sub-agents",
+    )
+    growth_shape: float = Field(
+        1.0,
+        gt=0,
+        description="with final_context_tokens: call i of n sits at (i/(n-1))**shape of the "
+        "way from the first to the last size (< 1: most growth early, as Explore agents read "
+        "files first)",
+    )
 
 
 class ArrivalParams(_Strict):

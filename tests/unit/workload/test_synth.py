@@ -47,26 +47,18 @@ ARTICLE = {
     "after": 20_000,
     "avg40": 85_000,
     "before_sum": 3.5e6,
+    "after_sum": 1e6,
 }
 
 
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", range(5))
 def test_session_preset_matches_article(seed: int) -> None:
     f = session_figures(seed)
     for name, target in ARTICLE.items():
-        assert f[name] == pytest.approx(target, rel=0.10), name
-    # hit ratio: main turns re-send the context (+3.45K new per turn on ~85K), 225 sub-agent
-    # calls add 1.5K each: 94.7-95.0% measured, the article's band is 95-98%
-    assert 0.945 <= f["hit"] <= 0.98
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="constant growth per turn gives ~0.75-0.9M after "
-    "compaction; the article's ~1M needs faster growth late in the session",
-)
-def test_session_preset_post_compaction_input() -> None:
-    assert session_figures(0)["after_sum"] == pytest.approx(1e6, rel=0.10)
+        assert f[name] == pytest.approx(target, rel=0.10), (name, f[name])
+    # "coding agents sustain 95-98% cache hits": main turns re-send the context, the 225
+    # sub-agent calls add ~450 tokens each to a shared 10K+ prefix (95.6% measured)
+    assert 0.95 <= f["hit"] <= 0.98, f["hit"]
 
 
 def test_session_prefix_chains() -> None:
@@ -111,24 +103,32 @@ def test_parameter_validation() -> None:
         preset("x")
 
 
+# Mooncake conversation trace: ideal prefix hit 37.4% token-weighted (36.6% per 512-token
+# block); the chat preset's own hit ratio varies by ~0.02 (1 sd) from seed to seed at 400
+# sessions (0.34-0.39 over seeds 0-9), so the band is the target ± 0.04.
+CHAT_HIT, CHAT_HIT_TOL = 0.374, 0.04
+
+
 @pytest.mark.parametrize(
-    ("name", "mean_in", "mean_out", "hit", "why"),
+    ("name", "seed", "mean_in", "mean_out", "hit", "why"),
     [
-        # Azure 2023 conv: mean context 1,155, generated 211 (measured from the CSV);
-        # Mooncake conversation ideal hit 37% — chat keeps more history: 0.45-0.60
-        ("chat", 1_155, 211, (0.45, 0.60), "azure conv"),
+        # Azure 2023 conv: mean context 1,155, generated 211 (measured from the CSV)
+        *[
+            ("chat", s, 1_155, 211, (CHAT_HIT - CHAT_HIT_TOL, CHAT_HIT + CHAT_HIT_TOL), "azure")
+            for s in range(3)
+        ],
         # Mooncake paper's tool-agent trace: avg input 8,596, output 182, 59% cached
-        ("tool-agent", 8_596, 182, (0.54, 0.64), "mooncake tool-agent"),
+        ("tool-agent", 0, 8_596, 182, (0.54, 0.64), "mooncake tool-agent"),
     ],
 )
 def test_chat_and_tool_agent_shapes(
-    name: str, mean_in: float, mean_out: float, hit: tuple[float, float], why: str
+    name: str, seed: int, mean_in: float, mean_out: float, hit: tuple[float, float], why: str
 ) -> None:
-    t = generate(preset(name))
+    t = generate(preset(name).with_overrides(seed=seed))
     assert t.input_tokens.mean() == pytest.approx(mean_in, rel=0.15), why
     assert t.output_tokens.mean() == pytest.approx(mean_out, rel=0.15), why
     h = ideal_hit_tokens(t).sum() / t.input_tokens.sum()
-    assert hit[0] <= h <= hit[1], why
+    assert hit[0] <= h <= hit[1], (why, h)
 
 
 def test_cli_synth(tmp_path: Path) -> None:
