@@ -155,20 +155,9 @@ class Deployment(_Strict):
 
     @classmethod
     def from_yaml(cls, text: str, where: str = "deployment") -> Deployment:
-        from pydantic import ValidationError
+        from codesign.specio import load_yaml_mapping, validate_spec
 
-        from hwmodels.catalog import format_validation_error
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{where}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise SpecError(f"{where}: expected a mapping at the top level")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as err:
-            raise SpecError(format_validation_error(err, where)) from None
+        return validate_spec(cls, load_yaml_mapping(text, where), where)
 
     @classmethod
     def from_file(cls, path: str | Path) -> Deployment:

@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from codesign.errors import SpecError
+from codesign.specio import load_yaml_mapping, validate_spec
 
 SAMPLERS = ("auto", "exhaustive", "random", "qmc", "tpe", "nsga2", "nsga3")
 CUSTOM = "custom"  # the hypothetical system of a co-design job (space.hardware)
@@ -370,22 +371,11 @@ class JobSpec(_Strict):
     # --- YAML/JSON --------------------------------------------------------------------
     @classmethod
     def from_data(cls, data: Any, where: str = "job spec") -> JobSpec:
-        from hwmodels.catalog import format_validation_error
-
-        if not isinstance(data, dict):
-            raise SpecError(f"{where}: expected a mapping at the top level")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as err:
-            raise SpecError(format_validation_error(err, where)) from None
+        return validate_spec(cls, data, where)
 
     @classmethod
     def from_yaml(cls, text: str, where: str = "job spec") -> JobSpec:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise SpecError(f"{where}: not valid YAML: {exc}") from None
-        return cls.from_data(data, where)
+        return cls.from_data(load_yaml_mapping(text, where), where)
 
     @classmethod
     def from_file(cls, path: str | Path) -> JobSpec:
