@@ -73,9 +73,15 @@ def _tier_load(
 ) -> TierLoad:
     c = context.astype(np.float64)
     n = new.astype(np.float64)
+    # A cache below the ideal adds misses on top of each request's unavoidable new tokens
+    # (tool results, first requests, compactions); the extra misses are spread over the
+    # cacheable part of the requests, so near the ideal the distribution keeps the shape of
+    # the new tokens themselves (many small, a few whole contexts).
     ratios = np.empty((len(HIT_GRID), len(QUANTILES)))
+    cacheable = np.maximum(c - n, 0.0)
     for j, h in enumerate(HIT_GRID):
-        eff = np.maximum(c * (1 - h), n)
+        extra = max((1 - h) * c.sum() - n.sum(), 0.0) / max(cacheable.sum(), 1e-9)
+        eff = n + cacheable * min(extra, 1.0)
         mean = max(eff.mean(), 1e-9)
         ratios[j] = np.quantile(eff, QUANTILES) / mean
     g = np.nan_to_num(gap.astype(np.float64), nan=0.0)
