@@ -72,7 +72,7 @@ def parse_hf_config(
     source_path: str | None = None,
 ) -> ModelArch:
     """Describe the checkpoint, or raise UnsupportedModelError saying why not."""
-    from codesign.models.hf_families import FAMILY_PARSERS  # cyclic at import time
+    from codesign.models.hf_family_table import FAMILY_PARSERS  # cyclic at import time
 
     text, arch_name = text_part(config)
     family = str(text.get("model_type") or config.get("model_type") or "")

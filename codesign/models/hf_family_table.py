@@ -1,0 +1,67 @@
+"""Which parser handles each Hugging Face ``model_type``, and which families are refused
+(with the reason a user sees)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from codesign.errors import UnsupportedModelError
+from codesign.models.hf_config import Cfg
+from codesign.models.hf_families import (
+    Fields,
+    parse_deepseek,
+    parse_dense,
+    parse_gpt_oss,
+    parse_llama4,
+    parse_minimax_m2,
+    parse_mixtral,
+    parse_nemotron_h,
+    parse_qwen3_5,
+    parse_qwen3_moe,
+)
+
+REFUSED: dict[str, str] = {
+    "deepseek_v4": "DeepSeek-V4 compressed/hybrid attention (compress_ratios, hc) is not modelled",
+    "deepseek_ref": "DeepSeek-V4 reference config (compress_ratios, hc) is not modelled",
+    "gemma4": "Gemma 4 per-layer KV sharing and per-layer embeddings are not modelled",
+    "gemma4_text": "Gemma 4 per-layer KV sharing and per-layer embeddings are not modelled",
+    "step3p7": "Step-3.7 attention layout (per-layer head groups) is not modelled",
+    "minimax_m3": "MiniMax-M3 attention layout is not modelled",
+    "minimax_m3_vl": "MiniMax-M3 attention layout is not modelled",
+    "kimi_linear": "Kimi linear (KDA) hybrid attention is not modelled",
+    "mimo_v2_flash": "MiMo-V2 hybrid sliding-window layout with per-layer head counts is not "
+    "modelled",
+    "nemotron-nas": "DeciLM / Nemotron-NAS per-layer block_configs (variable FFN and skipped "
+    "attention) are not modelled",
+}
+
+
+def _refuse(reason: str) -> Callable[[Cfg], Fields]:
+    def parser(c: Cfg) -> Fields:
+        raise UnsupportedModelError(f"{c.arch_name}: {reason}")
+
+    return parser
+
+
+FAMILY_PARSERS: dict[str, Callable[[Cfg], Fields]] = {
+    "llama": parse_dense,
+    "mistral": parse_dense,
+    "qwen2": parse_dense,
+    "qwen3": parse_dense,
+    "qwen3_vl_text": parse_dense,
+    "mimo": parse_dense,
+    "qwen3_moe": parse_qwen3_moe,
+    "qwen3_vl_moe_text": parse_qwen3_moe,
+    "mixtral": parse_mixtral,
+    "minimax_m2": parse_minimax_m2,
+    "gpt_oss": parse_gpt_oss,
+    "deepseek_v3": parse_deepseek,
+    "deepseek_v32": parse_deepseek,
+    "kimi_k2": parse_deepseek,
+    "glm_moe_dsa": parse_deepseek,
+    "qwen3_5_text": parse_qwen3_5,
+    "qwen3_5_moe_text": parse_qwen3_5,
+    "nemotron_h": parse_nemotron_h,
+    "llama4_text": parse_llama4,
+    **{k: _refuse(v) for k, v in REFUSED.items()},
+}
