@@ -5,7 +5,7 @@ Example (``examples/agentic-coding.yaml``)::
     name: agentic-coding
     model: deepseek-ai/DeepSeek-R1
     workload:
-      synth: {preset: claude-code-fleet, sessions: 200, seed: 0}   # or trace: PATH
+      synth: {preset: claude-code-fleet, sessions: 200, seed: 0}  # or trace: PATH or fixed: ISL/OSL
       concurrent_sessions: 1000
     space:
       systems: [h200_sxm, gb200, vera_rubin_nvl72]
@@ -68,16 +68,22 @@ class SynthWorkload(_Strict):
         return v
 
 
+class FixedWorkload(_Strict):  # one isl-in/osl-out request per session (search.workload)
+    isl: int = Field(ge=1)
+    osl: int = Field(ge=1)
+
+
 class WorkloadSpec(_Strict):
     synth: SynthWorkload | None = None
     trace: str | None = None
+    fixed: FixedWorkload | None = None
     format: str | None = Field(None, description="trace format (default: detected)")
     concurrent_sessions: float = Field(1000, gt=0)
 
     @model_validator(mode="after")
     def _one(self) -> Self:
-        if (self.synth is None) == (self.trace is None):
-            raise ValueError("give exactly one of workload.synth and workload.trace")
+        if sum(x is not None for x in (self.synth, self.trace, self.fixed)) != 1:
+            raise ValueError("give exactly one of workload.synth, workload.trace, workload.fixed")
         return self
 
 

@@ -5,15 +5,51 @@ from __future__ import annotations
 from typing import Any
 
 from codesign.workload.agent_load import AgentLoad
-from search.spec import JobSpec
+from search.spec import FixedWorkload, JobSpec
+
+# sessions in a fixed-length trace: all requests are alike, so more adds nothing but time
+FIXED_TRACE_SESSIONS = 256
+
+
+def fixed_trace(fixed: FixedWorkload, sessions: int = FIXED_TRACE_SESSIONS) -> Any:
+    """A fixed-length benchmark trace: ``sessions`` sessions of one request each of
+    ``isl`` input and ``osl`` output tokens, no prefix hashes (no cache reuse), no client
+    gaps. Under ``concurrent_sessions: C`` the evaluator then serves it as a closed-loop
+    benchmark at fixed concurrency C (the next request is sent as one finishes), the
+    question aiconfigurator and genai-perf answer."""
+    import numpy as np
+
+    from codesign.workload.builder import TraceBuilder
+    from codesign.workload.schema import STOP_END_TURN, TraceMeta
+
+    meta = TraceMeta(
+        name=f"fixed-isl{fixed.isl}-osl{fixed.osl}",
+        source_format="fixed",
+        description=f"fixed-length requests: {fixed.isl} in / {fixed.osl} out, no reuse",
+    )
+    b = TraceBuilder(meta)
+    n = max(int(sessions), 1)
+    for i in range(n):
+        b.add_agent(b.add_session(f"s{i}"))
+    b.add_requests(
+        np.arange(n),
+        arrival_s=np.zeros(n),
+        input_tokens=np.full(n, fixed.isl),
+        output_tokens=np.full(n, fixed.osl),
+        stop=np.full(n, STOP_END_TURN),
+        shared_prefix_tokens=np.zeros(n, dtype=np.int64),
+    )
+    return b.build()
 
 
 def build_trace(spec: JobSpec) -> Any:
-    """The job's trace (synthetic preset or trace file)."""
+    """The job's trace (synthetic preset, trace file or fixed-length requests)."""
     from codesign.workload import load_trace
     from codesign.workload.synth import generate, preset
 
     w = spec.workload
+    if w.fixed is not None:
+        return fixed_trace(w.fixed, min(round(w.concurrent_sessions), FIXED_TRACE_SESSIONS))
     if w.synth is not None:
         params = preset(w.synth.preset).model_copy(
             update={"sessions": w.synth.sessions, "seed": w.synth.seed}
@@ -23,7 +59,7 @@ def build_trace(spec: JobSpec) -> Any:
 
 
 def build_load(spec: JobSpec, trace: Any = None) -> AgentLoad:
-    """The agent load of the job's workload (synthetic preset or trace file)."""
+    """The agent load of the job's workload (synthetic preset, trace file or fixed)."""
     from codesign.workload.agent_load import agent_load, session_gaps
     from codesign.workload.summary import summarize
 
@@ -31,4 +67,4 @@ def build_load(spec: JobSpec, trace: Any = None) -> AgentLoad:
     return agent_load(summarize(trace), session_gaps(trace), merge_tiers=True)
 
 
-__all__ = ["build_load", "build_trace"]
+__all__ = ["build_load", "build_trace", "fixed_trace"]

@@ -27,6 +27,15 @@ def optimize_command(
     optuna_storage: str = typer.Option(
         None, "--optuna-storage", help="Export the study to this Optuna storage URL."
     ),
+    compare_aic: Path = typer.Option(
+        None,
+        "--compare-aiconfigurator",
+        help="aiconfigurator --save-dir: sweep the fixed workload's concurrency, time it and "
+        "plot both fronts into OUT/fronts.png (instead of the single search).",
+    ),
+    aic_venv: Path = typer.Option(
+        None, "--aiconfigurator-venv", help="With --compare-aiconfigurator: run and time it first."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Search the job's space for the Pareto-optimal deployments of its agent workload;
@@ -47,6 +56,9 @@ def optimize_command(
         update["ray_address"] = ray_address
     job = job.model_copy(update={"strategy": job.strategy.model_copy(update=update)})
     out = out or Path(f"{job.name}-results")
+    if compare_aic is not None:
+        _compare(job, compare_aic, out, aic_venv, as_json)
+        return
     if resume and not (out / "progress.jsonl").is_file():
         fail(f"--resume: nothing to resume in {out} (no progress.jsonl)")
     sink = FileSink(out, resume=resume)
@@ -138,6 +150,30 @@ def optimize_command(
     )
     console.print(result.front[rec].deployment.to_yaml(), highlight=False)  # type: ignore[index]
     console.print("wrote " + ", ".join(str(v) for v in files.values()), highlight=False)
+
+
+def _compare(job: object, aic_dir: Path, out: Path, venv: Path | None, as_json: bool) -> None:
+    from search.aic_compare import compare_fronts
+
+    r = compare_fronts(job, aic_dir, out, aic_venv=venv)  # type: ignore[arg-type]
+    if as_json:
+        print_json(r)
+        return
+    a, c = r["aiconfigurator"], r["codesign"]
+    wall = f"{a['wall_s']:.2f} s" if a["wall_s"] else "not timed (give --aiconfigurator-venv)"
+    console.print(
+        f"aiconfigurator: {wall}, {a['points']} points within the SLA, front {len(a['front'])}\n"
+        f"codesign: {c['wall_s']:.3f} s wall ({c['search_s']:.3f} s searching, "
+        f"{c['evaluations']:,} evaluations over {len(r['concurrencies'])} concurrencies), "
+        f"front {len(c['front'])}",
+        highlight=False,
+    )
+    if "speedup_wall" in r:
+        console.print(
+            f"speed-up: {r['speedup_wall']:.0f}x wall, {r['speedup_search']:.0f}x search-only",
+            highlight=False,
+        )
+    console.print(f"wrote {r['png']}", highlight=False)
 
 
 @user_errors
