@@ -101,13 +101,14 @@ class Decoder:
                 v = np.where(agg, space.values(pts, fallback), v)
             return v.astype(np.int64)
 
-        tp, dp, workers = ints("tp"), ints("dp"), ints("workers")
+        tp, dp, workers, pp = ints("tp"), ints("dp"), ints("workers"), ints("pp")
         ep = ints("ep")
         p_tp, p_dp, p_w = ints("p_tp", "tp"), ints("p_dp", "dp"), ints("p_workers", "workers")
+        p_pp = ints("p_pp", "pp")
         p_ep = ints("p_ep", "ep") if space.is_moe else np.zeros(n, dtype=np.int64)
         host = space.values(pts, "host")
         host_gb = np.zeros(n)
-        per_chip = np.array([host_gb_per_chip(s) for s in systems])[sys_d] * tp * dp
+        per_chip = np.array([host_gb_per_chip(s) for s in systems])[sys_d] * tp * dp * pp
         for h in sp.kv_tiers.host:
             m = host == h
             host_gb[m] = per_chip[m] if h == "host_memory" else (0.0 if h == "none" else float(h))
@@ -122,14 +123,14 @@ class Decoder:
             tp=tp,
             dp=dp,
             ep=ep,
-            pp=np.ones(n, dtype=np.int64),
+            pp=pp,
             workers=workers,
             max_batch=np.zeros(n, dtype=np.int64),
             sys_p=sys_p,
             p_tp=p_tp,
             p_dp=p_dp,
             p_ep=p_ep,
-            p_pp=np.ones(n, dtype=np.int64),
+            p_pp=p_pp,
             p_workers=p_w,
             gemm=space.values(pts, "gemm").astype(object),
             moe=np.full(n, "", dtype=object),
@@ -160,7 +161,7 @@ class Decoder:
             }
 
         def pool(role: str, system: str, pre: str = "") -> dict:
-            par = {"tp": p[pre + "tp"], "dp": p[pre + "dp"]}
+            par = {"tp": p[pre + "tp"], "dp": p[pre + "dp"], "pp": p.get(pre + "pp", 1)}
             if space.is_moe and p.get(pre + "ep", 0):
                 par["ep"] = p[pre + "ep"]
             out = {"role": role, "workers": p[pre + "workers"], "parallel": par}
@@ -180,7 +181,7 @@ class Decoder:
         host = p["host"]
         if host == "host_memory":
             s = self.derived(tuple(knobs.values())) if kv_sys == CUSTOM else get_system(kv_sys)
-            host = host_gb_per_chip(s) * p["tp"] * p["dp"]
+            host = host_gb_per_chip(s) * p["tp"] * p["dp"] * p.get("pp", 1)
         k = _spec_k(p["spec"])
         return Deployment.model_validate(
             {

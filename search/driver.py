@@ -33,7 +33,7 @@ from search.pareto import INFEASIBLE, Archive, Objectives, contributions
 from search.resume import StoredBatch
 from search.samplers import AUTO_REFINER, make_sampler
 from search.sink import Batch, Sink
-from search.space import Points, Space, row_keys, take
+from search.space import Points, Space, model_is_moe, row_keys, take
 from search.spec import JobSpec
 from search.workload import build_load, build_trace
 
@@ -92,9 +92,7 @@ class Search:
         executor: Executor | None = None,
         resume: list[StoredBatch] | None = None,
     ) -> None:
-        from codesign.models import load_model
         from codesign.perf.calibration import load_calibration
-        from codesign.perf.profile import build_profile
 
         self.spec = spec
         self.sink = sink
@@ -109,7 +107,7 @@ class Search:
         self._replay = list(resume or [])
         self._replayed, self._in_replay = 0, False
         self.calib = load_calibration()
-        self.space = Space(spec, build_profile(load_model(spec.model)).is_moe)
+        self.space = Space(spec, model_is_moe(spec))
         self.decoder = Decoder(self.space)
         self.obj = Objectives(spec)
         self.archive = Archive()

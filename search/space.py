@@ -82,10 +82,12 @@ class Space:
             *([Dim("ep", tuple(par.ep))] if is_moe else []),
             Dim("dp", tuple(par.dp)),
             Dim("workers", tuple(par.workers)),
+            Dim("pp", tuple(par.pp)),
             Dim("p_tp", tuple(pre.tp), scope="disagg"),
             *([Dim("p_ep", tuple(pre.ep), scope="disagg")] if is_moe else []),
             Dim("p_dp", tuple(pre.dp), scope="disagg"),
             Dim("p_workers", tuple(pre.workers), scope="disagg"),
+            Dim("p_pp", tuple(pre.pp), scope="disagg"),
         ]
         if sp.hardware is not None:
             for k, (lo, hi) in sp.hardware.knobs.items():
@@ -277,3 +279,19 @@ def row_keys(pts: Points) -> np.ndarray:
     """One hashable key per row (for de-duplication)."""
     mat = np.column_stack([np.nan_to_num(v.astype(np.float64), nan=-1.0) for v in pts.values()])
     return np.array([r.tobytes() for r in mat], dtype=object)
+
+
+def model_is_moe(spec: JobSpec) -> bool:
+    """Whether the job's model has experts, after checking the space suits the model
+    (MTP speculative decoding needs the checkpoint's multi-token-prediction layers)."""
+    from codesign.errors import SpecError
+    from codesign.models import load_model
+
+    arch = load_model(spec.model)
+    mtp = [s for s in spec.space.spec_decoding if s.startswith("mtp")]
+    if mtp and arch.num_mtp_layers == 0:
+        raise SpecError(
+            f"space.spec_decoding: {', '.join(mtp)} needs MTP layers, which {arch.id} does not "
+            "have; use eagleK (a separate draft head) or none"
+        )
+    return arch.moe is not None

@@ -92,8 +92,9 @@ class ParallelLists(_Strict):
     ep: list[int] = Field(default_factory=lambda: [0], description="0: ep = tp x dp (MoE)")
     dp: list[int] = Field(default_factory=lambda: [1])
     workers: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
+    pp: list[int] = Field(default_factory=lambda: [1], description="pipeline stages")
 
-    @field_validator("tp", "dp", "workers")
+    @field_validator("tp", "dp", "workers", "pp")
     @classmethod
     def _pos(cls, v: list[int]) -> list[int]:
         if any(x < 1 for x in v):
