@@ -82,6 +82,38 @@ ALIASES: dict[str, Alias] = {
         kv_cache="fp8",
         reason="ModelOpt NVFP4: every linear layer but lm_head",
     ),
+    # checkpoint revisions that keep the architecture of a stored config
+    "deepseek-ai/DeepSeek-R1-0528": Alias(
+        target="deepseek-ai/DeepSeek-R1", reason="R1 revision, same architecture"
+    ),
+    "deepseek-ai/DeepSeek-V3-0324": Alias(
+        target="deepseek-ai/DeepSeek-V3", reason="V3 revision, same architecture"
+    ),
+    "deepseek-ai/DeepSeek-V3.1": Alias(
+        target="deepseek-ai/DeepSeek-V3", reason="V3.1 keeps the V3 architecture"
+    ),
+    "nvidia/DeepSeek-R1-0528-NVFP4": Alias(
+        target="deepseek-ai/DeepSeek-R1",
+        quant_from="nvidia/DeepSeek-V3.1-NVFP4",
+        reason="ModelOpt NVFP4 R1 revision; same recipe as V3.1-NVFP4",
+    ),
+    "meta-llama/Llama-3.3-70B-Instruct": Alias(
+        target="meta-llama/Meta-Llama-3.1-70B", reason="Llama 3.3 70B: Llama 3.1 70B layout"
+    ),
+    "nvidia/Llama-3.3-70B-Instruct-FP8": Alias(
+        target="meta-llama/Meta-Llama-3.1-70B",
+        quant_from="nvidia/Llama-3.1-70B-Instruct-FP8",
+        reason="ModelOpt FP8, Llama 3.1 70B layout",
+    ),
+    "Qwen/Qwen3-235B-A22B-Instruct-2507": Alias(
+        target="Qwen/Qwen3-235B-A22B", reason="2507 revision, same architecture"
+    ),
+    "Qwen/Qwen3-235B-A22B-Instruct-2507-FP8": Alias(
+        target="Qwen/Qwen3-235B-A22B-FP8", reason="2507 revision, same architecture"
+    ),
+    "Qwen/Qwen3-Coder-30B-A3B-Instruct": Alias(
+        target="Qwen/Qwen3-30B-A3B", reason="Qwen3-30B-A3B layout"
+    ),
 }
 
 
