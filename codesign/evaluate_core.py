@@ -127,7 +127,7 @@ def evaluate_candidates(
         )
     room = use.kv_tokens_per_worker < rows.isl + rows.osl
     reasons[room & (reasons == "")] = "no room for the KV cache of one mean request"
-    host_cap_gb = np.array([_host_gb_per_chip(s) for s in c.systems])[c.sys_d] * lay.gpus
+    host_cap_gb = np.array([s.host_kv_gb_per_chip for s in c.systems])[c.sys_d] * lay.gpus
     over = c.host_gb > host_cap_gb + 1e-6
     for j in np.flatnonzero(over & (reasons == "")):
         reasons[j] = (
@@ -176,11 +176,6 @@ def _calib_for_agents(calib: Calibration) -> Calibration:
     """Agent sessions wait a random tool or human gap before each request, so many
     sessions arrive like a Poisson stream: M/D/1 queueing, no benchmark cohort term."""
     return calib.model_copy(update={"queue_factor": AGENT_QUEUE_FACTOR, "sync_factor": 0.0})
-
-
-def _host_gb_per_chip(system: object) -> float:
-    tiers = system.kv_tiers()  # type: ignore[attr-defined]
-    return tiers[1].capacity_bytes_per_chip / 1e9 if len(tiers) > 1 else 0.0
 
 
 def _hit(

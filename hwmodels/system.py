@@ -98,7 +98,7 @@ class System(Sourced):
 
     @property
     def price_usd_per_chip_hour(self) -> float:
-        price = self.usd_per_chip_hour if self.usd_per_chip_hour is not None else None
+        price = self.usd_per_chip_hour
         return float(price if price is not None else self.chip.usd_per_hour)  # type: ignore[arg-type]
 
     def host_memory_tier(self) -> MemoryTier | None:
@@ -108,6 +108,35 @@ class System(Sourced):
             if tier.kind in (MemoryKind.lpddr, MemoryKind.ddr, MemoryKind.cxl):
                 return tier
         return None
+
+    def host_kv_tier(self) -> KVTier | None:
+        """The host-memory KV tier as one chip sees it, or None without a host CPU tier.
+
+        Host memory is shared by the chips of a node and reached over the chip-to-host
+        link, so its bandwidth per chip is the smaller of the link and the CPU memory
+        bandwidth share.
+        """
+        host = self.host_memory_tier()
+        if host is None:
+            return None
+        share = self.cpus_per_node / self.chips_per_node
+        bw = host.bandwidth_bytes_per_s * share
+        link = self.fabric.chip_to_host
+        if link is not None:
+            bw = min(bw, link.bandwidth_bytes_per_s)
+        return KVTier(
+            name=host.name,
+            kind=host.kind,
+            capacity_bytes_per_chip=host.usable_bytes * share,
+            bandwidth_bytes_per_s_per_chip=bw,
+            latency_us=host.latency_us,
+        )
+
+    @property
+    def host_kv_gb_per_chip(self) -> float:
+        """Host-memory KV capacity per accelerator chip, GB (0 without a host tier)."""
+        tier = self.host_kv_tier()
+        return tier.capacity_bytes_per_chip / 1e9 if tier else 0.0
 
     def kv_tiers(self) -> list[KVTier]:
         """KV-cache tiers per accelerator chip, fastest first.
@@ -137,22 +166,9 @@ class System(Sourced):
                     bandwidth_bytes_per_s_per_chip=self.chip.memory_bandwidth_bytes_per_s,
                 )
             )
-        host = self.host_memory_tier()
+        host = self.host_kv_tier()
         if host is not None:
-            share = self.cpus_per_node / self.chips_per_node
-            bw = host.bandwidth_bytes_per_s * share
-            link = self.fabric.chip_to_host
-            if link is not None:
-                bw = min(bw, link.bandwidth_bytes_per_s)
-            tiers.append(
-                KVTier(
-                    name=host.name,
-                    kind=host.kind,
-                    capacity_bytes_per_chip=host.usable_bytes * share,
-                    bandwidth_bytes_per_s_per_chip=bw,
-                    latency_us=host.latency_us,
-                )
-            )
+            tiers.append(host)
         if self.storage is not None:
             tiers.append(
                 KVTier(

@@ -25,11 +25,6 @@ def _spec_k(s: str) -> int:
     return 0 if s == "none" else int(s.lstrip("mtpeagl"))
 
 
-def host_gb_per_chip(system: System) -> float:
-    tiers = system.kv_tiers()
-    return tiers[1].capacity_bytes_per_chip / 1e9 if len(tiers) > 1 else 0.0
-
-
 class Decoder:
     """Turns `Points` of one `Space` into `Candidates` and `Deployment` objects."""
 
@@ -108,7 +103,7 @@ class Decoder:
         p_ep = ints("p_ep", "ep") if space.is_moe else np.zeros(n, dtype=np.int64)
         host = space.values(pts, "host")
         host_gb = np.zeros(n)
-        per_chip = np.array([host_gb_per_chip(s) for s in systems])[sys_d] * tp * dp * pp
+        per_chip = np.array([s.host_kv_gb_per_chip for s in systems])[sys_d] * tp * dp * pp
         for h in sp.kv_tiers.host:
             m = host == h
             host_gb[m] = per_chip[m] if h == "host_memory" else (0.0 if h == "none" else float(h))
@@ -181,7 +176,7 @@ class Decoder:
         host = p["host"]
         if host == "host_memory":
             s = self.derived(tuple(knobs.values())) if kv_sys == CUSTOM else get_system(kv_sys)
-            host = host_gb_per_chip(s) * p["tp"] * p["dp"] * p.get("pp", 1)
+            host = s.host_kv_gb_per_chip * p["tp"] * p["dp"] * p.get("pp", 1)
         k = _spec_k(p["spec"])
         return Deployment.model_validate(
             {

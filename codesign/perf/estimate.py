@@ -130,7 +130,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     if prof.num_heads and prof.num_heads % req.tp:
         raise SpecError(f"tp={req.tp} does not divide the {prof.num_heads} heads of {arch.id}")
     system = get_system(req.system)
-    if req.host_share > 0 and len(system.kv_tiers()) < 2:
+    if req.host_share > 0 and system.host_kv_tier() is None:
         raise SpecError(f"{system.name} has no host-memory KV tier; set --host-share 0")
     if req.hardware_overrides:
         system = derive_system(system, set=req.hardware_overrides)

@@ -54,8 +54,8 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
     attn = chip.compute_format_for(get_precision("bf16"))
     so = system.fabric.scale_out
     link = system.fabric.scale_up.link
-    tiers = system.kv_tiers()
-    host_bw = tiers[1].bandwidth_bytes_per_s_per_chip if len(tiers) > 1 else 0.0
+    host = system.host_kv_tier()
+    host_bw = host.bandwidth_bytes_per_s_per_chip if host else 0.0
     return (
         chip.peak_dense_tflops[gfmt] * 1e12,
         chip.peak_dense_tflops[mfmt] * 1e12,

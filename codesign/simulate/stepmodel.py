@@ -201,10 +201,7 @@ def build_pool_model(
             f"{where}: weights need {use.weights_bytes_per_gpu[0] / 1e9:.1f} GB per GPU; "
             f"the GPU has {hw.mem_bytes[0] / 1e9:.1f} GB"
         )
-    tiers = system.kv_tiers()
-    host_cap_gb = (tiers[1].capacity_bytes_per_chip / 1e9 if len(tiers) > 1 else 0.0) * float(
-        lay.gpus[0]
-    )
+    host_cap_gb = system.host_kv_gb_per_chip * float(lay.gpus[0])
     if host_gb_per_worker > host_cap_gb + 1e-6:
         raise SpecError(
             f"kv_tiers.host_gb_per_worker={host_gb_per_worker:g} exceeds the {host_cap_gb:.0f} "
