@@ -128,3 +128,21 @@ def compact_json(data: object) -> str:
 
 def pool_label(group: Group, pool: Pool) -> str:
     return pool.role if group.name == "main" else f"subagent-{pool.role}"
+
+
+def start_engine_export(dep: Deployment, engine: str, version: str | None) -> ExportResult:
+    """Refuse what the engine cannot express, resolve and check the version, start a result."""
+    from codesign.export.argdefs import argdefs, default_version
+
+    check_expressible(dep, engine)
+    version = version or default_version(engine)
+    argdefs(engine, version)
+    return ExportResult(engine, engine, version)
+
+
+def pool_header(title: str, version: str, label: str, group: Group, pool: Pool) -> str:
+    """The comment line that opens a pool's launch script."""
+    return (
+        f"# {title} {version}: {label} pool of {group.model} on {pool.system}; run "
+        f"{pool.workers} instance(s), {pool.chips // pool.workers} GPU(s) each\n"
+    )

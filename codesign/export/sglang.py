@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from codesign.deployment import Deployment, Pool
-from codesign.export.argdefs import argdefs, default_version
 from codesign.export.base import (
     ExportResult,
     Group,
-    check_expressible,
     fp8_kv,
     groups,
     host_gb_per_rank,
     kv_note,
+    pool_header,
     pool_label,
     register,
     shell_line,
+    start_engine_export,
 )
 
 
@@ -65,19 +65,13 @@ class SglangExporter:
     name = "sglang"
 
     def export(self, dep: Deployment, version: str | None) -> ExportResult:
-        check_expressible(dep, "sglang")
-        version = version or default_version("sglang")
-        argdefs("sglang", version)
-        res = ExportResult("sglang", "sglang", version)
+        res = start_engine_export(dep, "sglang", version)
         for g in groups(dep):
             for pool in g.pools:
                 args, notes = sglang_server_args(dep, g, pool)
                 res.notes += notes
                 label = pool_label(g, pool)
-                header = (
-                    f"# SGLang {version}: {label} pool of {g.model} on {pool.system}; run "
-                    f"{pool.workers} instance(s), {pool.chips // pool.workers} GPU(s) each\n"
-                )
+                header = pool_header("SGLang", res.engine_version, label, g, pool)
                 argv = ["python", "-m", "sglang.launch_server", "--model-path", g.model, *args]
                 res.files[f"{label}.sh"] = header + shell_line(argv) + "\n"
         if dep.mode == "disagg":

@@ -7,17 +7,17 @@ from typing import Any
 import yaml
 
 from codesign.deployment import Deployment, Pool
-from codesign.export.argdefs import argdefs, default_version
 from codesign.export.base import (
     ExportResult,
     Group,
-    check_expressible,
     fp8_kv,
     groups,
     kv_note,
+    pool_header,
     pool_label,
     register,
     shell_line,
+    start_engine_export,
 )
 
 
@@ -73,10 +73,8 @@ class TrtllmExporter:
     name = "trtllm"
 
     def export(self, dep: Deployment, version: str | None) -> ExportResult:
-        check_expressible(dep, "trtllm")
-        version = version or default_version("trtllm")
-        argdefs("trtllm", version)
-        res = ExportResult("trtllm", "trtllm", version)
+        res = start_engine_export(dep, "trtllm", version)
+        version = res.engine_version
         for g in groups(dep):
             for pool in g.pools:
                 opts, notes = llm_api_options(dep, g, pool)
@@ -84,10 +82,7 @@ class TrtllmExporter:
                 label = pool_label(g, pool)
                 cfg = f"{label}.llm_api.yaml"
                 res.files[cfg] = dump_yaml(opts, f"# TRT-LLM {version} LLM-API options: {label}\n")
-                header = (
-                    f"# TRT-LLM {version}: {label} pool of {g.model} on {pool.system}; run "
-                    f"{pool.workers} instance(s), {pool.chips // pool.workers} GPU(s) each\n"
-                )
+                header = pool_header("TRT-LLM", version, label, g, pool)
                 argv = ["trtllm-serve", g.model, "--backend", "pytorch"]
                 argv += ["--extra_llm_api_options", cfg]
                 res.files[f"{label}.sh"] = header + shell_line(argv) + "\n"

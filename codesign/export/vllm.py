@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from codesign.deployment import Deployment, Pool
-from codesign.export.argdefs import argdefs, default_version
 from codesign.export.base import (
     ExportResult,
     Group,
-    check_expressible,
     compact_json,
     fp8_kv,
     groups,
     kv_note,
+    pool_header,
     pool_label,
     register,
     shell_line,
+    start_engine_export,
 )
 
 GIB = 2**30
@@ -73,19 +73,13 @@ class VllmExporter:
     name = "vllm"
 
     def export(self, dep: Deployment, version: str | None) -> ExportResult:
-        check_expressible(dep, "vllm")
-        version = version or default_version("vllm")
-        argdefs("vllm", version)
-        res = ExportResult("vllm", "vllm", version)
+        res = start_engine_export(dep, "vllm", version)
         for g in groups(dep):
             for pool in g.pools:
                 args, notes = vllm_engine_args(dep, g, pool)
                 res.notes += notes
                 label = pool_label(g, pool)
-                header = (
-                    f"# vLLM {version}: {label} pool of {g.model} on {pool.system}; run "
-                    f"{pool.workers} instance(s), {pool.chips // pool.workers} GPU(s) each\n"
-                )
+                header = pool_header("vLLM", res.engine_version, label, g, pool)
                 cmd = shell_line(["vllm", "serve", g.model, *args])
                 res.files[f"{label}.sh"] = header + cmd + "\n"
         if dep.mode == "disagg":
