@@ -115,7 +115,6 @@ def _hi_ratio(
     hw: HwVec,
     lay: Layout,
     active: np.ndarray,
-    ctx: np.ndarray,
     nb: Bytes,
     eff: Efficiency,
     t_dec: np.ndarray,
@@ -199,7 +198,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         g.think(i),
         _per_seq(g, i, hw, lay, active, ctx, nb, eff, t_dec),
     )
-    hi = _hi_ratio(g, i, hw, lay, active, ctx, nb, eff, t_dec)
+    hi = _hi_ratio(g, i, hw, lay, active, nb, eff, t_dec)
     return {
         "own_prefill_s": out["own_prefill_s"],
         "tpot_hi_s": out["tpot_s"] * hi,
@@ -303,7 +302,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         ranks_d,
         active,
     )
-    hi = _hi_ratio(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d, t_dec)
+    hi = _hi_ratio(g, i, hw_d, d_lay, active, nb, eff_d, t_dec)
     return {
         "own_prefill_s": out["own_prefill_s"],
         "tpot_hi_s": out["tpot_s"] * hi,
