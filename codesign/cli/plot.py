@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -26,8 +27,15 @@ def _targets(out: Path | None, html: Path | None) -> None:
         fail(f"--html {html}: expected a .html file name")
 
 
-def _written(paths: list[Path]) -> None:
-    console.print("wrote " + ", ".join(str(p) for p in paths), highlight=False)
+def _write(
+    out: Path | None,
+    html: Path | None,
+    png: Callable[[Path], Path],
+    page: Callable[[Path], Path],
+) -> None:
+    """Write the PNG and/or the HTML version of a plot and say where."""
+    done = [f(path) for f, path in ((png, out), (page, html)) if path is not None]
+    console.print("wrote " + ", ".join(str(p) for p in done), highlight=False)
 
 
 def _load_trace(path: Path):
@@ -52,12 +60,12 @@ def plot_pareto(
     data = pareto.load_pareto(folder)
     if not data.points:
         fail(f"{folder}: the Pareto set is empty (no deployment met the constraints)")
-    done = []
-    if out is not None:
-        done.append(pareto.write_png(data, out))
-    if html is not None:
-        done.append(pareto.write_html(data, html))
-    _written(done)
+    _write(
+        out,
+        html,
+        lambda p: pareto.write_png(data, p),
+        lambda p: pareto.write_html(data, p),
+    )
 
 
 @plot_app.command("hypervolume")
@@ -72,12 +80,12 @@ def plot_hypervolume(
 
     _targets(out, html)
     name, rows = hypervolume.load_progress(folder)
-    done = []
-    if out is not None:
-        done.append(hypervolume.write_png(rows, out, name))
-    if html is not None:
-        done.append(hypervolume.write_html(rows, html, name))
-    _written(done)
+    _write(
+        out,
+        html,
+        lambda p: hypervolume.write_png(rows, p, name),
+        lambda p: hypervolume.write_html(rows, p, name),
+    )
 
 
 @plot_app.command("cache")
@@ -102,12 +110,12 @@ def plot_cache(
     if min(ns) < 1:
         fail("--sessions-per-cache: give integers >= 1")
     curves = cache.cache_curves(_load_trace(trace), ns, tier, check_points)
-    done = []
-    if out is not None:
-        done.append(cache.write_png(curves, out))
-    if html is not None:
-        done.append(cache.write_html(curves, html))
-    _written(done)
+    _write(
+        out,
+        html,
+        lambda p: cache.write_png(curves, p),
+        lambda p: cache.write_html(curves, p),
+    )
 
 
 @plot_app.command("trace")
@@ -125,9 +133,9 @@ def plot_trace(
 
     _targets(out, html)
     view = trace_plot.session_view(_load_trace(trace), session)
-    done = []
-    if out is not None:
-        done.append(trace_plot.write_png(view, out))
-    if html is not None:
-        done.append(trace_plot.write_html(view, html))
-    _written(done)
+    _write(
+        out,
+        html,
+        lambda p: trace_plot.write_png(view, p),
+        lambda p: trace_plot.write_html(view, p),
+    )
