@@ -96,6 +96,8 @@ class Catalog:
         table = self.chips if kind == "chip" else self.systems
         table.pop(name, None)
         self.origin.pop(f"{kind}:{name}", None)
+        if kind == "system":
+            self.aliases = {a: n for a, n in self.aliases.items() if n != name}
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
