@@ -10,9 +10,11 @@ from codesign.cli.bench import bench_app
 from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command
 from codesign.cli.export import export_command
+from codesign.cli.jobs import jobs_app
 from codesign.cli.optimize import bench_search, optimize_command
 from codesign.cli.perf import perf_commands
 from codesign.cli.plot import plot_app
+from codesign.cli.service import keys_app, serve_command, worker_command
 from codesign.cli.simulate import bench_simulate, simulate_command
 
 app = typer.Typer(
@@ -38,6 +40,10 @@ app.command("export")(export_command)
 app.command("simulate")(simulate_command)
 app.command("optimize")(optimize_command)
 app.add_typer(plot_app, name="plot")
+app.command("serve")(serve_command)
+app.command("worker")(worker_command)
+app.add_typer(keys_app, name="keys")
+app.add_typer(jobs_app, name="jobs")
 bench_app.command("search")(bench_search)
 bench_app.command("simulate")(bench_simulate)
 

@@ -49,3 +49,24 @@ def bench_perf_command(
     print_table(
         "bench perf (step model + closed-loop serving)", ["figure", "value"], list(result.items())
     )
+
+
+@bench_app.command("api")
+@user_errors
+def bench_api_command(
+    job: int = typer.Option(..., "--job", help="A completed job whose Pareto set is queried."),
+    server: str = typer.Option("http://127.0.0.1:8000", "--server", envvar="CODESIGN_SERVER"),
+    api_key: str = typer.Option(None, "--api-key", envvar="CODESIGN_API_KEY"),
+    clients: int = typer.Option(50, "--clients", min=1, max=1000),
+    duration: float = typer.Option(10.0, "--duration", min=0.5, max=600, help="Seconds."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Pareto queries at CLIENTS concurrent clients for DURATION seconds against a running
+    server: requests/s and latency percentiles (loopback; target p99 < 100 ms)."""
+    from api.loadtest import run_load
+
+    result = run_load(server, job, clients, duration, api_key)
+    if as_json:
+        print_json(result)
+        return
+    print_table("bench api (Pareto queries)", ["figure", "value"], list(result.items()))
