@@ -192,3 +192,18 @@ def test_worker_killed_mid_job_resumes_to_the_same_front(db_url: str, tmp_path: 
         total, distinct = conn.execute(q.where(Candidate.job_id == job.id)).one()
     engine.dispose()
     assert total == distinct == 2400
+
+
+def test_rest_client_example_runs(tmp_path: Path) -> None:
+    """examples/rest_client.py end to end against a real server (small trace and budget)."""
+    import subprocess
+    import sys
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "rest_client.py"
+    with server(f"sqlite:///{tmp_path / 'ex.db'}", tmp_path / "server.log") as api:
+        cmd = [sys.executable, str(example), "--server", api, "--sessions", "12"]
+        cmd += ["--budget", "1500", "--out", str(tmp_path / "out")]
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "completed" in res.stdout and "tok/s/user" in res.stdout
+    assert "wrote" in res.stdout or "dynamo export refused" in res.stdout
