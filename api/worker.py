@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 
 from api.db.engine import create_db_engine
@@ -21,6 +22,7 @@ def run_worker(
     stale_after_s: float = 30.0,
     ray_address: str | None = None,
 ) -> None:
+    ray_address = ray_address or os.environ.get("CODESIGN_RAY_ADDRESS")
     engine = create_db_engine(database_url)
     upgrade(engine)
     cfg = RunnerConfig(
@@ -40,7 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--stale-after", type=float, default=30.0, help="a job without heartbeat this long resumes"
     )
-    p.add_argument("--ray-address", default=None, help="Ray cluster for executor: ray jobs")
+    p.add_argument(
+        "--ray-address",
+        default=None,
+        help="Ray cluster for executor: ray jobs (default: CODESIGN_RAY_ADDRESS, else local)",
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_worker(a.db, a.poll, a.heartbeat, a.stale_after, a.ray_address)

@@ -38,6 +38,7 @@ def job_out(job: Job, spec: bool = True) -> dict[str, Any]:
         "finished_at": _iso(job.finished_at),
         "heartbeat_at": _iso(job.heartbeat_at),
         "attempts": job.attempts,
+        "worker": job.worker,
         "cancel_requested": job.cancel_requested,
         "error": job.error,
         "stopped": job.stopped,

@@ -207,3 +207,28 @@ def test_rest_client_example_runs(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr[-2000:]
     assert "completed" in res.stdout and "tok/s/user" in res.stdout
     assert "wrote" in res.stdout or "dynamo export refused" in res.stdout
+
+
+def test_two_workers_run_jobs_concurrently_and_the_api_stays_responsive(
+    tmp_path: Path,
+) -> None:
+    db = f"sqlite:///{tmp_path / 'cc.db'}"
+    with server(db, tmp_path / "server.log", workers=2) as api, Client(api) as c:
+        jobs = [c.submit(with_strategy(budget=200_000, batch=8, seed=s)) for s in (1, 2)]
+        deadline = time.monotonic() + 60
+        while any(j.refresh().status != "running" for j in jobs):
+            assert time.monotonic() < deadline, [j.status for j in jobs]
+            time.sleep(0.1)
+        assert len({j.data["worker"] for j in jobs}) == 2  # two worker processes at once
+        slowest = 0.0
+        for _ in range(20):  # the API answers while both searches run
+            t0 = time.perf_counter()
+            assert httpx.get(f"{api}/v1/jobs").status_code == 200
+            slowest = max(slowest, time.perf_counter() - t0)
+        print(f"\nslowest GET /v1/jobs while two jobs run: {slowest * 1e3:.1f} ms")
+        metrics = httpx.get(f"{api}/metrics").text
+        assert 'codesign_jobs{status="running"} 2' in metrics
+        for j in jobs:
+            j.cancel()
+        for j in jobs:
+            assert j.wait(timeout=60).status == "cancelled"

@@ -2,11 +2,10 @@ import json
 
 import typer
 import yaml
+from search_helpers import TINY
 from typer.testing import CliRunner
 
 from codesign.cli.optimize import optimize_command
-
-from .conftest import TINY
 
 
 def test_optimize_writes_all_files(tmp_path):

@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
+from search_helpers import with_strategy
 
 from search.driver import Search
 from search.pareto import nondominated
 from search.sink import MemorySink
-
-from .conftest import with_strategy
 
 
 @pytest.fixture(scope="module")

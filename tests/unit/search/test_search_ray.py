@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
+from search_helpers import with_strategy
 
 from search.driver import Search
-
-from .conftest import with_strategy
 
 ray = pytest.importorskip("ray")
 

@@ -1,9 +1,8 @@
 import numpy as np
+from search_helpers import TINY
 
 from search.space import Space, row_keys
 from search.spec import JobSpec
-
-from .conftest import TINY
 
 
 def test_count_by_hand(tiny_spec):

@@ -1,11 +1,10 @@
 import copy
 
 import pytest
+from search_helpers import TINY
 
 from codesign.errors import SpecError
 from search.spec import JobSpec
-
-from .conftest import TINY
 
 
 def _err(**patch) -> str:
