@@ -11,6 +11,11 @@ MAX_ID = 2**63 - 1  # ids are 64-bit: larger numbers are 422, not a database ove
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
+def iso(t: Any) -> str | None:
+    """A naive-UTC database time as ISO 8601 with the Z suffix."""
+    return None if t is None else t.isoformat() + "Z"
+
+
 class ErrorBody(BaseModel):
     detail: str
 

@@ -17,14 +17,10 @@ from api.db.models import TERMINAL, Job
 from api.db.traces import get_trace, trace_id_of
 from api.deps import AppState, read_access, state, write_access
 from api.errors import Invalid, Missing, TooMany
-from api.schemas import Id, Page, after_query, errors
+from api.schemas import Id, Page, after_query, errors, iso
 
 router = APIRouter(tags=["jobs"])
 Status = Literal["queued", "running", "completed", "failed", "cancelled"]
-
-
-def _iso(t: Any) -> str | None:
-    return None if t is None else t.isoformat() + "Z"
 
 
 def job_out(job: Job, spec: bool = True) -> dict[str, Any]:
@@ -33,10 +29,10 @@ def job_out(job: Job, spec: bool = True) -> dict[str, Any]:
         "name": job.name,
         "status": job.status,
         "owner": job.owner,
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
-        "heartbeat_at": _iso(job.heartbeat_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
+        "heartbeat_at": iso(job.heartbeat_at),
         "attempts": job.attempts,
         "worker": job.worker,
         "cancel_requested": job.cancel_requested,

@@ -18,7 +18,7 @@ from api.db.models import Job, TraceRecord
 from api.db.traces import store_trace, trace_id_of
 from api.deps import AppState, read_access, state, write_access
 from api.errors import Conflict, Invalid, Missing, TooLarge
-from api.schemas import Page, errors
+from api.schemas import Page, errors, iso
 from codesign.errors import CodesignError
 
 router = APIRouter(tags=["workloads"])
@@ -46,10 +46,6 @@ def stored_trace_id(ref: Any) -> int | None:
     return tid if tid is not None and 1 <= tid <= MAX_ID else None
 
 
-def _iso(t: Any) -> str | None:
-    return None if t is None else t.isoformat() + "Z"
-
-
 def trace_out(rec: Any, stats: bool = False) -> dict[str, Any]:
     """The trace object (a `TraceRecord` or a row of its columns); ``stats`` on request."""
     out: dict[str, Any] = {
@@ -59,7 +55,7 @@ def trace_out(rec: Any, stats: bool = False) -> dict[str, Any]:
         "sessions": rec.sessions,
         "requests": rec.requests,
         "bytes": rec.bytes,
-        "created_at": _iso(rec.created_at),
+        "created_at": iso(rec.created_at),
         "owner": rec.owner,
     }
     if stats:

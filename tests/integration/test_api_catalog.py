@@ -8,17 +8,16 @@ import gzip
 import json
 import math
 import re
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, delete, text
+from service_helpers import database as _database
+from sqlalchemy import create_engine, delete
 
 from api.app import create_app
 from api.auth import create_key
@@ -44,26 +43,6 @@ SAMPLE = re.compile(
 
 
 # --- databases and clients ------------------------------------------------------------
-@contextmanager
-def _database(kind: str, tmp_path: Path, postgres_url: str | None) -> Iterator[str]:
-    """A SQLite file, or a fresh PostgreSQL schema (dropped after)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{tmp_path / 't.db'}"
-        return
-    assert postgres_url
-    schema = f"cs_cat_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(postgres_url)
-    with admin.begin() as c:
-        c.execute(text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in postgres_url else "?"
-    try:
-        yield f"{postgres_url}{sep}options={quote(f'-csearch_path={schema}')}"
-    finally:
-        with admin.begin() as c:
-            c.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
 @contextmanager
 def _client(url: str, **settings: Any) -> Iterator[TestClient]:
     app = create_app(Settings(database_url=url, **settings))

@@ -232,3 +232,19 @@ def test_two_workers_run_jobs_concurrently_and_the_api_stays_responsive(
             j.cancel()
         for j in jobs:
             assert j.wait(timeout=60).status == "cancelled"
+
+
+def test_ray_job_with_simulation_verification(tmp_path: Path) -> None:
+    """executor: ray through the service (a local Ray started by the worker for the job):
+    the same front as inline, and the verified points carry both fidelities."""
+    spec = with_strategy(executor="ray", verify_top=2, budget=600)
+    inline = Search(JobSpec.from_data(with_strategy(verify_top=2, budget=600))).run()
+    db = f"sqlite:///{tmp_path / 'ray.db'}"
+    with server(db, tmp_path / "server.log") as api, Client(api) as c:
+        job = c.submit(spec).wait(timeout=300)
+        points = job.pareto_points()
+    assert _front_keys(points) == _front_keys([{"params": p.params} for p in inline.front])
+    verified = [p for p in points if p["metrics_simulated"] is not None]
+    assert len(verified) == 2
+    assert all(p["metrics_simulated"]["tokens_per_s_per_user"] > 0 for p in verified)
+    assert job.data["result"]["verification"]["executor"] == "ray"
