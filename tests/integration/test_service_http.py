@@ -248,3 +248,22 @@ def test_ray_job_with_simulation_verification(tmp_path: Path) -> None:
     assert len(verified) == 2
     assert all(p["metrics_simulated"]["tokens_per_s_per_user"] > 0 for p in verified)
     assert job.data["result"]["verification"]["executor"] == "ray"
+
+
+def test_a_job_on_custom_hardware(api: str) -> None:
+    """A user-defined system (more HBM bandwidth than an H200) is searched like a built-in
+    one: the API validates the job against it and the worker process registers it too."""
+    from hwmodels.catalog import get_system
+
+    doc = get_system("h200_sxm").model_dump(mode="json")
+    doc["name"] = "h200_fast"
+    doc["aliases"] = []
+    doc["chip"]["name"] = "h200_fast_chip"
+    doc["chip"]["memory"][0]["bandwidth_gb_s"] *= 2
+    r = httpx.post(f"{api}/v1/hardware", json={"kind": "system", "spec": doc})
+    assert r.status_code == 201, r.text
+    spec = {**SPEC, "space": {**SPEC["space"], "systems": ["h200_sxm", "h200_fast"]}}
+    with Client(api) as c:
+        job = c.submit(spec).wait(timeout=120)
+        systems = {p["params"]["system"] for p in job.pareto_points()}
+    assert "h200_fast" in systems  # twice the bandwidth wins somewhere on the front
