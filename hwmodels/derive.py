@@ -245,13 +245,45 @@ def derive_chip(
         raise SpecError(format_validation_error(err, f"derived chip {doc['name']}")) from None
 
 
+PRICE_KNOBS = ("usd_per_chip_hour", "chip_usd_per_hour", "chip.usd_per_hour")
+
+
 def derive_system(
     base: System,
     set: Mapping[str, Any] | None = None,
     scale: Mapping[str, float] | None = None,
     name: str | None = None,
+    reprice: bool = False,
 ) -> System:
-    """A hypothetical system: e.g. ``derive_system(gb200, set={"hbm_bandwidth_tb_s": 16})``."""
+    """A hypothetical system: e.g. ``derive_system(gb200, set={"hbm_bandwidth_tb_s": 16})``.
+
+    ``reprice``: the derived system's $/chip-hour follows the knob cost model
+    (`hwmodels.knob_cost`) unless a price knob is set explicitly; otherwise it keeps the
+    base system's rate."""
+    derived = _derive_system(base, set, scale, name)
+    given = {*(set or {}), *(scale or {})}
+    if not reprice or derived is base or given.intersection(PRICE_KNOBS):
+        return derived
+    from hwmodels.knob_cost import knob_cost, priced_rate
+
+    doc = derived.model_dump(mode="json")
+    source = {"ref": knob_cost(base, derived).describe(), "grade": "assumed"}
+    rate = round(priced_rate(base, derived), 6)
+    if doc.get("usd_per_chip_hour") is not None:
+        doc["usd_per_chip_hour"] = rate
+        doc.setdefault("sources", {})["usd_per_chip_hour"] = source
+    else:
+        doc["chip"]["usd_per_hour"] = rate
+        doc["chip"].setdefault("sources", {})["usd_per_hour"] = source
+    return System.model_validate(doc)
+
+
+def _derive_system(
+    base: System,
+    set: Mapping[str, Any] | None,
+    scale: Mapping[str, float] | None,
+    name: str | None,
+) -> System:
     doc = base.model_dump(mode="json")
     changes = _derive_doc(doc, set or {}, scale or {}, "chip")
     if not changes:

@@ -202,13 +202,22 @@ def system_show(
     new_name: str = typer.Option(None, "--name", help="Name of the derived system."),
     yaml_out: bool = typer.Option(False, "--yaml", help="Print the full spec as YAML."),
     sources: bool = typer.Option(False, "--sources", help="List every number's source."),
+    keep_price: bool = typer.Option(
+        False,
+        "--keep-price",
+        help="Keep the base system's $/chip-hour (default: price the knobs with the knob "
+        "cost model, docs/hardware.md).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show one system, optionally a hypothetical one derived with --set/--scale."""
+    """Show one system, optionally a hypothetical one derived with --set/--scale (priced by
+    the knob cost model unless --keep-price or a price knob is set)."""
     system = get_system(name)
     overrides, factors = parse_assignments(set_), parse_assignments(scale)
     if overrides or factors:
-        system = derive_system(system, set=overrides, scale=factors, name=new_name)
+        system = derive_system(
+            system, set=overrides, scale=factors, name=new_name, reprice=not keep_price
+        )
     if as_json:
         data = system.summary()
         data["kv_tiers"] = [t.model_dump() for t in system.kv_tiers()]
