@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import subprocess
-import sys
 
 import typer
 
@@ -68,24 +66,19 @@ def serve_command(
         host = "127.0.0.1"
     elif not app.state.codesign.keys.keys_configured():
         console.print("no API keys configured: serving localhost only, without auth")
-    env = {**os.environ, "CODESIGN_DATABASE_URL": url}
-    cmd = [sys.executable, "-m", "api.worker", "--stale-after", str(stale_after)]
-    procs = [subprocess.Popen(cmd, env=env) for _ in range(workers)]
+    from api.supervisor import WorkerPool
+
+    pool = WorkerPool(workers, {**os.environ, "CODESIGN_DATABASE_URL": url}, stale_after)
     console.print(
-        f"codesign API on http://{host}:{port} (docs at /docs), {workers} worker(s), "
+        f"codesign API on http://{host}:{port} (docs at /docs), {workers} job worker(s) "
+        "(restarted if they die), "
         f"database {make_url(url).render_as_string(hide_password=True)}",
         highlight=False,
     )
     try:
         uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        pool.stop()
 
 
 @user_errors

@@ -76,6 +76,22 @@ def _env(db_url: str, extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
+PROCS: dict[str, subprocess.Popen] = {}  # base URL -> its `codesign serve` process
+
+
+def children(pid: int) -> list[int]:
+    """Process ids whose parent is ``pid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
     end = time.monotonic() + timeout_s
     while time.monotonic() < end:
@@ -111,10 +127,12 @@ def server(
     with log.open("ab") as fh:
         proc = subprocess.Popen(cmd, env=_env(db_url, env), stdout=fh, stderr=fh)
     url = f"http://127.0.0.1:{port}"
+    PROCS[url] = proc
     try:
         wait_healthy(url, proc)
         yield url
     finally:
+        PROCS.pop(url, None)
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(timeout=30)

@@ -267,3 +267,26 @@ def test_a_job_on_custom_hardware(api: str) -> None:
         job = c.submit(spec).wait(timeout=120)
         systems = {p["params"]["system"] for p in job.pareto_points()}
     assert "h200_fast" in systems  # twice the bandwidth wins somewhere on the front
+
+
+def test_serve_restarts_a_dead_worker_and_the_job_still_completes(tmp_path: Path) -> None:
+    import os
+    import signal
+
+    from service_helpers import PROCS, children
+
+    spec = with_strategy(budget=2400)
+    with server(f"sqlite:///{tmp_path / 'sv.db'}", tmp_path / "server.log") as api:
+        with Client(api) as c:
+            job = c.submit(spec)
+            deadline = time.monotonic() + 60
+            while (job.refresh().data["progress"] or {}).get("evaluations", 0) < 200:
+                assert time.monotonic() < deadline, "the job made no progress"
+                time.sleep(0.02)
+            (worker,) = children(PROCS[api].pid)
+            os.kill(worker, signal.SIGKILL)  # as the OOM killer would
+            job.wait(timeout=120)
+        assert job.status == "completed" and job.data["attempts"] == 2
+        assert job.data["evaluations"] == 2400
+        (new_worker,) = children(PROCS[api].pid)
+        assert new_worker != worker
