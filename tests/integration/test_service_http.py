@@ -290,3 +290,20 @@ def test_serve_restarts_a_dead_worker_and_the_job_still_completes(tmp_path: Path
         assert job.data["evaluations"] == 2400
         (new_worker,) = children(PROCS[api].pid)
         assert new_worker != worker
+
+
+def test_async_client(api: str) -> None:
+    import asyncio
+
+    from codesign.client_async import AsyncClient
+
+    async def main() -> tuple[dict, list, list[str]]:
+        async with AsyncClient(api) as c:
+            job = await c.submit(SPEC)
+            kinds = [k async for _, k, _ in c.events(job["id"])]
+            done = await c.job(job["id"])
+            return done, await c.pareto_points(job["id"]), kinds
+
+    job, points, kinds = asyncio.run(main())
+    assert kinds[-1] == "completed" and "progress" in kinds
+    assert job["status"] == "completed" and len(points) == job["pareto_size"] > 0
