@@ -9,7 +9,7 @@ import math
 import re
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -54,8 +54,26 @@ def job_row(S: sessionmaker[Session], job_id: int) -> Job:
     return job
 
 
+class JobBrief(NamedTuple):
+    """The few job columns a Pareto query needs (not the spec and result JSON)."""
+
+    id: int
+    status: str
+    finished_at: Any
+    recommended: int | None
+
+
+def job_brief(S: sessionmaker[Session], job_id: int) -> JobBrief:
+    q = select(Job.id, Job.status, Job.finished_at, Job.recommended).where(Job.id == job_id)
+    with S() as s:
+        row = s.execute(q).first()
+    if row is None:
+        raise Missing(f"job {job_id} not found")
+    return JobBrief(*row)
+
+
 def pareto_points(
-    S: sessionmaker[Session], job: Job
+    S: sessionmaker[Session], job: Job | JobBrief
 ) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """The job's Pareto points in rank order and each point's JSON text by id (cached for
     finished jobs, which never change, so a query only filters, sorts and joins text)."""

@@ -42,7 +42,7 @@ async def pareto(
     "next_offset"}``, or CSV. (Async with short, indexed reads: the hot query of the API.)"""
     from codesign.evaluate import METRICS
 
-    job = R.job_row(st.S, job_id)
+    job = R.job_brief(st.S, job_id)
     bounds = R.parse_where(where, METRICS)
     if sort is not None and sort not in METRICS:
         known = ", ".join(METRICS)
