@@ -25,8 +25,8 @@ def evaluate_points(
     ctx: EvalContext, pts: Points
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Metrics, normalised objectives and the ok mask of a batch of points."""
-    cand, invalid = ctx.decoder.candidates(pts)
-    res = evaluate_arrays(cand, ctx.load, ctx.sessions, ctx.calib)
+    cand, invalid, sub = ctx.decoder.candidates(pts)
+    res = evaluate_arrays(cand, ctx.load, ctx.sessions, ctx.calib, sub=sub)
     bad = invalid != ""
     if bad.any():
         res["reason"] = np.where(bad, invalid, res["reason"])

@@ -9,6 +9,8 @@ of systems and equal knob vectors share one `System`.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from codesign.candidates import ROUTERS, Candidates
@@ -16,6 +18,7 @@ from codesign.deployment import Deployment
 from hwmodels import System, derive_system, get_system
 from search.space import INT_KNOBS, Points, Space
 from search.spec import CUSTOM, SAME
+from search.subagents import sub_candidates, sub_catalog, sub_deployment
 
 KNOB_STEPS = 100
 SPEC_ACCEPTANCE = 0.7  # Deployment's default draft-token acceptance
@@ -23,6 +26,15 @@ SPEC_ACCEPTANCE = 0.7  # Deployment's default draft-token acceptance
 
 def _spec_k(s: str) -> int:
     return 0 if s == "none" else int(s.lstrip("mtpeagl"))
+
+
+class Decoded(NamedTuple):
+    """A decoded batch: the main part, a structural-invalidity reason per row ('' = ok)
+    and the sub-agent part (same rows; None when the job has no ``subagent_model``)."""
+
+    main: Candidates
+    invalid: np.ndarray
+    sub: Candidates | None = None
 
 
 class Decoder:
@@ -37,6 +49,7 @@ class Decoder:
         self.hw = sp.hardware
         self.knob_dims = [x for x in space.dims if x.continuous]
         self._derived: dict[tuple[float, ...], System] = {}
+        self.sub_catalog: list[System] = sub_catalog(space.spec)
 
     # --- hypothetical systems -----------------------------------------------------------
     def snap(self, pts: Points) -> np.ndarray:
@@ -63,8 +76,9 @@ class Decoder:
         return self._derived[knobs]
 
     # --- batch -> Candidates ------------------------------------------------------------
-    def candidates(self, pts: Points) -> tuple[Candidates, np.ndarray]:
-        """The batch as `Candidates` plus a structural-invalidity reason per row ('' = ok)."""
+    def candidates(self, pts: Points) -> Decoded:
+        """The batch as `Candidates`, a structural-invalidity reason per row ('' = ok) and
+        the sub-agent `Candidates` (see `Decoded`)."""
         sp, space = self.space.spec.space, self.space
         n = len(pts["mode"])
         mode = space.values(pts, "mode")
@@ -140,7 +154,10 @@ class Decoder:
             for e, t, d, role in ((ep, tp, dp, "decode/agg"), (p_ep, p_tp, p_dp, "prefill")):
                 bad = (e > 0) & ((t * d) % np.maximum(e, 1) != 0)
                 reason[bad & (reason == "")] = f"{role} pool: ep does not divide tp x dp"
-        return cand, reason
+        sub = None
+        if self.sub_catalog:
+            sub = sub_candidates(space, pts, self.sub_catalog, SPEC_ACCEPTANCE)
+        return Decoded(cand, reason, sub)
 
     # --- one point -> Deployment --------------------------------------------------------
     def deployment(self, pts: Points, i: int) -> Deployment:
@@ -193,5 +210,6 @@ class Decoder:
                 "spec_decoding": {"method": "none"}
                 if k == 0
                 else {"method": p["spec"].rstrip("0123456789"), "draft_tokens": k},
+                "subagents": sub_deployment(space.spec, p),
             }
         )

@@ -35,7 +35,7 @@ from search.samplers import AUTO_REFINER, make_sampler
 from search.sink import Batch, Sink
 from search.space import Points, Space, model_is_moe, row_keys, take
 from search.spec import JobSpec
-from search.workload import build_load, build_trace
+from search.workload import build_load, build_trace, job_warnings
 
 SCREEN_CHUNK = 65_536  # candidates per vectorised screening call
 RAY_MIN_CHUNK = 16_384  # smallest screening chunk sent to an executor task (~0.15 s)
@@ -112,12 +112,7 @@ class Search:
         self.obj = Objectives(spec)
         self.archive = Archive()
         self.history: list[Progress] = []
-        self.warnings: list[str] = []
-        if len(spec.space.kv_tiers.retention) > 1:
-            self.warnings.append(
-                "kv_tiers.retention: the analytic evaluator does not distinguish retention "
-                f"policies; searched with {spec.space.kv_tiers.retention[0]} only"
-            )
+        self.warnings: list[str] = job_warnings(spec, load)
         self.evaluations = self.feasible = self.batches = 0
         self._stall = 0
         self._stopped = ""

@@ -7,7 +7,10 @@ the dimension is inactive). Conditions:
 - ``decode_system`` and the prefill pool's ``p_tp``, ``p_ep``, ``p_dp``, ``p_workers`` exist
   only for disagg (for agg the one pool does both);
 - ``ep`` / ``p_ep`` exist only for MoE models;
-- hardware knobs exist only when a pool uses the hypothetical ``custom`` system.
+- hardware knobs exist only when a pool uses the hypothetical ``custom`` system;
+- the sub-agent pool's ``sub_system``, ``sub_tp``, ``sub_workers``, ``sub_gemm``,
+  ``sub_kv`` exist only when the job has a ``subagent_model`` (``search.subagents``);
+  they are then active in every branch.
 
 The branching dimensions (mode, system, decode system) are enumerated explicitly; every
 other active dimension is a mixed-radix digit, so ``count()`` is exact and ``enumerate``
@@ -22,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from search.spec import CUSTOM, SAME, JobSpec
+from search.subagents import dim_choices
 
 Points = dict[str, np.ndarray]
 INT_KNOBS = ("scale_up_domain", "chips_per_node")
@@ -88,6 +92,7 @@ class Space:
             Dim("p_dp", tuple(pre.dp), scope="disagg"),
             Dim("p_workers", tuple(pre.workers), scope="disagg"),
             Dim("p_pp", tuple(pre.pp), scope="disagg"),
+            *(Dim(name, choices) for name, choices in dim_choices(spec)),
         ]
         if sp.hardware is not None:
             for k, (lo, hi) in sp.hardware.knobs.items():

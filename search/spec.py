@@ -4,6 +4,7 @@ Example (``examples/agentic-coding.yaml``)::
 
     name: agentic-coding
     model: deepseek-ai/DeepSeek-R1
+    subagent_model: Qwen/Qwen3-32B           # optional: sub-agents on their own pools
     workload:
       synth: {preset: claude-code-fleet, sessions: 200, seed: 0}  # or trace: PATH or fixed: ISL/OSL
       concurrent_sessions: 1000
@@ -16,6 +17,7 @@ Example (``examples/agentic-coding.yaml``)::
       spec_decoding: [none, mtp1, mtp3]
       kv_tiers: {host: [none, host_memory], retention: [lru]}
       hardware: {base: vera_rubin_nvl72, hbm_bandwidth_tb_s: [13, 30]}   # co-design
+      subagents: {systems: [h100_sxm], tp: [1, 2]}  # with subagent_model (search.subagents)
     objectives: [max tokens_per_s_per_user, max tokens_per_s_per_gpu, min usd_per_mtok_output]
     constraints: {ttft_p90_s: {max: 2.0}, chips: {max: 576}}
     strategy: {sampler: auto, budget: 20000, batch: 256, seed: 0}
@@ -34,23 +36,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from codesign.errors import SpecError
 from codesign.specio import load_yaml_mapping, validate_spec
+from search.spec_base import (
+    CUSTOM,
+    SAME,
+    PrecisionSpace,
+    _nonempty_unique,
+    _Strict,
+    resolve_systems,
+)
+from search.subagents import SubAgentSpace, check_subagents
 
 SAMPLERS = ("auto", "exhaustive", "random", "qmc", "tpe", "nsga2", "nsga3")
-CUSTOM = "custom"  # the hypothetical system of a co-design job (space.hardware)
-SAME = "same"  # decode system equal to the prefill system
 SPEC_RE = re.compile(r"^(none|(mtp|eagle)(\d+))$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-def _nonempty_unique(v: list, what: str = "list") -> list:
-    if not v:
-        raise ValueError(f"empty {what}: the search space needs at least one value")
-    if len(set(map(str, v))) != len(v):
-        raise ValueError(f"duplicate values in {v}")
-    return v
 
 
 class SynthWorkload(_Strict):
@@ -113,23 +110,6 @@ class ParallelSpace(ParallelLists):
     prefill: ParallelLists | None = Field(
         None, description="prefill pool lists for disagg (default: the same lists)"
     )
-
-
-class PrecisionSpace(_Strict):
-    gemm: list[str] = Field(default_factory=lambda: ["fp8"])
-    kv: list[str] = Field(default_factory=lambda: ["fp8"])
-
-    @field_validator("gemm", "kv")
-    @classmethod
-    def _known(cls, v: list[str]) -> list[str]:
-        from hwmodels.precision import get_precision
-
-        for p in v:
-            try:
-                get_precision(p)
-            except Exception as exc:
-                raise ValueError(str(exc)) from None
-        return _nonempty_unique(v)
 
 
 class KVTierSpace(_Strict):
@@ -217,22 +197,14 @@ class SpaceSpec(_Strict):
     )
     engine: Literal["trtllm", "vllm", "sglang"] = "trtllm"
     hardware: HardwareSpace | None = None
+    subagents: SubAgentSpace | None = Field(
+        None, description="sub-agent pool lists (needs subagent_model; search.subagents)"
+    )
 
     @field_validator("systems", "decode_systems")
     @classmethod
     def _systems(cls, v: list[str]) -> list[str]:
-        from hwmodels import get_system
-
-        out = []
-        for s in v:
-            if s in (SAME, CUSTOM):
-                out.append(s)
-                continue
-            try:
-                out.append(get_system(s).name)
-            except Exception as exc:
-                raise ValueError(str(exc)) from None
-        return _nonempty_unique(out)
+        return resolve_systems(v)
 
     @field_validator("modes")
     @classmethod
@@ -360,11 +332,7 @@ class JobSpec(_Strict):
     @model_validator(mode="after")
     def _checks(self) -> Self:
         st = self.strategy
-        if self.subagent_model is not None:
-            raise ValueError(
-                "subagent_model: separate sub-agent pools are not searched yet; leave it out "
-                "(sub-agent requests are then served on the main pools)"
-            )
+        check_subagents(self)
         if st.sampler == "nsga3" and len(self.objectives) < 4:
             raise ValueError("strategy.sampler: nsga3 is for >= 4 objectives; use nsga2 or auto")
         if st.fidelity != "analytic":

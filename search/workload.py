@@ -59,12 +59,31 @@ def build_trace(spec: JobSpec) -> Any:
 
 
 def build_load(spec: JobSpec, trace: Any = None) -> AgentLoad:
-    """The agent load of the job's workload (synthetic preset, trace file or fixed)."""
+    """The agent load of the job's workload (synthetic preset, trace file or fixed): tiers
+    merged into one, or "main" and "small" kept apart when the job has sub-agent pools
+    (``subagent_model``: the small tier is served there)."""
     from codesign.workload.agent_load import agent_load, session_gaps
     from codesign.workload.summary import summarize
 
     trace = trace if trace is not None else build_trace(spec)
-    return agent_load(summarize(trace), session_gaps(trace), merge_tiers=True)
+    merge = spec.subagent_model is None
+    return agent_load(summarize(trace), session_gaps(trace), merge_tiers=merge)
 
 
-__all__ = ["build_load", "build_trace", "fixed_trace"]
+def job_warnings(spec: JobSpec, load: AgentLoad) -> list[str]:
+    """What the search cannot honour in the job as given (reported, not fatal)."""
+    out = []
+    if len(spec.space.kv_tiers.retention) > 1:
+        out.append(
+            "kv_tiers.retention: the analytic evaluator does not distinguish retention "
+            f"policies; searched with {spec.space.kv_tiers.retention[0]} only"
+        )
+    if spec.subagent_model is not None and "small" not in load.tiers:
+        out.append(
+            "subagent_model: the workload has no sub-agent (small-tier) requests; the "
+            "sub-agent pools serve nothing and only add chips and cost"
+        )
+    return out
+
+
+__all__ = ["build_load", "build_trace", "fixed_trace", "job_warnings"]

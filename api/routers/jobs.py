@@ -61,6 +61,8 @@ def validate_spec(st: AppState, doc: dict[str, Any]) -> dict[str, Any]:
 
     spec = JobSpec.from_data(doc)
     check_model(spec.model, ("body", "model"))
+    if spec.subagent_model is not None:
+        check_model(spec.subagent_model, ("body", "subagent_model"))
     if spec.workload.synth is not None:
         w = spec.workload.synth
         check_synth_size(w.preset, w.sessions, w.seed, ("body", "workload", "synth", "sessions"))

@@ -122,6 +122,10 @@ def optimize_command(
         )
         spec_dec = p.params.get("spec", "none")
         cfg = f"{d.mode} {pools} {d.precision.gemm}/{d.precision.kv} {spec_dec}"
+        if d.subagents is not None:  # sub-agent pools (subagent_model)
+            cfg += " | sub " + " + ".join(
+                f"{q.system} {q.workers}xtp{q.parallel.tp}" for q in d.subagents.pools
+            )
         rows.append([i, cfg, *(p.metrics[m] for m in (*metrics, *extra))])
         if p.metrics_simulated:  # verify_top: the simulator's values under the analytic ones
             mark = "on" if p.pareto_simulated else "off"
