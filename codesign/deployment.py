@@ -49,6 +49,15 @@ class Parallel(_Strict):
     dp: int = Field(1, ge=1, description="attention data-parallel ranks per worker")
     ep: int = Field(0, ge=0, description="expert parallel size (0: tp x dp for MoE models)")
 
+    @model_validator(mode="after")
+    def _ep_divides(self) -> Self:
+        if self.ep and (self.tp * self.dp) % self.ep:
+            raise ValueError(
+                f"ep {self.ep} does not divide tp x dp = {self.tp * self.dp} (the experts are "
+                "sharded over the pool's tp x dp ranks of one pipeline stage)"
+            )
+        return self
+
     @property
     def chips(self) -> int:
         return self.tp * self.dp * self.pp

@@ -72,7 +72,8 @@ class Decoder:
                 x.name.removeprefix("hw."): v for x, v in zip(self.knob_dims, knobs, strict=True)
             }
             name = f"{base.name}-custom-{len(self._derived)}"
-            self._derived[knobs] = derive_system(base, set=values, name=name)
+            reprice = self.hw.pricing == "model"  # type: ignore[union-attr]
+            self._derived[knobs] = derive_system(base, set=values, name=name, reprice=reprice)
         return self._derived[knobs]
 
     # --- batch -> Candidates ------------------------------------------------------------
@@ -164,13 +165,19 @@ class Decoder:
         space = self.space
         p = space.params(pts, i)
         sp = space.spec.space
-        knobs = {}
+        knobs: dict[str, float] = {}
+        key: tuple[float, ...] = ()
         if self.knob_dims and not np.isnan(pts[self.knob_dims[0].name][i]):
             snapped = self.snap({k: v[i : i + 1] for k, v in pts.items()})[0]
+            key = tuple(float(v) for v in snapped)
             knobs = {
                 x.name.removeprefix("hw."): float(v)
                 for x, v in zip(self.knob_dims, snapped, strict=True)
             }
+            if self.hw.pricing == "model" and "usd_per_chip_hour" not in knobs:  # type: ignore[union-attr]
+                # the priced rate travels with the deployment (an explicit price wins)
+                rate = self.derived(key).price_usd_per_chip_hour
+                knobs["usd_per_chip_hour"] = round(rate, 6)
 
         def pool(role: str, system: str, pre: str = "") -> dict:
             par = {"tp": p[pre + "tp"], "dp": p[pre + "dp"], "pp": p.get(pre + "pp", 1)}
@@ -192,7 +199,7 @@ class Decoder:
             kv_sys = dec
         host = p["host"]
         if host == "host_memory":
-            s = self.derived(tuple(knobs.values())) if kv_sys == CUSTOM else get_system(kv_sys)
+            s = self.derived(key) if kv_sys == CUSTOM else get_system(kv_sys)
             host = s.host_kv_gb_per_chip * p["tp"] * p["dp"] * p.get("pp", 1)
         k = _spec_k(p["spec"])
         return Deployment.model_validate(

@@ -140,6 +140,9 @@ class HardwareSpace(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     base: str
+    pricing: Literal["model", "base"] = Field(
+        "model", description="model: price the knobs (hwmodels.knob_cost); base: keep the rate"
+    )
 
     @field_validator("base")
     @classmethod

@@ -88,7 +88,7 @@ def test_infeasible_deployments_say_why(load) -> None:
     too_small = Deployment.from_yaml(
         AGG.replace("system: gb200", "system: h100_sxm").replace("nvfp4", "fp8")
     )
-    bad_ep = Deployment.from_yaml(AGG.replace("{tp: 8}", "{tp: 8, ep: 7}"))
+    bad_ep = Deployment.from_yaml(AGG.replace("{tp: 8}", "{tp: 8, dp: 3, ep: 24}"))
     unknown = Deployment.from_yaml(AGG.replace("gb200", "gb2000"))
     host = Deployment.from_yaml(AGG + "kv_tiers: {host_gb_per_worker: 100000}\n")
     out = evaluate([too_small, bad_ep, unknown, host], load, 8)
@@ -98,6 +98,8 @@ def test_infeasible_deployments_say_why(load) -> None:
     assert "unknown system 'gb2000'" in out["reason"][2]
     assert "exceeds" in out["reason"][3] and "host memory" in out["reason"][3]
     assert np.isnan(out["ttft_p50_s"]).all()
+    with pytest.raises(SpecError, match="ep 7 does not divide tp x dp = 8"):
+        Deployment.from_yaml(AGG.replace("{tp: 8}", "{tp: 8, ep: 7}"))
 
 
 def test_disagg_and_subagents_on_a_small_model(shared_dir) -> None:
