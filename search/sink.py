@@ -115,3 +115,22 @@ class FileSink:
         if self._csv is not None:
             self._csv.close()
             self._progress.close()
+
+
+class TeeSink:
+    """Writes every batch to several sinks (e.g. files and the service database)."""
+
+    def __init__(self, *sinks: Sink) -> None:
+        self.sinks = sinks
+
+    def open(self, spec: JobSpec, space_size: int) -> None:
+        for s in self.sinks:
+            s.open(spec, space_size)
+
+    def write_batch(self, batch: Batch, progress: Progress) -> None:
+        for s in self.sinks:
+            s.write_batch(batch, progress)
+
+    def close(self, result: SearchResult) -> None:
+        for s in self.sinks:
+            s.close(result)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -27,6 +28,12 @@ def optimize_command(
     optuna_storage: str = typer.Option(
         None, "--optuna-storage", help="Export the study to this Optuna storage URL."
     ),
+    db: str = typer.Option(
+        None,
+        "--db",
+        help="Also store the run as a job in this service database (sqlite:///PATH or "
+        "postgresql+psycopg://...): the REST API and SDK then serve its Pareto set.",
+    ),
     compare_aic: Path = typer.Option(
         None,
         "--compare-aiconfigurator",
@@ -43,8 +50,6 @@ def optimize_command(
     pareto.png, recommended.yaml and evaluations.csv into --out. With
     strategy.verify_top: K the K best front points are also simulated (both values shown).
     See search.executor for running on a Ray cluster (RAY_AUTH_TOKEN)."""
-    from search.driver import Search
-    from search.report import recommend, summary, write_outputs
     from search.sink import FileSink
     from search.spec import JobSpec
 
@@ -61,9 +66,38 @@ def optimize_command(
         return
     if resume and not (out / "progress.jsonl").is_file():
         fail(f"--resume: nothing to resume in {out} (no progress.jsonl)")
-    sink = FileSink(out, resume=resume)
+    files = FileSink(out, resume=resume)
+    sink: Any = files
+    dbjob = None
+    if db:
+        if resume:
+            fail("--db with --resume: resume the file run, or submit the job to the service")
+        from api.cli_job import DBJob
+        from search.sink import TeeSink
+
+        dbjob = DBJob(db, job)
+        sink = TeeSink(files, dbjob.sink)
+    try:
+        result = _run(job, sink, files.stored, as_json)
+    except KeyboardInterrupt:
+        if dbjob:
+            dbjob.finish("cancelled", stopped="cancelled")
+        raise
+    except Exception as exc:
+        if dbjob:
+            dbjob.finish("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    if dbjob:
+        status = "cancelled" if result.stopped == "cancelled" else "completed"
+        dbjob.finish(status, stopped=result.stopped)
+    _report(result, job, out, optuna_storage, as_json, dbjob.id if dbjob else None)
+
+
+def _run(job: Any, sink: Any, stored: Any, as_json: bool) -> Any:
+    from search.driver import Search
+
     if as_json:
-        result = Search(job, sink=sink, resume=sink.stored).run()
+        result = Search(job, sink=sink, resume=stored).run()
     else:
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -75,7 +109,7 @@ def optimize_command(
             TimeRemainingColumn(),
         )
         with console.status("building the workload (trace summary, hit-ratio curves)"):
-            search = Search(job, sink=sink, resume=sink.stored)
+            search = Search(job, sink=sink, resume=stored)
         with Progress(*cols, console=console, transient=False) as bar:
             task = bar.add_task(job.name, total=job.strategy.budget, info="")
 
@@ -90,6 +124,14 @@ def optimize_command(
             search.on_progress = show
             result = search.run()
             bar.update(task, completed=job.strategy.budget)
+    return result
+
+
+def _report(
+    result: Any, job: Any, out: Path, optuna_storage: str | None, as_json: bool, db_id: int | None
+) -> None:
+    from search.report import recommend, summary, write_outputs
+
     files = write_outputs(result, out)
     if optuna_storage:
         from search.export import export_study
@@ -98,8 +140,11 @@ def optimize_command(
     if as_json:
         data = summary(result)
         data["files"] = {k: str(v) for k, v in files.items()}
+        data["db_job"] = db_id
         print_json(data)
         return
+    if db_id is not None:
+        console.print(f"stored as job {db_id} in the service database", highlight=False)
     for w in result.warnings:
         console.print(f"[yellow]warning:[/] {w}", highlight=False)
     console.print(

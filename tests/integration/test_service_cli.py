@@ -69,3 +69,24 @@ def test_keys_commands_gate_the_server(tmp_path: Path) -> None:
         # revoked: the lookup is per request (only "are keys configured" is cached)
         res = run(app, ["jobs", "list", "--server", api, "--api-key", write["key"]])
         assert res.exit_code != 0 and "revoked" in res.stderr
+
+
+def test_optimize_into_the_service_database(tmp_path: Path) -> None:
+    """`codesign optimize SPEC --db URL` stores the run as a job the API then serves."""
+    from codesign.client import Client
+
+    spec = tmp_path / "job.yaml"
+    spec.write_text(yaml.safe_dump(SPEC))
+    db = f"sqlite:///{tmp_path / 'opt.db'}"
+    out = json.loads(
+        _ok(["optimize", str(spec), "--out", str(tmp_path / "o"), "--db", db, "--json"])
+    )
+    job_id = out["db_job"]
+    with server(db, tmp_path / "server.log", workers=0) as api, Client(api) as c:
+        job = c.job(job_id)
+        assert job.status == "completed" and job.data["owner"] == "cli"
+        assert job.data["evaluations"] == out["evaluations"]
+        points = job.pareto_points()
+    assert [p["params"] for p in points] == [p["params"] for p in out["pareto"]]
+    rec = next(p for p in points if p["recommended"])
+    assert points.index(rec) == out["recommended"]
