@@ -95,3 +95,59 @@ def bench_search(
             "evaluations_per_s": res.evaluations / dt,
         }
     return out
+
+
+def bench_ray_verify(points: int = 8, budget: int = 2000, num_cpus: int | None = None) -> dict:
+    """Speed-up of ``executor: ray`` over inline for simulation-fidelity evaluation: the
+    bundled agentic-coding job's ``points`` best front points simulated (``verify_top``)
+    inline, then as Ray tasks on a private local Ray (its start-up timed apart), with a
+    check that both give the same simulated metrics."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from search.driver import Search, build_load
+    from search.executor import InlineExecutor, RayExecutor
+    from search.verify import verify
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "agentic-coding.yaml"
+    spec = JobSpec.from_file(path)
+    st = spec.strategy.model_copy(update={"budget": budget, "verify_top": 0})
+    search = Search(spec.model_copy(update={"strategy": st}), load=build_load(spec))
+    result = search.run()
+    search.spec = spec.model_copy(update={"strategy": st.model_copy(update={"verify_top": points})})
+    t0 = time.perf_counter()
+    verify(search, result, InlineExecutor())
+    inline_s = time.perf_counter() - t0
+    inline = [p.metrics_simulated for p in result.front]
+    t0 = time.perf_counter()
+    ex = RayExecutor(num_cpus=num_cpus)
+    start_s = time.perf_counter() - t0
+    try:
+        t0 = time.perf_counter()
+        verify(search, result, ex)
+        ray_s = time.perf_counter() - t0
+        workers = ex.workers
+    finally:
+        ex.close()
+    pairs = zip(inline, [p.metrics_simulated for p in result.front], strict=True)
+    same = all(
+        (a is None and b is None)
+        or (
+            a is not None
+            and b is not None
+            and np.allclose([a[m] for m in sorted(a)], [b[m] for m in sorted(a)], equal_nan=True)
+        )
+        for a, b in pairs
+    )
+    return {
+        "points_simulated": points,
+        "ray_workers": workers,
+        "inline_s": round(inline_s, 2),
+        "ray_s": round(ray_s, 2),
+        "ray_startup_s": round(start_s, 2),
+        "speedup": round(inline_s / ray_s, 2),
+        "speedup_with_startup": round(inline_s / (ray_s + start_s), 2),
+        "same_results": same,
+        "target_speedup": 1.6,
+    }

@@ -230,10 +230,27 @@ def bench_search(
     fraction: float = typer.Option(0.05, min=0.0001, max=1.0, help="Budget / space size."),
     samplers: str = typer.Option("auto,tpe,nsga2,random", help="Comma-separated samplers."),
     seed: int = typer.Option(0, help="Seed of the samplers."),
+    ray: bool = typer.Option(
+        False, "--ray", help="Instead: speed-up of executor ray over inline for simulations."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> dict:
-    """Hypervolume share of the exhaustive front per sampler (enumerable space)."""
+    """Hypervolume share of the exhaustive front per sampler (enumerable space); with
+    --ray the speed-up of Ray tasks over inline for simulation-fidelity evaluation."""
+    from search.bench import bench_ray_verify
     from search.bench import bench_search as run_bench
+
+    if ray:
+        data = bench_ray_verify()
+        if as_json:
+            print_json(data)
+        else:
+            print_table(
+                "bench search --ray (verify_top simulations)",
+                ["figure", "value"],
+                list(data.items()),
+            )
+        return data
 
     result = run_bench(tuple(s.strip() for s in samplers.split(",")), fraction, seed)
     if as_json:
