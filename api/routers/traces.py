@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi import Path as FastPath
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from sqlalchemy import delete, select
 from starlette.concurrency import run_in_threadpool
 
@@ -20,6 +20,7 @@ from api.deps import AppState, read_access, state, write_access
 from api.errors import Conflict, Invalid, Missing, TooLarge
 from api.schemas import Page, errors, iso
 from codesign.errors import CodesignError
+from search.spec import SynthWorkload
 
 router = APIRouter(tags=["workloads"])
 
@@ -167,24 +168,13 @@ async def upload_trace(
     return trace_out(rec)
 
 
-class SynthIn(BaseModel):
-    """A synthetic trace: a preset (see ``codesign trace synth --help``), sessions, seed."""
+class SynthIn(SynthWorkload):
+    """A synthetic trace: a preset (see ``codesign trace synth --help``), sessions, seed
+    (the job spec's synth block, bounded for the API) and a name."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    preset: str = "claude-code-fleet"
     sessions: int = Field(200, ge=1, le=MAX_SYNTH_SESSIONS)
     seed: int = Field(0, ge=0, le=2**63 - 1)
     name: str | None = Field(None, min_length=1, max_length=200)
-
-    @field_validator("preset")
-    @classmethod
-    def _known(cls, v: str) -> str:
-        from codesign.workload.synth import PRESETS
-
-        if v not in PRESETS:
-            raise ValueError(f"unknown synth preset {v!r} (known: {', '.join(PRESETS)})")
-        return v
 
     @field_validator("name")
     @classmethod
