@@ -84,11 +84,11 @@ def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAP
         )
 
     from api.limits import BodyLimit
-    from api.routers import catalog, estimate, hardware, jobs, ops, results, traces
+    from api.routers import catalog, estimate, hardware, jobs, ops, plots, results, traces
 
     app.add_middleware(BodyLimit, settings=settings)
 
     app.include_router(ops.router)
-    for mod in (jobs, results, traces, catalog, hardware, estimate):
+    for mod in (jobs, results, plots, traces, catalog, hardware, estimate):
         app.include_router(mod.router, prefix="/v1")
     return app

@@ -69,6 +69,14 @@ def materialise(S: sessionmaker[Session], trace_id: int, folder: Path) -> Path:
     return path
 
 
+def load_stored(S: sessionmaker[Session], trace_id: int) -> Any:
+    """The stored trace as a `codesign.workload.Trace` (404 `Missing` if there is none)."""
+    from codesign.workload import load_trace
+
+    with tempfile.TemporaryDirectory(prefix="codesign-trace-") as tmp:
+        return load_trace(materialise(S, trace_id, Path(tmp)), "parquet")
+
+
 def _plain(data: Any) -> Any:
     import math
 

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
-import tempfile
-from pathlib import Path
 from typing import Any, Self
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal
-from api.db.traces import get_trace
+from api.db.traces import load_stored
 from api.deps import AppState, read_access, state
 from api.errors import Invalid, Missing
 from api.routers.catalog import check_model, refresh_catalog, reject_nonfinite
@@ -92,7 +90,6 @@ def _deployment(doc: dict[str, Any]) -> Any:
 def _trace(st: AppState, w: EstimateWorkload) -> Any:
     """The synthetic or stored trace of a workload (not ``fixed``)."""
     from api.routers.traces import stored_trace_id, synthesize
-    from codesign.workload import load_trace
 
     if w.synth is not None:
         where = ("body", "workload", "synth", "sessions")
@@ -107,14 +104,10 @@ def _trace(st: AppState, w: EstimateWorkload) -> Any:
             ("body", "workload", "trace"),
         )
     try:
-        rec = get_trace(st.S, tid)
+        return load_stored(st.S, tid)
     except Missing:
         where = ("body", "workload", "trace")
         raise Invalid(f"workload.trace: trace {tid} not found", where) from None
-    with tempfile.TemporaryDirectory(prefix="codesign-estimate-") as tmp:
-        path = Path(tmp) / f"trace-{tid}.parquet"
-        path.write_bytes(rec.data)
-        return load_trace(path, "parquet")
 
 
 def _finite(v: Any) -> float | None:

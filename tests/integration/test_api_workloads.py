@@ -218,3 +218,16 @@ def test_synth_traces_list_and_delete(client: TestClient) -> None:
         s.get(Job, job).status = "completed"
         s.commit()
     assert client.delete(f"/v1/traces/{ids[0]}").status_code == 204
+
+
+def test_trace_plots(client: TestClient) -> None:
+    body = {"preset": "claude-code-session", "sessions": 3, "seed": 0}
+    tid = client.post("/v1/traces/synth", json=body).json()["id"]
+    r = client.get(f"/v1/traces/{tid}/cache.png", params={"sessions_per_cache": [1, 8]})
+    assert r.status_code == 200 and r.content[:4] == b"\x89PNG"
+    r = client.get(f"/v1/traces/{tid}/overview.html")
+    assert r.status_code == 200 and "plotly" in r.text
+    r = client.get(f"/v1/traces/{tid}/overview.png", params={"session": 99})
+    assert r.status_code == 422 and "the trace has 3 sessions" in detail(r)
+    assert client.get(f"/v1/traces/{tid}/cache.svg").status_code == 422
+    assert client.get("/v1/traces/999/cache.png").status_code == 404

@@ -59,6 +59,8 @@ def test_submit_events_pareto_export(api: str) -> None:
         assert any("vllm serve" in text for text in files.values())
         assert job.plot_png()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "plotly" in job.plot_html()
+        hv = httpx.get(f"{api}/v1/jobs/{job.id}/hypervolume.png")
+        assert hv.status_code == 200 and hv.content[:4] == b"\x89PNG"
         csv = job.pareto_csv()
         assert csv.splitlines()[0].startswith("id,rank,recommended")
         # filters: a bound every point meets keeps all, an impossible one keeps none
