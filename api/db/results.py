@@ -83,13 +83,16 @@ def pareto_points(
             if key in _cache:
                 _cache.move_to_end(key)
                 return _cache[key]
-    q = (
-        select(Candidate)
-        .where(Candidate.job_id == job.id, Candidate.pareto.is_(True))
-        .order_by(Candidate.pareto_rank)
-    )
-    with S() as s:
-        pts = [point_out(c, job.recommended) for c in s.scalars(q)]
+    if job.status in ("queued", "running"):
+        pts = interim_front(S, job.id)
+    else:
+        q = (
+            select(Candidate)
+            .where(Candidate.job_id == job.id, Candidate.pareto.is_(True))
+            .order_by(Candidate.pareto_rank)
+        )
+        with S() as s:
+            pts = [point_out(c, job.recommended) for c in s.scalars(q)]
     out = (pts, {p["id"]: json.dumps(p, allow_nan=False) for p in pts})
     if job.finished_at is not None:
         with _lock:
@@ -97,6 +100,47 @@ def pareto_points(
             while len(_cache) > _CACHE_SIZE:
                 _cache.popitem(last=False)
     return out
+
+
+def interim_front(S: sessionmaker[Session], job_id: int) -> list[dict[str, Any]]:
+    """A running job's front so far: the non-dominated candidates among those stored that
+    meet every constraint, best first by the first objective (``rank`` in that order,
+    ``interim`` true; deployments are decoded on request by the candidate endpoint)."""
+    import numpy as np
+
+    from api.db.codec import decode_float
+    from search.pareto import nondominated
+
+    with S() as s:
+        spec = s.scalar(select(Job.spec).where(Job.id == job_id)) or {}
+        q = select(Candidate.id, Candidate.params, Candidate.metrics)
+        rows = s.execute(q.where(Candidate.job_id == job_id, Candidate.ok.is_(True))).all()
+    objectives = []
+    for o in spec.get("objectives", []):
+        d, m = o.split() if isinstance(o, str) else (o["direction"], o["metric"])
+        objectives.append((m, -1.0 if d == "max" else 1.0))
+    if not rows or not objectives:
+        return []
+    f = np.array([[sign * decode_float(r[2].get(m)) for m, sign in objectives] for r in rows])
+    finite = np.isfinite(f).all(axis=1)
+    idx = np.flatnonzero(finite)[nondominated(f[finite])]
+    idx = idx[np.argsort(f[idx, 0], kind="stable")]
+    return [
+        {
+            "id": rows[i][0],
+            "rank": rank,
+            "params": {k: v for k, v in rows[i][1].items() if v is not None},
+            "metrics": public_metrics(rows[i][2]),
+            "metrics_simulated": None,
+            "pareto_simulated": None,
+            "hv_contribution": None,
+            "recommended": False,
+            "pareto": False,
+            "interim": True,
+            "deployment": None,
+        }
+        for rank, i in enumerate(idx.tolist())
+    ]
 
 
 def parse_where(items: list[str], metrics: tuple[str, ...]) -> list[tuple[str, str, float]]:

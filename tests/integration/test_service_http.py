@@ -103,6 +103,15 @@ def test_cancel_queued_and_running(api: str) -> None:
         deadline = time.monotonic() + 30
         while slow.refresh().status != "running" and time.monotonic() < deadline:
             time.sleep(0.1)
+        while (slow.refresh().data["progress"] or {}).get("feasible", 0) < 50:
+            assert time.monotonic() < deadline, "no feasible candidates yet"
+            time.sleep(0.1)
+        interim = slow.pareto_points()  # the front so far, while it runs
+        assert interim and all(p["interim"] for p in interim)
+        values = [p["metrics"]["tokens_per_s_per_user"] for p in interim]
+        assert values == sorted(values, reverse=True)  # best first by the first objective
+        first = slow.candidate(interim[0]["id"])
+        assert first["deployment"]["model"] == SPEC["model"]  # decoded on request
         slow.cancel()
         types = [t for _, t, _ in slow.events()]
         assert types[-1] == "cancelled"
