@@ -100,13 +100,14 @@ def _pool_cost(c: Candidates, part: dict[str, np.ndarray]) -> tuple[np.ndarray, 
 def evaluate_arrays(
     main: Candidates,
     load: AgentLoad,
-    concurrent_sessions: float,
+    concurrent_sessions: float | np.ndarray,
     calib: Calibration | None = None,
     sub: Candidates | None = None,
 ) -> dict[str, np.ndarray]:
-    """Metrics for candidates given as arrays (``sub``: their sub-agent parts, same order)."""
+    """Metrics for candidates given as arrays (``sub``: their sub-agent parts, same order);
+    ``concurrent_sessions`` is a number or one per candidate (e.g. a concurrency sweep)."""
     calib = calib or load_calibration()
-    if concurrent_sessions <= 0:
+    if np.any(np.asarray(concurrent_sessions) <= 0):
         raise CodesignError("concurrent_sessions must be > 0")
     share = sub_agent_share(load) if sub is not None else 0.0
     t_main = tier_of(load, False)

@@ -60,9 +60,14 @@ def _reasons(c: Candidates, prof: ModelProfile) -> np.ndarray:
 
 
 def evaluate_candidates(
-    c: Candidates, load: AgentLoad, tier: TierLoad, clients: float, calib: Calibration
+    c: Candidates,
+    load: AgentLoad,
+    tier: TierLoad,
+    clients: float | np.ndarray,
+    calib: Calibration,
 ) -> dict[str, np.ndarray]:
-    """Per-candidate outputs for one model part serving ``clients`` sessions."""
+    """Per-candidate outputs for one model part serving ``clients`` sessions (a number, or
+    one per candidate)."""
     arch = load_model(c.model)
     prof = build_profile(arch)
     kv_elems = float(kv_elements_per_token(arch))
@@ -78,7 +83,7 @@ def evaluate_candidates(
     mtp, mep = _moe_split(c.tp, c.dp, c.ep, prof.is_moe)
     ptp, pep = _moe_split(c.p_tp, c.p_dp, c.p_ep, prof.is_moe)
     ints["concurrency"] = np.maximum(
-        np.where(agg, np.round(clients / c.workers), round(clients)), 1
+        np.where(agg, np.round(clients / c.workers), np.round(clients)), 1
     ).astype(np.int64)
     for f, v in (
         ("batch", 1),
@@ -183,7 +188,7 @@ def _hit(
     tier: TierLoad,
     cap_hbm: np.ndarray,
     cap_all: np.ndarray,
-    sessions: float,
+    sessions: float | np.ndarray,
     c: Candidates,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token hit ratio (device + host, and device only) per candidate."""
@@ -193,7 +198,7 @@ def _hit(
         ideal = 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9)
         return np.full(n, ideal), np.full(n, ideal)
     affine = c.router != 0  # round robin spreads a session over the workers
-    spc = np.where(affine, np.maximum(sessions / c.workers, 1.0), max(sessions, 1.0))
+    spc = np.where(affine, np.maximum(sessions / c.workers, 1.0), np.maximum(sessions, 1.0))
     h_all, h_hbm = np.zeros(n), np.zeros(n)
     weights = {t: float(ts.context_tokens.sum()) for t, ts in summary.tiers.items()}
     names = [t for t in summary.tiers if t == tier.name] or list(summary.tiers)

@@ -101,35 +101,71 @@ def aic_args(spec: JobSpec) -> list[str]:
     return args
 
 
+def _point(metrics: dict[str, float], dep: Any, concurrency: float) -> dict[str, Any]:
+    cfg = " + ".join(f"{q.role[0]}:tp{q.parallel.tp}x{q.workers}" for q in dep.pools)
+    return {
+        X: metrics[X],
+        Y: metrics[Y],
+        "ttft_ms": metrics["ttft_p90_s"] * 1000,
+        "tpot_ms": metrics["tpot_p50_ms"],
+        "mode": dep.mode,
+        "concurrency": float(concurrency),
+        "config": cfg,
+    }
+
+
+def _sweep_batched(spec: JobSpec, load: Any, concurrencies: tuple[float, ...]) -> tuple:
+    """Every configuration at every concurrency in one vectorised evaluation (an
+    exhaustive job on a knob-free space): the per-concurrency fronts, as the loop of
+    searches finds them, without a search per concurrency."""
+    import numpy as np
+
+    from codesign.evaluate import METRICS, evaluate_arrays
+    from search.driver import Search
+    from search.pareto import nondominated
+
+    t0 = time.perf_counter()
+    search = Search(spec, load=load)
+    pts = search.space.enumerate()
+    dec = search.decoder.candidates(pts)
+    n, k = len(dec.main), len(concurrencies)
+    idx = np.tile(np.arange(n), k)
+    sessions = np.repeat(np.asarray(concurrencies, dtype=np.float64), n)
+    sub = dec.sub.subset(idx) if dec.sub is not None else None
+    res = evaluate_arrays(dec.main.subset(idx), load, sessions, search.calib, sub=sub)
+    bad = np.tile(dec.invalid != "", k)
+    ok = search.obj.ok(res) & ~bad
+    f = search.obj.matrix(res)
+    points = []
+    for j, c in enumerate(concurrencies):
+        rows = np.flatnonzero(ok[j * n : (j + 1) * n]) + j * n
+        for r in rows[nondominated(f[rows])]:
+            metrics = {m: float(res[m][r]) for m in METRICS}
+            points.append(_point(metrics, search.decoder.deployment(pts, int(r % n)), c))
+    return points, n * k, time.perf_counter() - t0
+
+
 def codesign_sweep(
     spec: JobSpec, concurrencies: tuple[float, ...] = CONCURRENCIES
 ) -> dict[str, Any]:
-    """One search per concurrency on one shared load; the merged front and the times."""
+    """One search per concurrency on one shared load (one vectorised evaluation of all
+    of them for an exhaustive job); the merged front and the times."""
     from search.driver import Search
     from search.workload import build_load
 
     t0 = time.perf_counter()
     load = build_load(spec)
     search_s, points, evaluations = 0.0, [], 0
+    probe = Search(spec, load=load)
+    if spec.strategy.sampler == "exhaustive" and not probe.space.has_knobs:
+        points, evaluations, search_s = _sweep_batched(spec, load, concurrencies)
+        concurrencies = ()
     for c in concurrencies:
         w = spec.workload.model_copy(update={"concurrent_sessions": float(c)})
         res = Search(spec.model_copy(update={"workload": w}), load=load).run()
         search_s += res.elapsed_s
         evaluations += res.evaluations
-        for p in res.front:
-            d = p.deployment
-            cfg = " + ".join(f"{q.role[0]}:tp{q.parallel.tp}x{q.workers}" for q in d.pools)
-            points.append(
-                {
-                    X: p.metrics[X],
-                    Y: p.metrics[Y],
-                    "ttft_ms": p.metrics["ttft_p90_s"] * 1000,
-                    "tpot_ms": p.metrics["tpot_p50_ms"],
-                    "mode": d.mode,
-                    "concurrency": float(c),
-                    "config": cfg,
-                }
-            )
+        points += [_point(p.metrics, p.deployment, c) for p in res.front]
     return {
         "front": pareto_2d(points),
         "points": points,

@@ -43,18 +43,20 @@ def fixed_trace(fixed: FixedWorkload, sessions: int = FIXED_TRACE_SESSIONS) -> A
 
 
 def build_trace(spec: JobSpec) -> Any:
-    """The job's trace (synthetic preset, trace file or fixed-length requests)."""
-    from codesign.workload import load_trace
-    from codesign.workload.synth import generate, preset
-
+    """The job's trace (synthetic preset, trace file or fixed-length requests); each
+    branch imports only what it needs (the generator pulls in scipy)."""
     w = spec.workload
     if w.fixed is not None:
         return fixed_trace(w.fixed, min(round(w.concurrent_sessions), FIXED_TRACE_SESSIONS))
     if w.synth is not None:
+        from codesign.workload.synth import generate, preset
+
         params = preset(w.synth.preset).model_copy(
             update={"sessions": w.synth.sessions, "seed": w.synth.seed}
         )
         return generate(params)
+    from codesign.workload import load_trace
+
     return load_trace(w.trace, w.format)  # type: ignore[arg-type]
 
 

@@ -71,6 +71,29 @@ def test_sweep_front_meets_the_sla():
     assert xs == sorted(xs) and ys == sorted(ys, reverse=True)  # a proper 2-D front
 
 
+def test_batched_sweep_equals_a_search_per_concurrency():
+    """The one-call sweep of an exhaustive job finds, per concurrency, exactly the front a
+    separate search at that concurrency finds."""
+    from search.aic_compare import _point, _sweep_batched
+    from search.driver import Search
+
+    spec = JobSpec.from_data(FIXED)
+    load = build_load(spec)
+    conc = (4, 16, 64)
+    batched, evaluations, _ = _sweep_batched(spec, load, conc)
+    looped = []
+    for c in conc:
+        w = spec.workload.model_copy(update={"concurrent_sessions": float(c)})
+        res = Search(spec.model_copy(update={"workload": w}), load=load).run()
+        looped += [_point(p.metrics, p.deployment, c) for p in res.front]
+
+    def key(p):
+        return (p["concurrency"], p["config"], p["mode"], round(p[X], 9), round(p[Y], 9))
+
+    assert looped and sorted(map(key, batched)) == sorted(map(key, looped))
+    assert evaluations == 3 * Search(spec, load=load).space.count()
+
+
 def test_read_aic_front(tmp_path):
     (tmp_path / "agg").mkdir()
     (tmp_path / "disagg").mkdir()
