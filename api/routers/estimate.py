@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from api.auth import Principal
 from api.db.traces import load_stored
 from api.deps import AppState, read_access, state
-from api.errors import Invalid, Missing
+from api.errors import Invalid
 from api.routers.catalog import check_model, refresh_catalog, reject_nonfinite
 from api.schemas import errors
 from codesign.errors import CodesignError
@@ -89,25 +89,13 @@ def _deployment(doc: dict[str, Any]) -> Any:
 
 def _trace(st: AppState, w: EstimateWorkload) -> Any:
     """The synthetic or stored trace of a workload (not ``fixed``)."""
-    from api.routers.traces import stored_trace_id, synthesize
+    from api.routers.traces import synthesize, trace_ref
 
     if w.synth is not None:
         where = ("body", "workload", "synth", "sessions")
         return synthesize(w.synth.preset, w.synth.sessions, w.synth.seed, where)
 
-    ref = w.trace or ""
-    tid = stored_trace_id(ref)
-    if tid is None:
-        raise Invalid(
-            f"workload.trace {ref!r}: name a stored trace as 'trace:ID'; upload the trace "
-            "with POST /v1/traces (or make one with POST /v1/traces/synth)",
-            ("body", "workload", "trace"),
-        )
-    try:
-        return load_stored(st.S, tid)
-    except Missing:
-        where = ("body", "workload", "trace")
-        raise Invalid(f"workload.trace: trace {tid} not found", where) from None
+    return load_stored(st.S, trace_ref(st.S, w.trace or ""))
 
 
 def _finite(v: Any) -> float | None:

@@ -14,7 +14,6 @@ from starlette.concurrency import run_in_threadpool
 from api.auth import Principal
 from api.db import jobs as store
 from api.db.models import TERMINAL, Job
-from api.db.traces import get_trace, trace_id_of
 from api.deps import AppState, read_access, state, write_access
 from api.errors import Invalid, Missing, TooMany
 from api.schemas import Id, Page, after_query, errors, iso
@@ -72,20 +71,10 @@ def validate_spec(st: AppState, doc: dict[str, Any]) -> dict[str, Any]:
             f"{st.settings.max_budget:,} evaluations",
             ("body", "strategy", "budget"),
         )
-    ref = spec.workload.trace
-    if ref is not None:
-        tid = trace_id_of(ref)
-        if tid is None:
-            raise Invalid(
-                f"workload.trace {ref!r}: over the API a job names a stored trace as "
-                "'trace:ID' (upload with POST /v1/traces or make one with POST /v1/traces/synth)",
-                ("body", "workload", "trace"),
-            )
-        try:
-            get_trace(st.S, tid)
-        except Missing:
-            where = ("body", "workload", "trace")
-            raise Invalid(f"workload.trace: trace {tid} not found", where) from None
+    if spec.workload.trace is not None:
+        from api.routers.traces import trace_ref
+
+        trace_ref(st.S, spec.workload.trace)
     Space(spec, model_is_moe(spec))  # unknown model / system, impossible parallelism
     return spec.model_dump(mode="json", exclude_defaults=True)
 

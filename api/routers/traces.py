@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal
 from api.db.models import Job, TraceRecord
-from api.db.traces import store_trace, trace_id_of
+from api.db.traces import get_trace, store_trace, trace_id_of
 from api.deps import AppState, read_access, state, write_access
 from api.errors import Conflict, Invalid, Missing, TooLarge
 from api.schemas import Page, errors, iso
@@ -45,6 +45,23 @@ def stored_trace_id(ref: Any) -> int | None:
         return None
     tid = trace_id_of(ref)
     return tid if tid is not None and 1 <= tid <= MAX_ID else None
+
+
+def trace_ref(S: Any, ref: str, loc: tuple[str | int, ...] = ("body", "workload", "trace")) -> int:
+    """The id of the stored trace ``ref`` (``trace:ID``) names, or a 422 saying how to name
+    one: over the API a workload never reads a file path of the server."""
+    tid = stored_trace_id(ref)
+    if tid is None:
+        raise Invalid(
+            f"workload.trace {ref!r}: over the API a workload names a stored trace as "
+            "'trace:ID' (upload with POST /v1/traces or make one with POST /v1/traces/synth)",
+            loc,
+        )
+    try:
+        get_trace(S, tid)
+    except Missing:
+        raise Invalid(f"workload.trace: trace {tid} not found", loc) from None
+    return tid
 
 
 def trace_out(rec: Any, stats: bool = False) -> dict[str, Any]:

@@ -62,7 +62,7 @@ def test_estimate_rejects_bad_input(client: TestClient) -> None:
         (post({**DEPLOYMENT, "model": "no/such-model"}), "unknown model"),
         (post({**DEPLOYMENT, "model": "/etc"}), "unknown model"),
         (post({**DEPLOYMENT, "pools": [{**DEPLOYMENT["pools"][0], "system": "nope"}]}), "nope"),
-        (post(workload={"trace": "/tmp/trace.jsonl"}), "upload the trace with POST /v1/traces"),
+        (post(workload={"trace": "/tmp/trace.jsonl"}), "upload with POST /v1/traces"),
         (post(workload={"trace": "trace:999"}), "not found"),
         (post(workload={**FIXED, "synth": {}}), "exactly one"),
         (post(workload={}), "exactly one"),
