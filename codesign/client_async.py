@@ -20,6 +20,7 @@ import httpx
 from codesign.client_sse import (
     TERMINAL,
     ApiError,
+    SSEParser,
     error_from_response,
     load_payload,
     where_params,
@@ -74,24 +75,15 @@ class AsyncClient:
         async with self.http.stream("GET", path, headers=headers, timeout=timeout) as resp:
             if resp.status_code >= 400:
                 raise error_from_response(resp.status_code, await resp.aread(), f"GET {path}")
-            eid, kind, data = after, "message", []
+            parser = SSEParser(after)
             async for line in resp.aiter_lines():  # the SSE wire format, as it arrives
-                if line == "":
-                    if data:
-                        text = "\n".join(data)
-                        yield (eid or 0), kind, (json.loads(text) if text.strip() else {})
-                        if kind in TERMINAL:
-                            return
-                    kind, data = "message", []
-                elif not line.startswith(":"):
-                    name, _, value = line.partition(":")
-                    value = value[1:] if value.startswith(" ") else value
-                    if name == "id":
-                        eid = int(value) if value.isdigit() else eid
-                    elif name == "event":
-                        kind = value
-                    elif name == "data":
-                        data.append(value)
+                event = parser.feed(line)
+                if event is None:
+                    continue
+                eid, kind, text = event
+                yield (eid or 0), kind, (json.loads(text) if text.strip() else {})
+                if kind in TERMINAL:
+                    return
 
     async def wait(self, job_id: int) -> dict[str, Any]:
         """Follow the events until the job finishes; the final job object."""

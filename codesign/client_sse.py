@@ -123,31 +123,46 @@ def parse_sse(lines: Iterable[str]) -> Iterator[tuple[int | None, str, str]]:
 
     Line terminators (``\\r\\n``, ``\\n``, ``\\r``) left at the end of a line are removed.
     """
-    last_id: int | None = None
-    event = ""
-    data: list[str] = []
-    first = True
+    parser = SSEParser()
     for raw in lines:
+        event = parser.feed(raw)
+        if event is not None:
+            yield event
+
+
+class SSEParser:
+    """The state of `parse_sse`, fed one line at a time (for sync and async readers)."""
+
+    def __init__(self, last_id: int | None = None) -> None:
+        self.last_id = last_id
+        self.event = ""
+        self.data: list[str] = []
+        self.first = True
+
+    def feed(self, raw: str) -> tuple[int | None, str, str] | None:
+        """The event a blank line completes, else None."""
         line = raw.rstrip("\r\n")
-        if first:
+        if self.first:
             line = line.removeprefix("\ufeff")
-            first = False
+            self.first = False
         if not line:
-            if data:
-                yield last_id, event or "message", "\n".join(data)
-            event, data = "", []
-            continue
+            out = None
+            if self.data:
+                out = (self.last_id, self.event or "message", "\n".join(self.data))
+            self.event, self.data = "", []
+            return out
         if line.startswith(":"):
-            continue
+            return None
         name, sep, value = line.partition(":")
         if sep:
             value = value.removeprefix(" ")
         if name == "data":
-            data.append(value)
+            self.data.append(value)
         elif name == "event":
-            event = value
+            self.event = value
         elif name == "id" and "\0" not in value:
-            last_id = _int_or_none(value)
+            self.last_id = _int_or_none(value)
+        return None
 
 
 def _int_or_none(value: str) -> int | None:
