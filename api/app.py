@@ -17,9 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.auth import KeyChecker
-from api.db.engine import create_db_engine
-from api.db.jobs import session_factory
-from api.db.migrate import upgrade
+from api.db.migrate import open_database
 from api.db.traces import sync_catalog
 from api.deps import AppState
 from api.errors import ApiProblem, Invalid
@@ -38,10 +36,7 @@ def _invalid(loc: list[Any], msg: str, type_: str = "value_error") -> JSONRespon
 
 def create_app(settings: Settings | None = None, migrate: bool = True) -> FastAPI:
     settings = settings or Settings.from_env()
-    engine = create_db_engine(settings.database_url)
-    if migrate:
-        upgrade(engine)
-    S = session_factory(engine)
+    engine, S = open_database(settings.database_url, migrate)
     sync_catalog(S)
     app = FastAPI(
         title="codesign",

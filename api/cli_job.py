@@ -9,18 +9,15 @@ import os
 import socket
 from typing import Any
 
-from api.db.engine import create_db_engine
-from api.db.jobs import create_job, finish_job, session_factory
-from api.db.migrate import upgrade
+from api.db.jobs import create_job, finish_job
+from api.db.migrate import open_database
 from api.db.models import Job, utcnow
 from api.db.sink import DBSink
 
 
 class DBJob:
     def __init__(self, url: str, spec: Any) -> None:
-        self.engine = create_db_engine(url)
-        upgrade(self.engine)
-        self.S = session_factory(self.engine)
+        self.engine, self.S = open_database(url)
         self.worker = f"cli:{socket.gethostname()}:{os.getpid()}"
         doc = spec.model_dump(mode="json", exclude_defaults=True)
         job, _ = create_job(self.S, doc, "cli", None)

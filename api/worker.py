@@ -9,9 +9,7 @@ import logging
 import os
 import signal
 
-from api.db.engine import create_db_engine
-from api.db.jobs import session_factory
-from api.db.migrate import upgrade
+from api.db.migrate import open_database
 from api.runner import Runner, RunnerConfig
 
 
@@ -23,12 +21,11 @@ def run_worker(
     ray_address: str | None = None,
 ) -> None:
     ray_address = ray_address or os.environ.get("CODESIGN_RAY_ADDRESS")
-    engine = create_db_engine(database_url)
-    upgrade(engine)
+    _, S = open_database(database_url)
     cfg = RunnerConfig(
         poll_s=poll_s, heartbeat_s=heartbeat_s, stale_after_s=stale_after_s, ray_address=ray_address
     )
-    runner = Runner(session_factory(engine), cfg)
+    runner = Runner(S, cfg)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: runner.stop(release=True))
     runner.run_forever()

@@ -114,18 +114,17 @@ def _point(metrics: dict[str, float], dep: Any, concurrency: float) -> dict[str,
     }
 
 
-def _sweep_batched(spec: JobSpec, load: Any, concurrencies: tuple[float, ...]) -> tuple:
+def _sweep_batched(search: Any, load: Any, concurrencies: tuple[float, ...]) -> tuple:
     """Every configuration at every concurrency in one vectorised evaluation (an
-    exhaustive job on a knob-free space): the per-concurrency fronts, as the loop of
-    searches finds them, without a search per concurrency."""
+    exhaustive job on a knob-free space; ``search`` is a `Search` of it, used for its space,
+    decoder and objectives): the per-concurrency fronts, as the loop of searches finds
+    them, without a search per concurrency."""
     import numpy as np
 
     from codesign.evaluate import METRICS, evaluate_arrays
-    from search.driver import Search
     from search.pareto import nondominated
 
     t0 = time.perf_counter()
-    search = Search(spec, load=load)
     pts = search.space.enumerate()
     dec = search.decoder.candidates(pts)
     n, k = len(dec.main), len(concurrencies)
@@ -158,7 +157,7 @@ def codesign_sweep(
     search_s, points, evaluations = 0.0, [], 0
     probe = Search(spec, load=load)
     if spec.strategy.sampler == "exhaustive" and not probe.space.has_knobs:
-        points, evaluations, search_s = _sweep_batched(spec, load, concurrencies)
+        points, evaluations, search_s = _sweep_batched(probe, load, concurrencies)
         concurrencies = ()
     for c in concurrencies:
         w = spec.workload.model_copy(update={"concurrent_sessions": float(c)})

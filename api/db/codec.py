@@ -22,6 +22,22 @@ def plain(v: Any) -> Any:
     return v
 
 
+def json_ready(data: Any) -> Any:
+    """Nested dicts/lists/tuples/arrays of numpy and Python values as plain JSON values;
+    non-finite floats become None (for JSON columns and responses)."""
+    if isinstance(data, dict):
+        return {str(k): json_ready(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [json_ready(v) for v in data]
+    if isinstance(data, np.ndarray):
+        return json_ready(data.tolist())
+    if isinstance(data, np.generic):
+        data = data.item()
+    if isinstance(data, float) and not math.isfinite(data):
+        return None
+    return data
+
+
 def encode_float(v: Any) -> float | str | None:
     if v is None:
         return None

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api.db.codec import spec_hash
 from api.db.models import TERMINAL, Job, JobEvent, utcnow
-from api.errors import Conflict, Missing
+from api.errors import Conflict, Missing, TooMany
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -20,10 +20,15 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def create_job(
-    S: sessionmaker[Session], spec: dict[str, Any], owner: str, idempotency_key: str | None
+    S: sessionmaker[Session],
+    spec: dict[str, Any],
+    owner: str,
+    idempotency_key: str | None,
+    max_active: int | None = None,
 ) -> tuple[Job, bool]:
     """Queue a job; returns (job, created). The same ``idempotency_key`` and spec returns
-    the stored job; the same key with another spec is a conflict."""
+    the stored job; the same key with another spec is a conflict. A new job beyond
+    ``max_active`` queued or running jobs of ``owner`` is refused (429)."""
     h = spec_hash(spec)
     with S() as s:
         if idempotency_key is not None:
@@ -37,6 +42,15 @@ def create_job(
                         "different spec; use a new key for a new job"
                     )
                 return old, False
+        if max_active is not None:
+            q = select(func.count()).where(
+                Job.owner == owner, Job.status.in_(("queued", "running"))
+            )
+            if int(s.scalar(q) or 0) >= max_active:
+                raise TooMany(
+                    f"{owner} has {max_active} queued or running jobs (the limit); wait for "
+                    "one to finish or cancel one"
+                )
         job = Job(
             name=str(spec.get("name", "search")),
             owner=owner,
@@ -75,12 +89,6 @@ def list_jobs(
         rows = list(s.scalars(q))
     nxt = rows[limit - 1].id if len(rows) > limit else None
     return rows[:limit], nxt
-
-
-def active_jobs_of(S: sessionmaker[Session], owner: str) -> int:
-    with S() as s:
-        q = select(func.count()).where(Job.owner == owner, Job.status.in_(("queued", "running")))
-        return int(s.scalar(q) or 0)
 
 
 def count_by_status(S: sessionmaker[Session]) -> dict[str, int]:

@@ -4,6 +4,7 @@ newest schema (the server and the worker call it at start; it is idempotent)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -32,6 +33,18 @@ def downgrade(engine: Engine, revision: str = "base") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)
+
+
+def open_database(url: str | None = None, migrate: bool = True) -> tuple[Engine, Any]:
+    """An engine for ``url`` (default: the configured database), migrated to the newest
+    schema, and its session factory: what the API, the workers and the CLI each open."""
+    from api.db.engine import create_db_engine
+    from api.db.jobs import session_factory
+
+    engine = create_db_engine(url)
+    if migrate:
+        upgrade(engine)
+    return engine, session_factory(engine)
 
 
 def current_revision(engine: Engine) -> str | None:

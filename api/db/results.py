@@ -46,14 +46,6 @@ def _finite(v: float | None) -> float | None:
     return v if v is not None and math.isfinite(v) else None
 
 
-def job_row(S: sessionmaker[Session], job_id: int) -> Job:
-    with S() as s:
-        job = s.get(Job, job_id)
-    if job is None:
-        raise Missing(f"job {job_id} not found")
-    return job
-
-
 class JobBrief(NamedTuple):
     """The few job columns a Pareto query needs (not the spec and result JSON)."""
 

@@ -12,7 +12,7 @@ import numpy as np
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.codec import encode_metrics, param_text, params_key, plain
+from api.db.codec import encode_metrics, json_ready, param_text, params_key, plain
 from api.db.jobs import add_event
 from api.db.models import Candidate, Job
 from search.resume import StoredBatch
@@ -131,7 +131,7 @@ class DBSink:
             info = summary(result)
             info.pop("pareto")
             info["recommended"] = None if rec is None else ids[rec]
-            info = _json_ready(info)
+            info = json_ready(info)
             self._own(
                 s,
                 pareto_size=len(ids),
@@ -153,18 +153,6 @@ class DBSink:
                 },
             )
             s.commit()
-
-
-def _json_ready(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {str(k): _json_ready(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_json_ready(v) for v in data]
-    if isinstance(data, np.generic):
-        data = data.item()
-    if isinstance(data, float):
-        return data if np.isfinite(data) else None
-    return data
 
 
 def stored_batches(S: sessionmaker[Session], job_id: int) -> list[StoredBatch]:

@@ -15,18 +15,22 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from api.db.codec import json_ready
 from api.db.models import HardwareRecord, TraceRecord
 from api.errors import Missing
 
 TRACE_REF = "trace:"
 
 
-def trace_id_of(ref: str) -> int | None:
-    """The id in ``trace:ID`` (None for anything else)."""
-    if not ref.startswith(TRACE_REF):
+def trace_id_of(ref: Any) -> int | None:
+    """The id in ``trace:ID`` when it can name a stored trace (ASCII digits, at most 18 of
+    them, >= 1); None for anything else."""
+    if not isinstance(ref, str) or not ref.strip().startswith(TRACE_REF):
         return None
-    tail = ref[len(TRACE_REF) :]
-    return int(tail) if tail.isascii() and tail.isdigit() and len(tail) <= 18 else None
+    tail = ref.strip()[len(TRACE_REF) :]
+    if not (tail.isascii() and tail.isdigit() and len(tail) <= 18) or int(tail) < 1:
+        return None
+    return int(tail)
 
 
 def store_trace(S: sessionmaker[Session], trace: Any, name: str, owner: str) -> TraceRecord:
@@ -44,7 +48,7 @@ def store_trace(S: sessionmaker[Session], trace: Any, name: str, owner: str) -> 
         sessions=int(trace.n_sessions),
         requests=int(trace.n_requests),
         bytes=len(data),
-        stats=_plain(trace_stats(trace)),
+        stats=json_ready(trace_stats(trace)),
         data=data,
     )
     with S() as s:
@@ -75,24 +79,6 @@ def load_stored(S: sessionmaker[Session], trace_id: int) -> Any:
 
     with tempfile.TemporaryDirectory(prefix="codesign-trace-") as tmp:
         return load_trace(materialise(S, trace_id, Path(tmp)), "parquet")
-
-
-def _plain(data: Any) -> Any:
-    import math
-
-    import numpy as np
-
-    if isinstance(data, dict):
-        return {str(k): _plain(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_plain(v) for v in data]
-    if isinstance(data, np.ndarray):
-        return _plain(data.tolist())
-    if isinstance(data, np.generic):
-        data = data.item()
-    if isinstance(data, float) and not math.isfinite(data):
-        return None
-    return data
 
 
 # --- custom hardware ------------------------------------------------------------------

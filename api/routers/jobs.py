@@ -15,7 +15,7 @@ from api.auth import Principal
 from api.db import jobs as store
 from api.db.models import TERMINAL, Job
 from api.deps import AppState, read_access, state, write_access
-from api.errors import Invalid, Missing, TooMany
+from api.errors import Invalid, Missing
 from api.schemas import Id, Page, after_query, errors, iso
 
 router = APIRouter(tags=["jobs"])
@@ -95,24 +95,11 @@ def submit_job(
     """Queue a job (202 + Location). With ``Idempotency-Key`` a replay of the same spec
     returns the same job (200); the same key with another spec is 409."""
     doc = validate_spec(st, spec)
-    replay = idempotency_key is not None and _exists(st, who.owner, idempotency_key)
-    if not replay and store.active_jobs_of(st.S, who.owner) >= st.settings.max_jobs_per_key:
-        raise TooMany(
-            f"{who.owner} has {st.settings.max_jobs_per_key} queued or running jobs (the "
-            "limit); wait for one to finish or cancel one"
-        )
-    job, created = store.create_job(st.S, doc, who.owner, idempotency_key)
+    limit = st.settings.max_jobs_per_key
+    job, created = store.create_job(st.S, doc, who.owner, idempotency_key, limit)
     response.status_code = 202 if created else 200
     response.headers["Location"] = f"/v1/jobs/{job.id}"
     return job_out(job)
-
-
-def _exists(st: AppState, owner: str, key: str) -> bool:
-    from sqlalchemy import select
-
-    with st.S() as s:
-        q = select(Job.id).where(Job.owner == owner, Job.idempotency_key == key)
-        return s.scalar(q) is not None
 
 
 @router.get("/jobs", response_model=Page, responses=errors(401))

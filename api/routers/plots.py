@@ -28,11 +28,16 @@ MEDIA = {"png": "image/png", "html": "text/html; charset=utf-8"}
 CONTENT = {200: {"content": {"image/png": {}, "text/html": {}}}}
 
 
-def _render(fmt: str, png: Callable[[Path], Any], html: Callable[[Path], Any]) -> Response:
+def render_bytes(fmt: str, png: Callable[[Path], Any], html: Callable[[Path], Any]) -> bytes:
+    """The file a plot writer (``png`` or ``html`` by ``fmt``) writes, as bytes."""
     with tempfile.TemporaryDirectory(prefix="codesign-plot-") as tmp:
         path = Path(tmp) / f"plot.{fmt}"
         (png if fmt == "png" else html)(path)
-        return Response(path.read_bytes(), media_type=MEDIA[fmt])
+        return path.read_bytes()
+
+
+def _render(fmt: str, png: Callable[[Path], Any], html: Callable[[Path], Any]) -> Response:
+    return Response(render_bytes(fmt, png, html), media_type=MEDIA[fmt])
 
 
 @router.get(

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import tempfile
-from pathlib import Path
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -14,8 +12,9 @@ from fastapi.responses import HTMLResponse
 
 from api.auth import Principal
 from api.db import results as R
+from api.db.jobs import get_job
 from api.deps import AppState, read_access, state
-from api.errors import Invalid
+from api.errors import Invalid, Missing
 from api.schemas import Id, errors
 
 router = APIRouter(tags=["results"])
@@ -82,7 +81,7 @@ def candidate(
 ) -> dict[str, Any]:
     """Any evaluated candidate: parameters, metrics (both fidelities when verified),
     feasibility and reason, Pareto membership, and its deployment."""
-    job = R.job_row(st.S, job_id)
+    job = get_job(st.S, job_id)
     c = R.get_candidate(st.S, job, cid)
     out = R.point_out(c, job.recommended, full=True)
     out["deployment"] = R.deployment_of(job, c)
@@ -106,7 +105,7 @@ def export_candidate(
     from codesign.deployment import Deployment
     from codesign.export import export
 
-    job = R.job_row(st.S, job_id)
+    job = get_job(st.S, job_id)
     c = R.get_candidate(st.S, job, cid)
     dep = Deployment.model_validate(R.deployment_of(job, c))
     res = export(dep, format, engine_version)
@@ -121,19 +120,15 @@ def export_candidate(
 
 
 def _plot(st: AppState, job_id: Id, kind: str) -> bytes:
+    from api.routers.plots import render_bytes
     from codesign.plots.pareto import pareto_data, write_html, write_png
 
-    job = R.job_row(st.S, job_id)
+    job = get_job(st.S, job_id)
     pts, _ = R.pareto_points(st.S, job)
     if not pts:
-        from api.errors import Missing
-
         raise Missing(f"job {job_id} has no Pareto points yet (status {job.status})")
     data = pareto_data(R.plot_summary(job, pts))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"pareto.{kind}"
-        (write_png if kind == "png" else write_html)(data, path)
-        return path.read_bytes()
+    return render_bytes(kind, lambda p: write_png(data, p), lambda p: write_html(data, p))
 
 
 @router.get(

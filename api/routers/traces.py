@@ -18,7 +18,7 @@ from api.db.models import Job, TraceRecord
 from api.db.traces import get_trace, store_trace, trace_id_of
 from api.deps import AppState, read_access, state, write_access
 from api.errors import Conflict, Invalid, Missing, TooLarge
-from api.schemas import Page, errors, iso
+from api.schemas import MAX_ID, Page, errors, iso
 from codesign.errors import CodesignError
 from search.spec import SynthWorkload
 
@@ -30,27 +30,14 @@ MAX_SYNTH_SESSIONS = 5000
 # request that would make more is refused before it is generated
 MAX_SYNTH_HASH_IDS = 50_000_000
 PILOT_SESSIONS = 16
-MAX_ID = 2**63 - 1  # ids are BIGINT: larger path ids are 422, not a database overflow
 TraceId = Annotated[int, FastPath(ge=1, le=MAX_ID, description="the trace id")]
 BINARY = {"type": "string", "format": "binary"}
-
-
-def stored_trace_id(ref: Any) -> int | None:
-    """The id in ``trace:ID`` when it can name a stored trace (ASCII digits, in range)."""
-    if not isinstance(ref, str):
-        return None
-    ref = ref.strip()
-    tail = ref.removeprefix("trace:")
-    if tail == ref or not (tail.isascii() and tail.isdigit()) or len(tail) > 19:
-        return None
-    tid = trace_id_of(ref)
-    return tid if tid is not None and 1 <= tid <= MAX_ID else None
 
 
 def trace_ref(S: Any, ref: str, loc: tuple[str | int, ...] = ("body", "workload", "trace")) -> int:
     """The id of the stored trace ``ref`` (``trace:ID``) names, or a 422 saying how to name
     one: over the API a workload never reads a file path of the server."""
-    tid = stored_trace_id(ref)
+    tid = trace_id_of(ref)
     if tid is None:
         raise Invalid(
             f"workload.trace {ref!r}: over the API a workload names a stored trace as "
@@ -304,7 +291,7 @@ def delete_trace(
             for jid, spec in active
             if isinstance(spec, dict)
             and isinstance(spec.get("workload"), dict)
-            and stored_trace_id(spec["workload"].get("trace")) == trace_id
+            and trace_id_of(spec["workload"].get("trace")) == trace_id
         ]
         if users:
             raise Conflict(

@@ -49,14 +49,11 @@ def serve_command(
     from sqlalchemy.engine import make_url
 
     from api.app import create_app
-    from api.db.engine import create_db_engine, default_database_url
-    from api.db.migrate import upgrade
+    from api.db.engine import default_database_url
     from api.settings import Settings
 
     url = db or default_database_url()
-    upgrade(create_db_engine(url))
-    settings = Settings.from_env(database_url=url)
-    app = create_app(settings, migrate=False)
+    app = create_app(Settings.from_env(database_url=url))  # migrates the database
     if not app.state.codesign.keys.keys_configured() and not _is_loopback(host):
         console.print(
             f"[yellow]no API keys configured: binding to 127.0.0.1, not {host}[/] "
@@ -101,13 +98,9 @@ def worker_command(
 
 
 def _sessions(db: str | None):
-    from api.db.engine import create_db_engine
-    from api.db.jobs import session_factory
-    from api.db.migrate import upgrade
+    from api.db.migrate import open_database
 
-    engine = create_db_engine(db)
-    upgrade(engine)
-    return session_factory(engine)
+    return open_database(db)[1]
 
 
 @keys_app.command("create")

@@ -80,7 +80,7 @@ def test_batched_sweep_equals_a_search_per_concurrency():
     spec = JobSpec.from_data(FIXED)
     load = build_load(spec)
     conc = (4, 16, 64)
-    batched, evaluations, _ = _sweep_batched(spec, load, conc)
+    batched, evaluations, _ = _sweep_batched(Search(spec, load=load), load, conc)
     looped = []
     for c in conc:
         w = spec.workload.model_copy(update={"concurrent_sessions": float(c)})
