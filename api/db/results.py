@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.db.codec import public_metrics
+from api.db.codec import json_ready, public_metrics
 from api.db.models import Candidate, Job
 from api.errors import Invalid, Missing
 
@@ -32,7 +32,7 @@ def point_out(c: Candidate, recommended: int | None, full: bool = False) -> dict
         "metrics": public_metrics(c.metrics),
         "metrics_simulated": public_metrics(c.metrics_simulated),
         "pareto_simulated": c.pareto_simulated,
-        "hv_contribution": _finite(c.hv_contribution),
+        "hv_contribution": json_ready(c.hv_contribution),
         "recommended": c.id == recommended,
         "pareto": c.pareto,
         "deployment": c.deployment,
@@ -40,10 +40,6 @@ def point_out(c: Candidate, recommended: int | None, full: bool = False) -> dict
     if full:
         out.update(batch=c.batch, phase=c.phase, feasible=c.feasible, ok=c.ok, reason=c.reason)
     return out
-
-
-def _finite(v: float | None) -> float | None:
-    return v if v is not None and math.isfinite(v) else None
 
 
 class JobBrief(NamedTuple):

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any, Self
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from api.auth import Principal
+from api.db.codec import public_metrics
 from api.db.traces import load_stored
 from api.deps import AppState, read_access, state
 from api.errors import Invalid
@@ -98,14 +98,6 @@ def _trace(st: AppState, w: EstimateWorkload) -> Any:
     return load_stored(st.S, trace_ref(st.S, w.trace or ""))
 
 
-def _finite(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 @router.post("/estimate", response_model=EstimateOut, responses=errors(401, 413, 422))
 def estimate(
     body: EstimateIn, st: AppState = Depends(state), _: Principal = Depends(read_access)
@@ -139,7 +131,7 @@ def estimate(
     except (ArithmeticError, ValueError) as exc:  # numbers the models cannot handle
         raise Invalid(f"cannot evaluate this deployment and workload: {exc}") from None
     return EstimateOut(
-        metrics={m: _finite(out[m][0]) for m in METRICS},
+        metrics=public_metrics({m: out[m][0] for m in METRICS}),
         feasible=bool(out["feasible"][0]),
         reason=str(out["reason"][0] or ""),
     )
