@@ -14,7 +14,7 @@ import numpy as np
 
 from codesign.candidates import Candidates
 from codesign.models import kv_elements_per_token, load_model
-from codesign.perf.calibration import Calibration
+from codesign.perf.calibration import ENGINES, Calibration
 from codesign.perf.engine import byte_sizes
 from codesign.perf.hardware import hw_vectors_indexed
 from codesign.perf.memory import memory_use
@@ -180,7 +180,9 @@ AGENT_QUEUE_FACTOR = 0.5  # M/D/1: Poisson arrivals, deterministic service
 def _calib_for_agents(calib: Calibration) -> Calibration:
     """Agent sessions wait a random tool or human gap before each request, so many
     sessions arrive like a Poisson stream: M/D/1 queueing, no benchmark cohort term."""
-    return calib.model_copy(update={"queue_factor": AGENT_QUEUE_FACTOR, "sync_factor": 0.0})
+    return calib.model_copy(
+        update={"queue_factor": AGENT_QUEUE_FACTOR, "sync_factor": dict.fromkeys(ENGINES, 0.0)}
+    )
 
 
 def _hit(

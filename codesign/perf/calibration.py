@@ -20,8 +20,10 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   route, first-token return); ``ttft_per_layer_us``: the part of it that grows with depth.
 - ``moe_imbalance``: scale of the expected max-over-ranks token excess under EP.
 - ``queue_factor``: scale of the random-arrival queueing wait (1 = M/D/1-like).
-- ``sync_factor``: closed-loop clients with equal output lengths finish, and so return,
-  together: the fraction of the other clients a request typically queues behind.
+- ``sync_factor`` (per engine): closed-loop clients with equal output lengths finish, and
+  so return, together: the fraction of the other clients' prefills a request typically
+  queues behind. It is a property of the engine's scheduler (how it orders a cohort's
+  prefills against running decodes), so it is fitted per engine.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DEFAULT_CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 ENGINES = ("trtllm", "vllm", "sglang")
@@ -65,8 +67,16 @@ class Calibration(BaseModel):
     ttft_per_layer_us: float = 0.0
     moe_imbalance: float = 1.0  # unidentified by the dev rows; bounded to [0.5, 2] in fits
     queue_factor: float = 1.0
-    sync_factor: float = 0.3
+    sync_factor: dict[str, float] = Field(
+        default_factory=lambda: {"trtllm": 0.3, "vllm": 0.3, "sglang": 0.3}
+    )
     fit_summary: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("sync_factor", mode="before")
+    @classmethod
+    def _one_for_all_engines(cls, v: object) -> object:
+        """A single number (calibration files before version 3) applies to every engine."""
+        return {e: float(v) for e in ENGINES} if isinstance(v, int | float) else v
 
     def engine(self, table: dict[str, float], engine: str) -> float:
         return table.get(engine, sum(table.values()) / len(table))

@@ -1,8 +1,11 @@
 """Fit the calibration to measured rows: robust least squares on log(predicted/measured).
 
 Only the interpretable, chip-independent parameters of ``Calibration`` are fitted, within
-physical bounds (efficiencies in (0, 1], overheads >= 0). The loss is soft-L1 on log
-ratios, so a few rows measured in odd conditions do not dominate.
+physical bounds (efficiencies in (0, 1], overheads >= 0). The loss is Cauchy on log
+ratios (scale 0.3, i.e. ~35 %): the dev rows hold repeats that disagree by 2-10x and disagg
+rows whose deployment is partly unrecorded, and a loss that stops growing for such rows
+lets the bulk set the physics. (Cauchy over soft-L1: TTFT median APE 34.3 % -> 32.6 % in
+sample, 38.0 % -> 37.2 % leaving each model out, 37.0 % -> 35.6 % leaving each system out.)
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
     ("ttft_per_layer_us", None, 0.0, 20_000.0),
     ("moe_imbalance", None, 0.5, 2.0),
     ("queue_factor", None, 0.0, 20.0),
-    ("sync_factor", None, 0.0, 1.0),
+    *(("sync_factor", e, 0.0, 1.0) for e in ENGINES),
 )
 
 
@@ -109,7 +112,7 @@ def fit_calibration(
         fun,
         to_vector(base),
         bounds=(lo, hi),
-        loss="soft_l1",
+        loss="cauchy",
         f_scale=0.3,
         x_scale="jac",
         max_nfev=max_nfev,

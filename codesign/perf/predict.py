@@ -14,7 +14,13 @@ import numpy as np
 from codesign.errors import CodesignError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration, load_calibration
-from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
+from codesign.perf.engine import (
+    DEFAULT_CHUNK_TOKENS,
+    byte_sizes,
+    efficiency,
+    sync_factor,
+    ttft_overhead_s,
+)
 from codesign.perf.group import (
     Group,
     _f,
@@ -193,7 +199,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         pf["total"] - pf["fixed"],
         ttft_overhead_s(calib, list(r.backend), prof.layers),
         calib.queue_factor,
-        calib.sync_factor,
+        sync_factor(calib, list(r.backend)),
         slots,
         g.think(i),
         _per_seq(g, i, hw, lay, active, ctx, nb, eff, t_dec),
@@ -290,7 +296,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         kv_s,
         ttft_overhead_s(calib, list(r.backend), prof.layers),
         calib.queue_factor,
-        calib.sync_factor,
+        sync_factor(calib, list(r.backend)),
         servers,
         g.think(i),
         # with client think time (agent sessions) far fewer clients decode than are
