@@ -18,13 +18,17 @@ plus queued work, ``Worker.load_tokens``). Disaggregated parts keep the prefix c
 the decode workers (as the analytic model sizes it); the prefill worker with the least
 queued prefill computes the uncached tokens, then the KV (whole context) moves to the
 decode worker over the scale-up domain when both fit in it, else the scale-out NICs.
+
+Events are (time, sequence number, kind, a, b) tuples, taken in that order; the latest
+worker wake-up waits outside the heap (``wake``), as it is most often the next event.
+The routers live in ``router.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from heapq import heappop, heappush
+from heapq import heappop, heappush, heappushpop
 
 import numpy as np
 
@@ -34,11 +38,12 @@ from codesign.perf.calibration import Calibration, load_calibration
 from codesign.simulate.kvstore import RequestRuns, RunCache, request_runs
 from codesign.simulate.plan import ReplayPlan, build_plan
 from codesign.simulate.requests import Requests
+from codesign.simulate.router import route
 from codesign.simulate.stepmodel import PoolModel, build_pool_model
-from codesign.simulate.worker import Worker
+from codesign.simulate.worker import WAKE, Worker
 from codesign.workload.schema import Trace
 
-WAKE, ISSUE, DECODE_ARRIVE, LANE = 0, 1, 2, 3
+ISSUE, DECODE_ARRIVE, LANE = 1, 2, 3  # and WAKE (0, ``worker``)
 DEFAULT_PIN_TTL_S = 600.0
 # heavy-tailed client gaps (hours) need many sessions per lane before rates converge
 DEFAULT_SESSIONS_PER_LANE = 16
@@ -67,6 +72,16 @@ class Part:
     overhead_s: float
     same_domain: bool
     rr: int = 0
+    # (worker, its prefix cache's ``tot.get`` and ``dev.get``), for the router
+    kv_index: list[tuple[Worker, Callable[..., int], Callable[..., int]]] = field(
+        default_factory=list, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        self.kv_index = [
+            (w, w.cache.tot.get, w.cache.dev.get)  # type: ignore[union-attr]
+            for w in self.workers
+        ]
 
 
 def _pools(pools: list[Pool]) -> tuple[Pool, Pool | None]:
@@ -87,6 +102,8 @@ class Simulator:
         self.runs: RequestRuns = request_runs(trace)
         self.req = Requests()
         self.heap: list = []
+        self.pending: tuple | None = None  # the event queue is heap + pending (``wake``)
+        self.window = [0.0, float("inf")]  # measurement window (changed in place)
         self.seq = 0
         self.pin_until: dict[int, float] | None = (
             {} if dep.kv_tiers.retention == "pin_during_tool_gaps" else None
@@ -120,7 +137,6 @@ class Simulator:
         self.overhead_s = [self.parts[p].overhead_s for p in self.req_part]
         self.n_in = trace.input_tokens.astype(np.int64).tolist()
         self.n_out = np.maximum(trace.output_tokens, 1).astype(np.int64).tolist()
-        self.window = [0.0, float("inf")]
         self.t_stop: float | None = None
         self.n_lanes = opts.sessions
         n_trace = trace.n_sessions
@@ -197,19 +213,18 @@ class Simulator:
 
     # --- scheduling helpers used by the workers ------------------------------------------
     def wake(self, w: Worker, t: float, version: int) -> None:
+        """Schedule a worker's wake-up. The latest one waits in ``pending`` (outside the
+        heap, pushed when the next one comes): most often it is the next event, which the
+        loop then takes without a heap operation. The order is the heap's either way."""
         self.seq += 1
-        heappush(self.heap, (t, self.seq, WAKE, w, version))
+        p = self.pending
+        if p is not None:
+            heappush(self.heap, p)
+        self.pending = (t, self.seq, WAKE, w, version)
 
     def _push(self, t: float, kind: int, a: object, b: int = 0) -> None:
         self.seq += 1
         heappush(self.heap, (t, self.seq, kind, a, b))
-
-    def account_busy(self, w: Worker, t0: float, t1: float) -> None:
-        w.busy_total_s += t1 - t0
-        lo, hi = self.window
-        a, b = max(t0, lo), min(t1, hi)
-        if b > a:
-            w.busy_s += b - a
 
     # --- the loop ------------------------------------------------------------------------
     def run(self) -> None:
@@ -221,17 +236,25 @@ class Simulator:
         heap = self.heap
         tick = max(self.total_sessions // 200, 1)
         progress = self.opts.progress
+        arrive, start = self._arrive, self._start_session
         last = 0
-        while heap:
-            t, _, kind, a, b = heappop(heap)
+        while True:
+            p = self.pending
+            if p is not None:
+                self.pending = None
+                t, _, kind, a, b = heappushpop(heap, p)  # the earlier of p and the heap's
+            elif heap:
+                t, _, kind, a, b = heappop(heap)
+            else:
+                break
             if kind == WAKE:
                 a.on_wake(t, b)
             elif kind == ISSUE:
-                self._arrive(t, a, b)
+                arrive(t, a, b)
             elif kind == DECODE_ARRIVE:
                 self.req_worker(a).enqueue_decode(a, t)
             else:
-                self._start_session(a, t)
+                start(a, t)
             if progress is not None and self.finished - last >= tick:
                 last = self.finished
                 progress(min(self.finished / self.total_sessions, 1.0))
@@ -264,62 +287,48 @@ class Simulator:
             self._issue(plan.first_req[a], c, t + plan.spawn_delay_s[a])
 
     def _issue(self, r: int, c: int, t_send: float) -> None:
-        self._push(t_send + self.overhead_s[r], ISSUE, r, c)
+        self.seq += 1
+        heappush(self.heap, (t_send + self.overhead_s[r], self.seq, ISSUE, r, c))
 
     def _arrive(self, t: float, r: int, c: int) -> None:
         """The request reaches the router: prefix lookup, placement, prefill queue."""
         part_i = self.req_part[r]
         part = self.parts[part_i]
         n_in, n_out = self.n_in[r], self.n_out[r]
-        rid = self.req.add(r, c, part_i, t - self.overhead_s[r], n_in if n_in > 1 else 1, n_out)
         runs = self.runs
-        lo, hi = runs.off[r], runs.off[r + 1]
-        shift = c * runs.stride
-        keys = [k + shift for k in runs.keys[lo:hi]]
+        off = runs.off
+        lo, hi = off[r], off[r + 1]
+        if hi - lo == 1:
+            keys = [runs.keys[lo] + c * runs.stride]
+        else:
+            shift = c * runs.stride
+            keys = [k + shift for k in runs.keys[lo:hi]]
         lens = runs.lengths[lo:hi]
-        w, d, h = self._route(part, keys, lens, n_in, c)
         bs = runs.block_tokens
+        w, d, h = route(part, keys, lens, n_in, c, bs)
         cached = min((d + h) * bs, n_in - 1) if n_in > 1 else 0
         host = max(cached - d * bs, 0)
-        req = self.req
-        req.worker[rid] = w.index
-        req.cached[rid] = cached
-        req.host_tok[rid] = host
-        req.pf_left[rid] = max(n_in - cached, 1)
-        req.pf_done[rid] = cached
+        pf_left = max(n_in - cached, 1)
+        rid = self.req.add(
+            r,
+            c,
+            part_i,
+            t - self.overhead_s[r],
+            n_in if n_in > 1 else 1,
+            n_out,
+            w.index,
+            cached,
+            host,
+            pf_left,
+        )
         w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
         if part.pf_workers:
             pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
-            pw.enqueue(rid, t)
+            pw.enqueue(rid, t, pf_left)
         else:
-            w.enqueue(rid, t)
-
-    def _route(
-        self, part: Part, keys: list[int], lens: list[int], n_in: int, owner: int
-    ) -> tuple[Worker, int, int]:
-        ws = part.workers
-        if len(ws) == 1:
-            return ws[0], *ws[0].cache.lookup(keys, lens)  # type: ignore[union-attr]
-        if part.router == "round_robin":
-            w = ws[part.rr % len(ws)]
-            part.rr += 1
-        elif part.router == "session_affinity":
-            w = ws[owner % len(ws)]
-        else:
-            bs = self.runs.block_tokens
-            best = None
-            for x in ws:
-                d, h = x.cache.lookup(keys, lens)  # type: ignore[union-attr]
-                cost = n_in - min((d + h) * bs, n_in) + x.load_tokens()
-                if best is None or cost < best[0]:
-                    best = (cost, x, d, h)
-            return best[1], best[2], best[3]  # type: ignore[index]
-        return w, *w.cache.lookup(keys, lens)  # type: ignore[union-attr]
+            w.enqueue(rid, t, pf_left)
 
     # --- worker callbacks ----------------------------------------------------------------
-    def on_first_token(self, rid: int, t: float) -> None:
-        self.req.t_first[rid] = t
-
     def on_prefilled(self, rid: int, t: float) -> None:
         """Disaggregated: the prefill is done; the KV moves to the decode worker."""
         part = self.parts[self.req.part[rid]]
@@ -346,8 +355,10 @@ class Simulator:
                 self._issue(plan.first_req[a], c, t + plan.spawn_delay_s[a])
         n = plan.next_req[r]
         if n >= 0:
-            if not kids:
-                self._issue(n, c, t + plan.think_s[n])
+            if not kids:  # self._issue(n, c, t + plan.think_s[n]), inline
+                self.seq += 1
+                t_arr = (t + plan.think_s[n]) + self.overhead_s[n]
+                heappush(self.heap, (t_arr, self.seq, ISSUE, n, c))
             return
         self._agent_done(plan.req_agent[r], c, t)
 

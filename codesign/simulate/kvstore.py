@@ -104,9 +104,20 @@ class RunCache:
 
     def lookup(self, keys: list[int], lens: list[int]) -> tuple[int, int]:
         """(device, host) blocks of the longest cached prefix of these runs."""
+        if len(keys) == 1:  # one run (the loop below, unrolled)
+            n = lens[0]
+            t = self.tot.get(keys[0], 0)
+            if not t:
+                return 0, 0
+            d = self.dev.get(keys[0], 0)
+            if t >= n:
+                dd = d if d < n else n
+                return dd, n - dd
+            return d, t - d
         dev_get, tot_get = self.dev.get, self.tot.get
         d_hit = h_hit = 0
-        for k, n in zip(keys, lens, strict=True):
+        for i in range(len(keys)):  # (zip with strict=True costs more than the loop)
+            k, n = keys[i], lens[i]
             t = tot_get(k, 0)
             if not t:
                 break
@@ -123,26 +134,66 @@ class RunCache:
 
     def touch(self, keys: list[int], lens: list[int], owner: int, now_s: float) -> None:
         """The request's blocks are now on the device and most recently used."""
-        dev, host, tot, own = self.dev, self.host, self.tot, self.owner
-        for k, n in zip(keys, lens, strict=True):
-            d = dev.get(k, 0)
-            t = tot.get(k, 0)
+        dev, host, tot = self.dev, self.host, self.tot
+        dev_get, tot_get, to_end = dev.get, tot.get, dev.move_to_end
+        own = self.owner if self.pin_until is not None else None  # read only when pinning
+        used_dev, used_host = self.used_dev, self.used_host
+        for i in range(len(keys)):
+            k, n = keys[i], lens[i]
+            d = dev_get(k, 0)
+            t = tot_get(k, 0)
             nd = d if d > n else n
             nt = t if t > n else n
-            self.used_dev += nd - d
-            self.used_host += (nt - nd) - (t - d)
+            used_dev += nd - d
+            used_host += (nt - nd) - (t - d)
             dev[k] = nd
-            dev.move_to_end(k)
+            to_end(k)
             tot[k] = nt
-            own[k] = owner
+            if own is not None:
+                own[k] = owner
             if nt > nd:
                 host[k] = None
             elif k in host:
                 del host[k]
-        if self.used_dev > self.cap_dev:
-            self._evict_dev(now_s)
-        if self.used_host > self.cap_host:
-            self._evict_host()
+        self.used_dev, self.used_host = used_dev, used_host
+        if used_dev > self.cap_dev:
+            if own is not None:
+                self._evict_dev(now_s)
+                used_host = self.used_host
+            else:  # _evict_dev without pins, inline: the LRU runs' tails move to the host
+                cap = self.cap_dev
+                while used_dev > cap and dev:
+                    k, d = dev.popitem(last=False)
+                    x = used_dev - cap
+                    if d < x:
+                        x = d
+                    used_dev -= x
+                    used_host += x
+                    if d - x > 0:
+                        dev[k] = d - x
+                        to_end(k, last=False)
+                    host[k] = None
+                    host.move_to_end(k)
+                self.used_dev, self.used_host = used_dev, used_host
+        cap = self.cap_host
+        if used_host > cap:  # host eviction: the LRU host runs lose their tails
+            while used_host > cap and host:
+                k = next(iter(host))
+                d = dev_get(k, 0)
+                t = tot[k]
+                y = used_host - cap
+                if t - d < y:
+                    y = t - d
+                used_host -= y
+                t -= y
+                tot[k] = t
+                if t - d <= 0:
+                    del host[k]
+                if t <= 0:
+                    del tot[k]
+                    self.owner.pop(k, None)
+                    dev.pop(k, None)
+            self.used_host = used_host
 
     def _evict_dev(self, now_s: float) -> None:
         dev, host, pins = self.dev, self.host, self.pin_until
@@ -161,19 +212,3 @@ class RunCache:
                 dev.move_to_end(k, last=False)
             host[k] = None
             host.move_to_end(k)
-
-    def _evict_host(self) -> None:
-        dev, host, tot = self.dev, self.host, self.tot
-        while self.used_host > self.cap_host and host:
-            k = next(iter(host))
-            d = dev.get(k, 0)
-            h = tot[k] - d
-            y = min(h, self.used_host - self.cap_host)
-            self.used_host -= y
-            tot[k] -= y
-            if tot[k] - d <= 0:
-                del host[k]
-            if tot[k] <= 0:
-                del tot[k]
-                self.owner.pop(k, None)
-                dev.pop(k, None)

@@ -5,11 +5,29 @@ from __future__ import annotations
 
 import numpy as np
 
+NAN = float("nan")
+COLUMNS = (
+    "trace_idx",
+    "copy",
+    "worker",
+    "part",
+    "t_issue",
+    "t_first",
+    "t_finish",
+    "n_in",
+    "n_out",
+    "cached",
+    "host_tok",
+    "pf_left",
+    "pf_done",
+)
+
 
 class Requests:
     """One row per simulated request; times in seconds of simulated time (NaN: not yet)."""
 
     __slots__ = (
+        "_appends",
         "cached",
         "copy",
         "host_tok",
@@ -39,22 +57,37 @@ class Requests:
         self.host_tok: list[int] = []  # of which loaded from host memory
         self.pf_left: list[int] = []  # prefill tokens still to compute
         self.pf_done: list[int] = []  # tokens in the KV cache before the next chunk
+        self._appends = tuple(getattr(self, n).append for n in COLUMNS)
 
-    def add(self, r: int, copy: int, part: int, t_issue: float, n_in: int, n_out: int) -> int:
+    def add(
+        self,
+        r: int,
+        copy: int,
+        part: int,
+        t_issue: float,
+        n_in: int,
+        n_out: int,
+        worker: int = -1,
+        cached: int = 0,
+        host_tok: int = 0,
+        pf_left: int = 0,
+    ) -> int:
+        """Append a request (``pf_done`` starts at ``cached``); returns its id."""
         rid = len(self.trace_idx)
-        self.trace_idx.append(r)
-        self.copy.append(copy)
-        self.worker.append(-1)
-        self.part.append(part)
-        self.t_issue.append(t_issue)
-        self.t_first.append(float("nan"))
-        self.t_finish.append(float("nan"))
-        self.n_in.append(n_in)
-        self.n_out.append(n_out)
-        self.cached.append(0)
-        self.host_tok.append(0)
-        self.pf_left.append(0)
-        self.pf_done.append(0)
+        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 = self._appends  # COLUMNS
+        a0(r)
+        a1(copy)
+        a2(worker)
+        a3(part)
+        a4(t_issue)
+        a5(NAN)
+        a6(NAN)
+        a7(n_in)
+        a8(n_out)
+        a9(cached)
+        a10(host_tok)
+        a11(pf_left)
+        a12(cached)
         return rid
 
     def __len__(self) -> int:
@@ -63,6 +96,6 @@ class Requests:
     def arrays(self) -> dict[str, np.ndarray]:
         return {
             name: np.asarray(getattr(self, name))
-            for name in self.__slots__
+            for name in sorted(COLUMNS)  # the order of the original slots
             if name not in ("pf_left", "pf_done")
         }

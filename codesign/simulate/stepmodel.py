@@ -16,7 +16,7 @@ step is a verify step of k + 1 tokens per sequence plus k draft passes (as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,6 +37,7 @@ DEFAULT_MAX_BATCH = 2048  # running sequences per DP rank when the pool sets no 
 CTX_STEP_TOKENS = 512  # grid of the decode-attention table
 PF_NEW_STEP_TOKENS = 256  # grid of the prefill-attention table (chunk tokens)
 PF_CTX_STEP_TOKENS = 4096  # grid of the prefill-attention table (cached tokens before)
+CHUNK_MEMO_SIZE = 1 << 16  # remembered one-chunk step times per pool (then forgotten)
 
 
 @dataclass
@@ -69,6 +70,21 @@ class PoolModel:
     host_kv_s_per_token: float
     fixed_s: float
     layer_overhead_s: float
+    # derived (the fields above are not changed after construction):
+    # a decode-only step without speculation less its attention, by sequences
+    dec_base_s: list[float] = field(init=False, repr=False, compare=False)
+    pf_last: tuple[int, int] = field(init=False, repr=False, compare=False)  # last cells
+    _chunk_memo: dict[tuple[int, int, float], float] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        # the same sums, in the same order, as ``step_s(n, ctx)`` (exact, not a fit; at
+        # n = 0, + 0 x attention adds 0.0)
+        t = self.fixed_s + 0.0
+        n = min(len(self.tok_s), len(self.head_s)) if not self.spec_k else 0
+        self.dec_base_s = [t + self.tok_s[i] + self.head_s[i] for i in range(n)]
+        self.pf_last = (len(self.pf_attn_s) - 2, len(self.pf_attn_s[0]) - 2)
 
     # --- tables ---------------------------------------------------------------------
     def _tok(self, tokens: int) -> float:
@@ -100,7 +116,12 @@ class PoolModel:
             return 0.0
         x, y = new / PF_NEW_STEP_TOKENS, before / PF_CTX_STEP_TOKENS
         p = self.pf_attn_s
-        i, j = min(int(y), len(p) - 2), min(int(x), len(p[0]) - 2)
+        i, j = int(y), int(x)
+        i_max, j_max = self.pf_last
+        if i > i_max:
+            i = i_max
+        if j > j_max:
+            j = j_max
         fy, fx = y - i, x - j
         a, b = p[i], p[i + 1]
         lo = a[j] + (a[j + 1] - a[j]) * fx
@@ -123,7 +144,15 @@ class PoolModel:
         t = self.fixed_s + pf_attn_s
         if host_tokens > 0:
             t += host_tokens * self.host_kv_s_per_token
-        dec_attn = n_dec * self.decode_attn_s(ctx_mean) if n_dec else 0.0
+        if n_dec:
+            x = ctx_mean / CTX_STEP_TOKENS  # decode_attn_s, inline
+            i = int(x)
+            d = self.dec_attn_s
+            if i >= len(d) - 1:
+                i = len(d) - 2
+            dec_attn = n_dec * (d[i] + (d[i + 1] - d[i]) * (x - i))
+        else:
+            dec_attn = 0.0
         k = self.spec_k
         if k and n_dec:
             # verify k + 1 tokens per sequence (k as a prefill after ctx), then k drafts
@@ -132,7 +161,39 @@ class PoolModel:
             t += self._tok(n_dec * (k + 1) + n_pf) + self._head(2 * n_dec + pf_seqs)
             t += dec_attn + n_dec * self.prefill_attn_s(k, ctx_mean) + k * draft
             return t
-        return t + self._tok(n_dec + n_pf) + self._head(n_dec + pf_seqs) + dec_attn
+        n, tok, h = n_dec + n_pf, self.tok_s, self.head_s
+        tt = tok[n] if n < len(tok) else self._tok(n)
+        n = n_dec + pf_seqs
+        return t + tt + (h[n] if n < len(h) else self._head(n)) + dec_attn
+
+    def run_step_s(self, n_dec: int, ctx_mean: float) -> float:
+        """``step_s(n_dec, ctx_mean)`` (a decode-only step), from ``dec_base_s``."""
+        base = self.dec_base_s  # empty with speculative decoding
+        if n_dec >= len(base):
+            return self.step_s(n_dec, ctx_mean)
+        x = ctx_mean / CTX_STEP_TOKENS
+        i = int(x)
+        d = self.dec_attn_s
+        if i >= len(d) - 1:
+            i = len(d) - 2
+        return base[n_dec] + n_dec * (d[i] + (d[i + 1] - d[i]) * (x - i))
+
+    def chunk_step_s(self, c: int, done: int, host_tokens: float) -> float:
+        """A step with one prefill chunk (``c`` tokens after ``done``, ``host_tokens``
+        loaded from host memory) and no decoding sequences: ``step_s`` with the loads
+        ``Worker`` gives it, remembered by its arguments (a pure function of them)."""
+        key = (c, done, host_tokens)
+        memo = self._chunk_memo
+        dt = memo.get(key)
+        if dt is None:
+            dp = self.dp
+            even = -(-c // dp)
+            attn = 0.0 + self.prefill_attn_s(c, done)
+            dt = self.step_s(0, 0.0, c if c > even else even, attn, -(-1 // dp), host_tokens)
+            if len(memo) >= CHUNK_MEMO_SIZE:
+                memo.clear()
+            memo[key] = dt
+        return dt
 
     def kv_transfer_s(self, tokens: float, same_domain: bool) -> float:
         """Seconds to move ``tokens`` of KV from a prefill worker to a decode worker."""

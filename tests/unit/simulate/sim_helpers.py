@@ -47,6 +47,12 @@ class FixedModel:
     def prefill_attn_s(self, new, before):
         return 0.0
 
+    def run_step_s(self, n_dec, ctx):
+        return self.step_s(n_dec, ctx)
+
+    def chunk_step_s(self, c, done, host_tokens):
+        return self.step_s(0, 0.0, c, 0.0, 1, host_tokens)
+
 
 def use_fixed_model(sim, model: FixedModel | None = None) -> FixedModel:
     """Swap every worker's step model for hand-set step times and drop request overhead."""

@@ -60,3 +60,16 @@ def test_pinned_session_survives_eviction_during_its_gap():
     plain.touch([2], [6], owner=8, now_s=1.0)
     assert plain.lookup([1], [6]) == (4, 0)
     assert np.isclose(plain.used_dev, 10)
+
+
+def test_pinned_eviction_still_spills_over_the_host_tier():
+    # as the pinned test above, with a 1-block host tier: run 2's 2 tail blocks move to the
+    # host, which then keeps only 1 of them
+    pins: dict[int, float] = {}
+    c = RunCache(10, 1, pins)
+    c.touch([1], [6], owner=7, now_s=0.0)
+    pins[7] = 100.0
+    c.touch([2], [6], owner=8, now_s=1.0)
+    assert c.lookup([1], [6]) == (6, 0)
+    assert c.lookup([2], [6]) == (4, 1)
+    assert (c.used_dev, c.used_host) == (10, 1)

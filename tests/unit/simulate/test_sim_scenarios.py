@@ -104,3 +104,35 @@ def test_a_new_prefill_cuts_a_decode_run_at_the_step_boundary():
     assert r["t_finish"][1] == pytest.approx(0.6 + 1.0)
     assert r["tpot_s"][0] == pytest.approx(1.09 / 100)
     assert r["cached"][1] == 0  # a second copy is a different user: no shared blocks
+
+
+def test_a_long_prompt_is_prefilled_in_chunks_then_decoded():
+    # 20,000 uncached tokens in chunks of 8,192: three 0.1 s steps, then 10 decode steps
+    tr = block_trace(
+        [{"arrival": 0.0, "server": 1.0, "input": 20_000, "output": 11, "blocks": range(200)}]
+    )
+    sim, r = run(tr)
+    assert r["ttft_s"][0] == pytest.approx(0.3)
+    assert r["t_finish"][0] == pytest.approx(0.4)
+    assert sim.parts[0].workers[0].steps == 3 + 10
+
+
+def test_a_prefill_arriving_mid_chunks_shares_the_steps():
+    # two copies of a 20,000-token request (1 decode step each); lane 1 arrives at 0.15 s,
+    # in lane 0's second chunk step, and is admitted at 0.2 s: that step carries lane 0's
+    # last 3,616 tokens and 4,576 of lane 1's; at 0.3 s lane 0 decodes (budget 8,191 while
+    # it does) and finishes at 0.4 s; lane 1's last 7,233 tokens end at 0.5 s, then one
+    # decode step of 10 ms
+    tr = block_trace(
+        [{"arrival": 0.0, "server": 0.3, "input": 20_000, "output": 2, "blocks": range(200)}]
+    )
+    sim = Simulator(qwen_agg(1), tr, SimOptions(sessions=2, total_sessions=2))
+    use_fixed_model(sim)
+    sim.run()
+    r = request_table(sim)
+    assert r["t_issue"][1] == pytest.approx(0.15)
+    assert r["t_first"][0] == pytest.approx(0.3)
+    assert r["t_finish"][0] == pytest.approx(0.4)
+    assert r["t_first"][1] == pytest.approx(0.5)
+    assert r["t_finish"][1] == pytest.approx(0.51)
+    assert sim.parts[0].workers[0].steps == 6

@@ -52,3 +52,24 @@ def test_kv_capacity_and_host_tier_from_memory_model():
     assert m.host_tokens_per_worker == int(200e9 / m.kv_bytes_per_token)
     assert m.kv_tokens_per_worker > 1_000_000  # ~130 GB per GB200 left for an MLA cache
     assert m.chips_per_worker == 8
+
+
+@pytest.mark.parametrize("spec_k", [0, 2])
+def test_run_and_chunk_step_times_are_step_s_exactly(spec_k):
+    # the worker times decode runs and one-chunk steps with these shortcuts (a table of
+    # the decode step less its attention; remembered one-chunk steps): they must be the
+    # same floats as the general step_s, not approximations
+    m = build_pool_model(
+        R1.model, R1.pools[0], R1.precision, R1.engine, load_calibration(), 200.0, spec_k, 0.8
+    )
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(0, 2 * len(m.dec_base_s) + 40))
+        ctx = float(rng.integers(0, 300_000)) + 0.5 * int(rng.integers(0, 2))
+        assert m.run_step_s(n, ctx) == m.step_s(n, ctx)
+        c = int(rng.integers(1, m.chunk_tokens + 1))
+        done = int(rng.integers(0, 200_000))
+        host = float(rng.integers(0, 50_000)) * int(rng.random() < 0.5)
+        want = m.step_s(0, 0.0, c, 0.0 + m.prefill_attn_s(c, done), 1, host)
+        assert m.chunk_step_s(c, done, host) == want
+        assert m.chunk_step_s(c, done, host) == want  # remembered: the same answer
