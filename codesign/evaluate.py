@@ -129,6 +129,7 @@ def evaluate_arrays(
         cached = cached + s["requests_per_s"] * s["isl"] * s["hit"]
         reqs = reqs + s["requests_per_s"]
     ttft, tpot = m["ttft_s"], m["tpot_s"]
+    tpot_p50 = m.get("tpot_mid_s", tpot)  # a request at the median context
     stable = np.isfinite(ttft) & np.isfinite(tpot) & (m["requests_per_s"] > 0)
     reason = np.where((reason == "") & ~stable, "overloaded: no steady state at this load", reason)
     q = t_main.quantile_ratio(m["hit"])
@@ -141,9 +142,9 @@ def evaluate_arrays(
         "ttft_p50_s": np.maximum(ttft + own * (q[:, 0] - 1), 0),
         "ttft_p90_s": np.maximum(ttft + own * (q[:, 1] - 1), 0),
         "ttft_p99_s": np.maximum(ttft + own * (q[:, 2] - 1), 0),
-        "tpot_p50_ms": tpot * 1e3,
+        "tpot_p50_ms": tpot_p50 * 1e3,
         "tpot_p90_ms": m["tpot_hi_s"] * 1e3,
-        "tokens_per_s_per_user": 1.0 / tpot,
+        "tokens_per_s_per_user": 1.0 / tpot_p50,
         "output_tokens_per_s": out_tok,
         "tokens_per_s_per_gpu": out_tok / chips,
         "input_tokens_per_s": in_tok,

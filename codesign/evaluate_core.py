@@ -161,6 +161,12 @@ def evaluate_candidates(
         spec_alpha=c.spec_alpha if spec.any() else None,
         think_s=np.full(n, tier.think_mean_s),
         ctx_hi=np.full(n, tier.context_p90),
+        ctx_mid=np.full(n, tier.context_p50),
+        # the rows' concurrency is an integer; sessions per worker and a sub-agent tier's
+        # share of the sessions are not
+        clients=np.broadcast_to(np.where(agg, clients / c.workers, clients), (n,)).astype(
+            np.float64
+        ),
     )
     out = evaluate_group(group, _calib_for_agents(calib))
     out["requests_per_s"] = out["requests_per_s"] * np.where(agg, c.workers, 1.0)

@@ -88,6 +88,14 @@ class Group:
     arrival_rate: np.ndarray | None = None  # open loop: requests/s per deployment
     think_s: np.ndarray | None = None  # closed loop: client time between requests
     ctx_hi: np.ndarray | None = None  # a high-percentile context for a TPOT percentile
+    ctx_mid: np.ndarray | None = None  # the median context, for the median TPOT
+    clients: np.ndarray | None = None  # exact (fractional) clients, see ``concurrency``
+
+    def concurrency(self, i: np.ndarray, rows: SiliconRows) -> np.ndarray:
+        """Closed-loop clients (per worker for agg rows): the exact ``clients`` where given
+        (agent sessions spread over workers, a sub-agent tier's fraction of a session),
+        else the rows' recorded integer concurrency."""
+        return _f(rows.concurrency) if self.clients is None else self.clients[i]
 
     def think(self, i: np.ndarray) -> np.ndarray | float:
         return 0.0 if self.think_s is None else self.think_s[i]

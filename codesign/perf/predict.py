@@ -115,7 +115,7 @@ def _decode_time(
     return np.where(k > 0, per_token, dec["total"])
 
 
-def _hi_ratio(
+def _ctx_ratio(
     g: Group,
     i: np.ndarray,
     hw: HwVec,
@@ -124,11 +124,13 @@ def _hi_ratio(
     nb: Bytes,
     eff: Efficiency,
     t_dec: np.ndarray,
+    ctx: np.ndarray | None,
 ) -> np.ndarray:
-    """How much slower a decode step is for a request at the high-percentile context."""
-    if g.ctx_hi is None:
+    """How much slower (or faster) a decode step is for a request at context ``ctx``
+    (a percentile of the workload's contexts) than at the mean."""
+    if ctx is None:
         return np.ones_like(t_dec)
-    return _decode_time(g, i, hw, lay, active, g.ctx_hi[i], nb, eff) / t_dec
+    return _decode_time(g, i, hw, lay, active, ctx[i], nb, eff) / t_dec
 
 
 def _per_seq(
@@ -158,10 +160,10 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     lay = make_layout(r.tp, r.dp, r.moe_tp, r.moe_ep, r.pp, prof.is_moe)
     # clients per attention-DP rank: the recorded client concurrency is the ground truth
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
-    c = _f(r.concurrency) / lay.dp
+    c = g.concurrency(i, r) / lay.dp
     use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
     slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / (isl + osl)), 1.0)
-    active = np.minimum(c, slots)
+    active = np.maximum(np.minimum(c, slots), 1.0)  # a decoding token's own sequence
     chunk = np.minimum(new, DEFAULT_CHUNK_TOKENS)
     t_dec = _decode_time(g, i, hw, lay, active, ctx, nb, eff)
     host_kv = cached * g.host(i)
@@ -204,10 +206,12 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         g.think(i),
         _per_seq(g, i, hw, lay, active, ctx, nb, eff, t_dec),
     )
-    hi = _hi_ratio(g, i, hw, lay, active, nb, eff, t_dec)
+    hi = _ctx_ratio(g, i, hw, lay, active, nb, eff, t_dec, g.ctx_hi)
+    mid = _ctx_ratio(g, i, hw, lay, active, nb, eff, t_dec, g.ctx_mid)
     return {
         "own_prefill_s": out["own_prefill_s"],
         "tpot_hi_s": out["tpot_s"] * hi,
+        "tpot_mid_s": out["tpot_s"] * mid,
         "prefill_utilization": out["prefill_utilization"],
         "kv_load_s": pf["kv_load"],
         "ttft_s": out["ttft_s"],
@@ -227,7 +231,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     hw_d = take(g.hw_decode, i) if g.hw_decode is not None else hw
     eff = efficiency(calib, hw, list(r.backend))
     eff_d = efficiency(calib, hw_d, list(r.backend)) if g.hw_decode is not None else eff
-    isl, osl, conc = _f(r.isl), _f(r.osl), _f(r.concurrency)
+    isl, osl, conc = _f(r.isl), _f(r.osl), g.concurrency(i, r)
     cached = np.floor(isl * g.hit(i))
     new = np.maximum(isl - cached, 1.0)
     p_lay = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
@@ -308,10 +312,12 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         ranks_d,
         active,
     )
-    hi = _hi_ratio(g, i, hw_d, d_lay, active, nb, eff_d, t_dec)
+    hi = _ctx_ratio(g, i, hw_d, d_lay, active, nb, eff_d, t_dec, g.ctx_hi)
+    mid = _ctx_ratio(g, i, hw_d, d_lay, active, nb, eff_d, t_dec, g.ctx_mid)
     return {
         "own_prefill_s": out["own_prefill_s"],
         "tpot_hi_s": out["tpot_s"] * hi,
+        "tpot_mid_s": out["tpot_s"] * mid,
         "prefill_utilization": out["prefill_utilization"],
         "kv_load_s": pf["kv_load"] / b_p,
         "ttft_s": out["ttft_s"],

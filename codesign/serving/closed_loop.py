@@ -6,7 +6,8 @@ concurrent requests, throughput X requests/s and prefill work w = the compute ti
 request's uncached prompt:
 
 - prefill utilisation rho = X w; decode steps stretch by the prefill they carry, so
-  TPOT = t_decode(c) / (1 - rho);
+  TPOT = t_decode(c) / (1 - rho); with client think time only some clients decode, and a
+  token's step holds its own sequence plus the others decoding (``_others_share``);
 - TTFT = engine overhead + the request's own prefill step(s) + queueing for chunk slots,
   W = q rho / (1 - rho) w + s (c - 1) / 2 w: a random-arrival term and a synchronised
   term (clients with equal output lengths finish together and return as a cohort, so a
@@ -53,6 +54,16 @@ def cohort_wait(clients: np.ndarray, service_s: np.ndarray, s: float) -> np.ndar
     return s * np.maximum(clients - 1.0, 0.0) / 2.0 * service_s
 
 
+def _others_share(clients: np.ndarray | float) -> np.ndarray:
+    """(n - 1) / n for n clients sharing a rank: a decoding sequence always shares its step
+    with itself, and each of the n - 1 others decodes a fraction B / n of the time, so the
+    batch a token sees is 1 + (n - 1) / n B (B = Little's-law mean batch). With long client
+    gaps B is far below 1 and the token's own KV read dominates; with every client decoding
+    (B = n) it is n."""
+    n = np.maximum(np.asarray(clients, dtype=np.float64), 1.0)
+    return (n - 1.0) / n
+
+
 def aggregated(
     clients_per_rank: np.ndarray,
     osl: np.ndarray,
@@ -85,16 +96,18 @@ def aggregated(
     cohort = cohort_wait(slots, w, s)
     b = 0.0 if decode_per_seq_s is None else np.maximum(decode_per_seq_s, 0.0)
     a = np.maximum(t_decode_step - b * slots, 0.0)
+    others = _others_share(slots)
 
     def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         rho = np.clip(x * w, 0.0, 1.0 - 1e-9)
         full = t_decode_step / (1.0 - rho)  # every admitted client decoding
-        denom = 1.0 - rho - b * x * (osl - 1)
-        free = a / np.maximum(denom, 1e-12)
+        denom = 1.0 - rho - b * x * (osl - 1) * others
+        free = (a + b) / np.maximum(denom, 1e-12)
         running = x * (osl - 1) * free
         ok = (denom > 0) & (running < slots)
         tpot = np.where(ok, free, full)
-        smaller = np.where(ok, b * (slots - running), 0.0)  # own step with fewer decoding
+        # an arriving request's prefill shares its step with the other clients' decodes
+        smaller = np.where(ok, b * (slots - others * running), 0.0)
         ttft = ttft_overhead_s + t_own_prefill - smaller + queue_wait(rho, w, q) + cohort
         return ttft, tpot
 
@@ -146,12 +159,13 @@ def disaggregated(
     active = np.maximum(decode_active if decode_active is not None else 1.0, 1.0)
     b = 0.0 if decode_per_seq_s is None else np.maximum(decode_per_seq_s, 0.0)
     a = np.maximum(tpot_s - b * active, 0.0)
+    others = _others_share(np.minimum(clients / decode_ranks, active))
 
     def tpot_at(x: np.ndarray) -> np.ndarray:
         if decode_per_seq_s is None:
             return tpot_s + 0 * x
-        denom = 1.0 - b * x / decode_ranks * (osl - 1)
-        free = a / np.maximum(denom, 1e-12)
+        denom = 1.0 - b * x / decode_ranks * (osl - 1) * others
+        free = (a + b) / np.maximum(denom, 1e-12)
         running = x / decode_ranks * (osl - 1) * free
         return np.where((denom > 0) & (running < active), free, tpot_s)
 

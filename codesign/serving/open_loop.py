@@ -5,7 +5,10 @@ costs in a; KV reads and per-token compute in b), and Little's law gives the bat
 B = X (osl - 1) TPOT. With prefill utilisation rho = X w (aggregated: prefill work rides
 in the decode steps),
 
-    TPOT = t(B) / (1 - rho)  =>  TPOT = a / (1 - rho - b X (osl - 1)),
+    TPOT = t(1 + B) / (1 - rho)  =>  TPOT = (a + b) / (1 - rho - b X (osl - 1)),
+
+(a token's step holds its own sequence plus, Poisson arrivals seeing time averages, B
+others),
 
 finite while the denominator is positive; otherwise the deployment is overloaded at that
 rate and TTFT/TPOT are reported as infinite. TTFT adds an M/D/1-like queueing wait
@@ -41,7 +44,7 @@ def aggregated_open(
     rho = x * prefill_work_s
     denom = 1.0 - rho - b * x * (osl - 1)
     ok = denom > 0
-    tpot = np.where(ok, a / np.where(ok, denom, 1.0), np.inf)
+    tpot = np.where(ok, (a + b) / np.where(ok, denom, 1.0), np.inf)
     wait = np.where(rho < 1, q * rho / np.maximum(1 - rho, 1e-12) * prefill_work_s, np.inf)
     ttft = np.where(ok, ttft_overhead_s + t_own_prefill + wait, np.inf)
     batch = np.where(ok, x * (osl - 1) * tpot, np.inf)
@@ -74,7 +77,7 @@ def disaggregated_open(
     denom = 1.0 - b * x_rank * (osl - 1)
     rho_p = x / prefill_capacity_rps
     ok = (denom > 0) & (rho_p < 1)
-    tpot = np.where(ok, a / np.where(denom > 0, denom, 1.0), np.inf)
+    tpot = np.where(ok, (a + b) / np.where(denom > 0, denom, 1.0), np.inf)
     wait = q * rho_p / np.maximum(1 - rho_p, 1e-12) * t_prefill
     ttft = np.where(ok, ttft_overhead_s + t_prefill + kv_transfer_s + wait, np.inf)
     return {

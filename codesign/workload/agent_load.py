@@ -26,6 +26,7 @@ class TierLoad:
     name: str  # tier name ("main", "small") or "all" for pooled tiers
     requests: int
     context_mean: float
+    context_p50: float
     context_p90: float
     new_ideal_mean: float  # tokens not in an infinite per-session prefix cache
     output_mean: float
@@ -89,6 +90,7 @@ def _tier_load(
         name=name,
         requests=len(c),
         context_mean=float(c.mean()),
+        context_p50=float(np.quantile(c, 0.5)),
         context_p90=float(np.quantile(c, 0.9)),
         new_ideal_mean=float(n.mean()),
         output_mean=float(np.maximum(output, 1).mean()),

@@ -153,3 +153,15 @@ def test_array_path_equals_object_path(load) -> None:
     # more workers never make latency worse at the same load
     assert np.all(np.diff(a["ttft_p50_s"]) <= 1e-9)
     assert np.all(np.diff(a["tpot_p50_ms"]) <= 1e-9)
+
+
+def test_fractional_sessions_are_not_rounded(load) -> None:
+    """Half a session's worth of clients per worker (or a sub-agent tier's small share of
+    the sessions) carries half the load, not a whole client's: throughput scales with the
+    clients below one per worker."""
+    dep = [Deployment.from_yaml(AGG)]  # two workers
+    one = evaluate(dep, load, 2.0)["output_tokens_per_s"][0]
+    half = evaluate(dep, load, 1.0)["output_tokens_per_s"][0]
+    tenth = evaluate(dep, load, 0.2)["output_tokens_per_s"][0]
+    assert half == pytest.approx(one / 2, rel=0.02)
+    assert tenth == pytest.approx(one / 10, rel=0.02)

@@ -149,8 +149,9 @@ def test_open_loop_latency_grows_with_rate_until_overload(shared_dir) -> None:
 def test_open_loop_affine_decode_by_hand() -> None:
     from codesign.serving.open_loop import aggregated_open
 
-    # t(B) = 10 ms + 0.1 ms x B; X = 2 req/s, osl = 101, no prefill work:
-    # TPOT = a / (1 - b X (osl - 1)) = 0.010 / (1 - 0.0001 * 2 * 100) = 0.010 / 0.98 s
+    # t(B) = 10 ms + 0.1 ms x B; X = 2 req/s, osl = 101, no prefill work; a token's step
+    # holds its own sequence plus B others: TPOT = t(1 + B), B = X (osl - 1) TPOT
+    # => TPOT = (a + b) / (1 - b X (osl - 1)) = 0.0101 / (1 - 0.0001 * 2 * 100) = 0.0101 / 0.98
     out = aggregated_open(
         np.array([2.0]),
         np.array([101.0]),
@@ -163,8 +164,33 @@ def test_open_loop_affine_decode_by_hand() -> None:
         np.array([0.0]),
         q=1.0,
     )
-    assert out["tpot_s"][0] == pytest.approx(0.010 / 0.98)
-    assert out["decode_batch"][0] == pytest.approx(2 * 100 * 0.010 / 0.98)
+    assert out["tpot_s"][0] == pytest.approx(0.0101 / 0.98)
+    assert out["decode_batch"][0] == pytest.approx(2 * 100 * 0.0101 / 0.98)
+
+
+def test_closed_loop_token_shares_its_step_with_itself() -> None:
+    """t(B) = 10 ms + 1 ms x B for 8 clients of a rank. With 1,000 s of think time two
+    clients almost never decode together, so a token's step holds its own sequence: TPOT ~
+    t(1) = 11 ms (not a = 10 ms, the step of an empty batch). With no think time every
+    client decodes and the step holds all 8: t(8) = 18 ms."""
+    from codesign.serving.closed_loop import aggregated
+
+    def run(think_s: float) -> float:
+        out = aggregated(
+            np.array([8.0]),
+            np.array([101.0]),
+            np.array([0.018]),
+            np.array([0.0]),
+            np.array([1e-9]),
+            np.array([0.0]),
+            q=0.0,
+            think_s=think_s,
+            decode_per_seq_s=np.array([0.001]),
+        )
+        return float(out["tpot_s"][0])
+
+    assert run(1000.0) == pytest.approx(0.011, rel=1e-3)
+    assert run(0.0) == pytest.approx(0.018, rel=1e-6)
 
 
 def test_host_memory_hits_cost_transfer_time(shared_dir) -> None:
@@ -207,8 +233,9 @@ def test_think_time_shrinks_the_running_batch_by_hand() -> None:
     idle = aggregated(*args, q=0.0, s=0.0, think_s=60.0, decode_per_seq_s=0.001)
     # no think time: nearly every client decodes; TPOT near the full-batch step
     assert busy["decode_batch"][0] > 60
-    # a minute of think time: Little's law B = X (osl - 1) TPOT, and TPOT = 10 ms + 1 ms x B
+    # a minute of think time: Little's law B = X (osl - 1) TPOT, and a token's step holds
+    # its own sequence plus the others decoding, 1 + 63/64 B: TPOT = 10 ms + 1 ms x that
     x, tpot, b = idle["requests_per_s"][0], idle["tpot_s"][0], idle["decode_batch"][0]
     assert b == pytest.approx(x * 100 * tpot)
-    assert tpot == pytest.approx(0.010 + 0.001 * b)
+    assert tpot == pytest.approx(0.010 + 0.001 * (1 + 63 / 64 * b))
     assert b < 16 and tpot < busy["tpot_s"][0]

