@@ -15,10 +15,11 @@ A request enters the router ``ttft_overhead`` after the client sends it (request
 outside the engine). Routers: ``round_robin``; ``session_affinity`` (a session copy
 sticks to one worker); ``kv_aware`` (the worker with the least uncached prompt tokens
 plus queued work, ``Worker.load_tokens``; when no worker holds any of the prompt, the
-session's home worker unless it is busier by more than the prompt, ``router.py``). Disaggregated parts keep the prefix cache on
-the decode workers (as the analytic model sizes it); the prefill worker with the least
-queued prefill computes the uncached tokens, then the KV (whole context) moves to the
-decode worker over the scale-up domain when both fit in it, else the scale-out NICs.
+session's home worker unless it is busier by more than the prompt, ``router.py``).
+Disaggregated parts keep the prefix cache on the decode workers (as the analytic model
+sizes it); the prefill worker with the least queued prefill computes the uncached tokens,
+then the KV (whole context) moves to the decode worker over the scale-up domain when both
+fit in it, else the scale-out NICs.
 
 Events are (time, sequence number, kind, a, b) tuples, taken in that order; the latest
 worker wake-up waits outside the heap (``wake``), as it is most often the next event.
