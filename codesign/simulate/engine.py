@@ -28,6 +28,7 @@ The routers live in ``router.py``.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from heapq import heappop, heappush, heappushpop
@@ -37,10 +38,10 @@ import numpy as np
 from codesign.deployment import Deployment, Pool
 from codesign.errors import SpecError
 from codesign.perf.calibration import Calibration, load_calibration
-from codesign.simulate.kvstore import RequestRuns, RunCache, request_runs
+from codesign.simulate.kvstore import RequestRuns, RunCache, one_runs, request_runs
 from codesign.simulate.plan import ReplayPlan, build_plan
-from codesign.simulate.requests import Requests
-from codesign.simulate.router import route
+from codesign.simulate.requests import N_IN, N_OUT, NAN, PART, T_FIRST, WORKER, Requests
+from codesign.simulate.router import kv_aware_one, route
 from codesign.simulate.stepmodel import PoolModel, build_pool_model
 from codesign.simulate.worker import WAKE, Worker
 from codesign.workload.schema import Trace
@@ -74,12 +75,14 @@ class Part:
     overhead_s: float
     same_domain: bool
     rr: int = 0
+    kv_many: bool = False  # kv_aware on two or more workers (set below)
     # (worker, its prefix cache's ``tot.get`` and ``dev.get``), for the router
     kv_index: list[tuple[Worker, Callable[..., int], Callable[..., int]]] = field(
         default_factory=list, repr=False
     )
 
     def __post_init__(self) -> None:
+        self.kv_many = self.router == "kv_aware" and len(self.workers) > 1
         self.kv_index = [
             (w, w.cache.tot.get, w.cache.dev.get)  # type: ignore[union-attr]
             for w in self.workers
@@ -102,6 +105,10 @@ class Simulator:
         self.dep, self.trace, self.opts = dep, trace, opts
         self.plan: ReplayPlan = build_plan(trace)
         self.runs: RequestRuns = request_runs(trace)
+        runs, plan = self.runs, self.plan  # read by the hot paths without attribute look-ups
+        self.run_off, self.run_keys, self.run_lens = runs.off, runs.keys, runs.lengths
+        self.stride, self.block_tokens = runs.stride, runs.block_tokens
+        self.children, self.next_req, self.think_s = plan.children, plan.next_req, plan.think_s
         self.req = Requests()
         self.heap: list = []
         self.pending: tuple | None = None  # the event queue is heap + pending (``wake``)
@@ -139,6 +146,12 @@ class Simulator:
         self.overhead_s = [self.parts[p].overhead_s for p in self.req_part]
         self.n_in = trace.input_tokens.astype(np.int64).tolist()
         self.n_out = np.maximum(trace.output_tokens, 1).astype(np.int64).tolist()
+        # per trace request, for ``_arrive``: part, tokens, its one run (or 0 blocks), runs
+        key1, len1 = one_runs(self.runs)
+        off = self.run_off
+        self.req_info = list(
+            zip(self.req_part, self.n_in, self.n_out, key1, len1, off[:-1], off[1:], strict=True)
+        )
         self.t_stop: float | None = None
         self.n_lanes = opts.sessions
         n_trace = trace.n_sessions
@@ -155,6 +168,7 @@ class Simulator:
         self.join_left: dict[tuple[int, int], int] = {}
         self.join_end: dict[tuple[int, int], float] = {}
         self.finished = 0
+        self._reported, self._tick = 0, 1  # progress: sessions finished when last reported
 
     # --- construction ------------------------------------------------------------------
     def _part(
@@ -235,11 +249,22 @@ class Simulator:
         for lane in range(self.n_lanes):
             self._push(lane * mean_d / self.n_lanes, LANE, lane)
         self.window[0] = (self.n_lanes - 1) * mean_d / self.n_lanes
+        self._tick = max(self.total_sessions // 200, 1)
+        gc_on = gc.isenabled()
+        # the loop makes no reference cycles, and its rows and events are many small
+        # containers, which would set the cyclic collector off again and again
+        gc.disable()
+        try:
+            self._loop()
+        finally:
+            if gc_on:
+                gc.enable()
+        if self.opts.progress is not None:
+            self.opts.progress(1.0)
+
+    def _loop(self) -> None:
         heap = self.heap
-        tick = max(self.total_sessions // 200, 1)
-        progress = self.opts.progress
         arrive, start = self._arrive, self._start_session
-        last = 0
         while True:
             p = self.pending
             if p is not None:
@@ -257,14 +282,10 @@ class Simulator:
                 self.req_worker(a).enqueue_decode(a, t)
             else:
                 start(a, t)
-            if progress is not None and self.finished - last >= tick:
-                last = self.finished
-                progress(min(self.finished / self.total_sessions, 1.0))
-        if progress is not None:
-            progress(1.0)
 
     def req_worker(self, rid: int) -> Worker:
-        return self.parts[self.req.part[rid]].workers[self.req.worker[rid]]
+        row = self.req.rows[rid]
+        return self.parts[row[PART]].workers[row[WORKER]]
 
     # --- clients -------------------------------------------------------------------------
     def _start_session(self, lane: int, t: float) -> None:
@@ -294,75 +315,91 @@ class Simulator:
 
     def _arrive(self, t: float, r: int, c: int) -> None:
         """The request reaches the router: prefix lookup, placement, prefill queue."""
-        part_i = self.req_part[r]
+        part_i, n_in, n_out, k, n, lo, hi = self.req_info[r]
         part = self.parts[part_i]
-        n_in, n_out = self.n_in[r], self.n_out[r]
-        runs = self.runs
-        off = runs.off
-        lo, hi = off[r], off[r + 1]
-        if hi - lo == 1:
-            keys = [runs.keys[lo] + c * runs.stride]
+        bs = self.block_tokens
+        if n:  # one run (most requests): no key lists
+            k += c * self.stride
+            if part.kv_many:
+                w, d, h = kv_aware_one(part, k, n, n_in, c, bs)
+            else:
+                w, d, h = route(part, [k], [n], n_in, c, bs)
+            w.cache.touch1(k, n, c, t)  # type: ignore[union-attr]
         else:
-            shift = c * runs.stride
-            keys = [k + shift for k in runs.keys[lo:hi]]
-        lens = runs.lengths[lo:hi]
-        bs = runs.block_tokens
-        w, d, h = route(part, keys, lens, n_in, c, bs)
-        cached = min((d + h) * bs, n_in - 1) if n_in > 1 else 0
-        host = max(cached - d * bs, 0)
-        pf_left = max(n_in - cached, 1)
-        rid = self.req.add(
-            r,
-            c,
-            part_i,
-            t - self.overhead_s[r],
-            n_in if n_in > 1 else 1,
-            n_out,
-            w.index,
-            cached,
-            host,
-            pf_left,
+            shift = c * self.stride
+            keys = [k + shift for k in self.run_keys[lo:hi]]
+            lens = self.run_lens[lo:hi]
+            w, d, h = route(part, keys, lens, n_in, c, bs)
+            w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
+        if n_in > 1:
+            cached = (d + h) * bs
+            if cached > n_in - 1:
+                cached = n_in - 1
+            host = cached - d * bs
+            if host < 0:
+                host = 0
+            pf_left = n_in - cached  # >= 1
+        else:  # min(.., n_in - 1) if n_in > 1 else 0; max(0 - d x bs, 0); max(n_in - 0, 1)
+            n_in, cached, host, pf_left = 1, 0, 0, 1
+        rows = self.req.rows
+        rid = len(rows)
+        rows.append(  # Requests.add, inline (a row in the order of COLUMNS)
+            [
+                r,
+                c,
+                w.index,
+                part_i,
+                t - self.overhead_s[r],
+                NAN,
+                NAN,
+                n_in,
+                n_out,
+                cached,
+                host,
+                pf_left,
+                cached,
+            ]
         )
-        w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
         if part.pf_workers:
             pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
             pw.enqueue(rid, t, pf_left)
         else:
-            w.enqueue(rid, t, pf_left)
+            w.enqueue(rid, t, pf_left, last=True)
 
     # --- worker callbacks ----------------------------------------------------------------
     def on_prefilled(self, rid: int, t: float) -> None:
         """Disaggregated: the prefill is done; the KV moves to the decode worker."""
-        part = self.parts[self.req.part[rid]]
-        xfer = part.kv_model.kv_transfer_s(self.req.n_in[rid], part.same_domain)
+        row = self.req.rows[rid]
+        part = self.parts[row[PART]]
+        xfer = part.kv_model.kv_transfer_s(row[N_IN], part.same_domain)
         if part.pf_model is not None:
-            xfer = max(xfer, part.pf_model.kv_transfer_s(self.req.n_in[rid], part.same_domain))
-        self.req.t_first[rid] = t + xfer
-        if self.req.n_out[rid] <= 1:
+            xfer = max(xfer, part.pf_model.kv_transfer_s(row[N_IN], part.same_domain))
+        row[T_FIRST] = t + xfer
+        if row[N_OUT] <= 1:
             self.on_finish(rid, t + xfer)
             return
         self._push(t + xfer, DECODE_ARRIVE, rid)
 
     def on_finish(self, rid: int, t: float) -> None:
-        req, plan = self.req, self.plan
-        req.t_finish[rid] = t
-        r, c = req.trace_idx[rid], req.copy[rid]
+        row = self.req.rows[rid]
+        row[6] = t  # T_FINISH
+        r, c = row[0], row[1]  # TRACE_IDX, COPY
         if self.pin_until is not None:
             self.pin_until[c] = t + self.opts.pin_ttl_s
-        kids = plan.children.get(r)
+        kids = self.children.get(r)
         if kids:
+            plan = self.plan
             self.join_left[(c, r)] = len(kids)
             self.join_end[(c, r)] = t
             for a in kids:
                 self._issue(plan.first_req[a], c, t + plan.spawn_delay_s[a])
-        n = plan.next_req[r]
+        n = self.next_req[r]
         if n >= 0:
             if not kids:  # self._issue(n, c, t + plan.think_s[n]), inline
-                self.seq += 1
-                t_arr = (t + plan.think_s[n]) + self.overhead_s[n]
-                heappush(self.heap, (t_arr, self.seq, ISSUE, n, c))
+                seq = self.seq = self.seq + 1
+                heappush(self.heap, ((t + self.think_s[n]) + self.overhead_s[n], seq, ISSUE, n, c))
             return
-        self._agent_done(plan.req_agent[r], c, t)
+        self._agent_done(self.plan.req_agent[r], c, t)
 
     def _agent_done(self, a: int, c: int, t: float) -> None:
         plan = self.plan
@@ -381,6 +418,10 @@ class Simulator:
         if self.agents_left[c] == 0:
             self.copy_end[c] = t
             self.finished += 1
+            progress = self.opts.progress
+            if progress is not None and self.finished - self._reported >= self._tick:
+                self._reported = self.finished
+                progress(min(self.finished / self.total_sessions, 1.0))
             if self.pin_until is not None:
                 self.pin_until.pop(c, None)
             self._start_session(self.copy_lane[c], t)

@@ -74,6 +74,15 @@ def request_runs(trace: Trace, fallback_block_tokens: int = 64) -> RequestRuns:
     )
 
 
+def one_runs(runs: RequestRuns) -> tuple[list[int], list[int]]:
+    """Per request: its run's key and length when it has exactly one run, else (0, 0)."""
+    off, keys, lens = runs.off, runs.keys, runs.lengths
+    one = [off[r + 1] - off[r] == 1 for r in range(len(off) - 1)]
+    key1 = [keys[off[r]] if o else 0 for r, o in enumerate(one)]
+    len1 = [lens[off[r]] if o else 0 for r, o in enumerate(one)]
+    return key1, len1
+
+
 class RunCache:
     """Device + host LRU of block runs for one worker (capacities in blocks)."""
 
@@ -134,6 +143,9 @@ class RunCache:
 
     def touch(self, keys: list[int], lens: list[int], owner: int, now_s: float) -> None:
         """The request's blocks are now on the device and most recently used."""
+        if len(keys) == 1:
+            self.touch1(keys[0], lens[0], owner, now_s)
+            return
         dev, host, tot = self.dev, self.host, self.tot
         dev_get, tot_get, to_end = dev.get, tot.get, dev.move_to_end
         own = self.owner if self.pin_until is not None else None  # read only when pinning
@@ -156,27 +168,60 @@ class RunCache:
             elif k in host:
                 del host[k]
         self.used_dev, self.used_host = used_dev, used_host
+        if used_dev > self.cap_dev or used_host > self.cap_host:
+            self._evict(now_s)
+
+    def touch1(self, k: int, n: int, owner: int, now_s: float) -> None:
+        """``touch([k], [n], owner, now_s)``: one run (the loop above, unrolled)."""
+        dev, tot = self.dev, self.tot
+        d = dev.get(k, 0)
+        t = tot.get(k, 0)
+        nd = d if d > n else n
+        nt = t if t > n else n
+        used_dev = self.used_dev + (nd - d)
+        used_host = self.used_host + ((nt - nd) - (t - d))
+        dev[k] = nd
+        if d:  # a new key is appended at the most-recent end already
+            dev.move_to_end(k)
+        tot[k] = nt
+        if self.pin_until is not None:
+            self.owner[k] = owner
+        if nt > nd:
+            self.host[k] = None
+        elif t > d:  # (blocks in host memory: k is in ``host``)
+            del self.host[k]
+        self.used_dev, self.used_host = used_dev, used_host
+        if used_dev > self.cap_dev or used_host > self.cap_host:
+            self._evict(now_s)
+
+    def _evict(self, now_s: float) -> None:
+        """Device eviction (the LRU runs' tails move to the host tier), then host eviction
+        (the LRU host runs lose their tails), down to the capacities."""
+        dev, host, tot = self.dev, self.host, self.tot
+        used_dev, used_host = self.used_dev, self.used_host
         if used_dev > self.cap_dev:
-            if own is not None:
+            if self.pin_until is not None:
                 self._evict_dev(now_s)
                 used_host = self.used_host
-            else:  # _evict_dev without pins, inline: the LRU runs' tails move to the host
+            else:  # _evict_dev without pins, inline
                 cap = self.cap_dev
                 while used_dev > cap and dev:
-                    k, d = dev.popitem(last=False)
+                    k = next(iter(dev))  # the LRU run
+                    d = dev[k]
                     x = used_dev - cap
-                    if d < x:
+                    if d <= x:  # all of it moves
                         x = d
+                        del dev[k]
+                    else:  # its tail moves; it stays first (least recently used)
+                        dev[k] = d - x
                     used_dev -= x
                     used_host += x
-                    if d - x > 0:
-                        dev[k] = d - x
-                        to_end(k, last=False)
                     host[k] = None
                     host.move_to_end(k)
                 self.used_dev, self.used_host = used_dev, used_host
         cap = self.cap_host
-        if used_host > cap:  # host eviction: the LRU host runs lose their tails
+        if used_host > cap:
+            dev_get = dev.get
             while used_host > cap and host:
                 k = next(iter(host))
                 d = dev_get(k, 0)

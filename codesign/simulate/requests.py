@@ -1,5 +1,10 @@
-"""The simulator's per-request table (plain Python lists: appends and index reads are the
-cheapest state a pure-Python event loop can keep)."""
+"""The simulator's per-request table: one plain Python list per request (a row), in a list.
+
+A row is built with one list display and appended once, and the hot paths fetch a row once
+and index it with literal positions (the constants below; ``# N_IN`` style comments name
+them at each use), which is the cheapest mutable state a pure-Python event loop can keep.
+Columns (``req.n_in`` etc.) are built on demand for tests and metrics.
+"""
 
 from __future__ import annotations
 
@@ -21,43 +26,31 @@ COLUMNS = (
     "pf_left",
     "pf_done",
 )
+# positions in a row (the order of COLUMNS)
+(
+    TRACE_IDX,
+    COPY,
+    WORKER,  # KV-holding worker (agg or decode)
+    PART,  # 0: main pools, 1: sub-agent pools
+    T_ISSUE,  # client sends (response end + think)
+    T_FIRST,
+    T_FINISH,
+    N_IN,
+    N_OUT,
+    CACHED,  # prefix-hit tokens (device + host)
+    HOST_TOK,  # of which loaded from host memory
+    PF_LEFT,  # prefill tokens still to compute
+    PF_DONE,  # tokens in the KV cache before the next chunk
+) = range(len(COLUMNS))
 
 
 class Requests:
     """One row per simulated request; times in seconds of simulated time (NaN: not yet)."""
 
-    __slots__ = (
-        "_appends",
-        "cached",
-        "copy",
-        "host_tok",
-        "n_in",
-        "n_out",
-        "part",
-        "pf_done",
-        "pf_left",
-        "t_finish",
-        "t_first",
-        "t_issue",
-        "trace_idx",
-        "worker",
-    )
+    __slots__ = ("rows",)
 
     def __init__(self) -> None:
-        self.trace_idx: list[int] = []
-        self.copy: list[int] = []
-        self.worker: list[int] = []  # KV-holding worker (agg or decode)
-        self.part: list[int] = []  # 0: main pools, 1: sub-agent pools
-        self.t_issue: list[float] = []  # client sends (response end + think)
-        self.t_first: list[float] = []
-        self.t_finish: list[float] = []
-        self.n_in: list[int] = []
-        self.n_out: list[int] = []
-        self.cached: list[int] = []  # prefix-hit tokens (device + host)
-        self.host_tok: list[int] = []  # of which loaded from host memory
-        self.pf_left: list[int] = []  # prefill tokens still to compute
-        self.pf_done: list[int] = []  # tokens in the KV cache before the next chunk
-        self._appends = tuple(getattr(self, n).append for n in COLUMNS)
+        self.rows: list[list] = []
 
     def add(
         self,
@@ -73,29 +66,42 @@ class Requests:
         pf_left: int = 0,
     ) -> int:
         """Append a request (``pf_done`` starts at ``cached``); returns its id."""
-        rid = len(self.trace_idx)
-        a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12 = self._appends  # COLUMNS
-        a0(r)
-        a1(copy)
-        a2(worker)
-        a3(part)
-        a4(t_issue)
-        a5(NAN)
-        a6(NAN)
-        a7(n_in)
-        a8(n_out)
-        a9(cached)
-        a10(host_tok)
-        a11(pf_left)
-        a12(cached)
-        return rid
+        rows = self.rows
+        rows.append(
+            [
+                r,
+                copy,
+                worker,
+                part,
+                t_issue,
+                NAN,
+                NAN,
+                n_in,
+                n_out,
+                cached,
+                host_tok,
+                pf_left,
+                cached,
+            ]
+        )
+        return len(rows) - 1
 
     def __len__(self) -> int:
-        return len(self.trace_idx)
+        return len(self.rows)
+
+    def column(self, name: str) -> list:
+        i = COLUMNS.index(name)
+        return [row[i] for row in self.rows]
+
+    def __getattr__(self, name: str) -> list:
+        """A column as a list (a copy: changing it does not change the table)."""
+        if name in COLUMNS:
+            return self.column(name)
+        raise AttributeError(name)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {
-            name: np.asarray(getattr(self, name))
+            name: np.asarray(self.column(name))
             for name in sorted(COLUMNS)  # the order of the original slots
             if name not in ("pf_left", "pf_done")
         }

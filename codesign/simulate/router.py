@@ -33,7 +33,49 @@ def route(
     if part.router == "session_affinity":
         w = ws[owner % len(ws)]
         return w, *w.cache.lookup(keys, lens)  # type: ignore[union-attr]
+    if len(keys) == 1:
+        return kv_aware_one(part, keys[0], lens[0], n_in, owner, bs)
     return _kv_aware(part, ws, keys, lens, n_in, owner, bs)
+
+
+def kv_aware_one(
+    part: Part, k0: int, n0: int, n_in: int, owner: int, bs: int
+) -> tuple[Worker, int, int]:
+    """``kv_aware`` for a prompt of one run (key ``k0``, ``n0`` blocks) on two or more
+    workers: ``_kv_aware`` with ``RunCache.lookup``'s one-run path inline."""
+    w_miss = MISS_WEIGHT
+    best = INF  # every cost is finite: the first worker is taken, then strictly cheaper ones
+    ws = part.workers
+    best_w, best_d, best_h = ws[0], 0, 0
+    miss = w_miss * n_in if n_in > 0 else 0.0
+    for x, tot_get, dev_get in part.kv_index:
+        t = tot_get(k0, 0)
+        if t:
+            d = dev_get(k0, 0)
+            if t >= n0:
+                if d > n0:
+                    d = n0
+                h = n0 - d
+            else:
+                h = t - d
+            hit = (d + h) * bs
+            cost = w_miss * (n_in - (n_in if n_in < hit else hit)) + (
+                x.pending_pf_tokens + 0.02 * x.kv_used
+            )
+            if cost < best:
+                best, best_w, best_d, best_h = cost, x, d, h
+        else:
+            cost = miss + (x.pending_pf_tokens + 0.02 * x.kv_used)
+            if cost < best:
+                best, best_w, best_d, best_h = cost, x, 0, 0
+    if best_d + best_h == 0:  # a miss everywhere: keep the session's cache in one place
+        home = ws[owner % len(ws)]
+        if home is not best_w:
+            load_home = home.pending_pf_tokens + 0.02 * home.kv_used
+            load_best = best_w.pending_pf_tokens + 0.02 * best_w.kv_used
+            if load_home - load_best <= n_in:
+                return home, 0, 0
+    return best_w, best_d, best_h
 
 
 def _kv_aware(
@@ -51,28 +93,6 @@ def _kv_aware(
             cost = miss + (x.pending_pf_tokens + 0.02 * x.kv_used)
             if cost < best:
                 best, best_w = cost, x
-    elif len(keys) == 1:  # one run: RunCache.lookup's one-run path, inline
-        k0, n0 = keys[0], lens[0]
-        for x, tot_get, dev_get in part.kv_index:
-            t = tot_get(k0, 0)
-            if t:
-                d = dev_get(k0, 0)
-                if t >= n0:
-                    if d > n0:
-                        d = n0
-                    h = n0 - d
-                else:
-                    h = t - d
-                hit = (d + h) * bs
-                cost = w_miss * (n_in - (n_in if n_in < hit else hit)) + (
-                    x.pending_pf_tokens + 0.02 * x.kv_used
-                )
-                if cost < best:
-                    best, best_w, best_d, best_h = cost, x, d, h
-            else:
-                cost = miss + (x.pending_pf_tokens + 0.02 * x.kv_used)
-                if cost < best:
-                    best, best_w, best_d, best_h = cost, x, 0, 0
     else:
         k0 = keys[0]
         for x, tot_get, _ in part.kv_index:

@@ -11,8 +11,8 @@ Per sequence state lives in the simulator's request table (``Requests``); a deco
 sequence is a heap entry (finishing step, request id, its term of ``ctx_base``), and the
 batch's summed context is kept as ``ctx_base + n E S`` (S = steps run), so a step's mean
 context costs O(1). The common paths (a request reaching an idle worker, a step or run
-ending) are written out inline; ``_plan``, ``_admit`` and ``_mixed_step`` are the general
-ones, which the inline paths must equal.
+ending) are written out inline; ``_plan`` and ``batching``'s ``admit`` and ``mixed_step`` are the
+general ones, which the inline paths must equal.
 
 Roles: ``agg`` (prefill + decode), ``prefill`` (prefill only; the request then leaves for
 a decode worker), ``decode`` (admits requests whose KV has arrived). A worker with dp
@@ -27,12 +27,13 @@ from heapq import heappop, heappush
 from math import ceil
 from typing import TYPE_CHECKING
 
+from codesign.simulate.batching import IDLE, RUN, STEP, admit, mixed_step
+from codesign.simulate.requests import N_IN, N_OUT, PF_LEFT, T_FIRST
 from codesign.simulate.stepmodel import PoolModel
 
 if TYPE_CHECKING:
     from codesign.simulate.engine import Simulator
 
-IDLE, STEP, RUN = 0, 1, 2
 WAKE = 0  # the simulator's event kind of a worker's wake-up
 
 
@@ -55,10 +56,11 @@ class Worker:
         "mode",
         "model",
         "n_dec",
+        "on_finish",
         "pending_pf_tokens",
         "pf_active",
-        "req",
         "role",
+        "rows",
         "run_S0",
         "run_dt",
         "run_k",
@@ -76,16 +78,16 @@ class Worker:
         self.index = index
         self.model = model
         self.sim = sim
-        self.req = sim.req  # the simulator's request table, its event heap and window
+        self.rows = sim.req.rows  # the simulator's request rows, its event heap and window
         self.heap = sim.heap
         self.window = sim.window
         self.role = model.role
         self.cache = cache
         self.kv_cap = model.kv_tokens_per_worker
         self.S = 0  # engine steps run
-        # (finishing step, request id, its term of ctx_base); ids are unique, so the heap
-        # orders by (step, id)
-        self.dec: list[tuple[int, int, float]] = []
+        # (finishing step, request id, its term of ctx_base, its KV tokens); ids are
+        # unique, so the heap orders by (step, id)
+        self.dec: list[tuple[int, int, float, int]] = []
         self.n_dec = 0
         self.ctx_base = 0.0
         self.kv_used = 0
@@ -107,6 +109,7 @@ class Worker:
         self.dec_n2_s = 0.0  # sum of decode batch^2 x seconds
         self.E = model.spec_tokens_per_step
         self.pending_pf_tokens = 0
+        self.on_finish = sim.on_finish
 
     @property
     def steps(self) -> int:
@@ -114,11 +117,13 @@ class Worker:
         return self.S
 
     # --- new work ----------------------------------------------------------------------
-    def enqueue(self, rid: int, now: float, pf_tokens: int | None = None) -> None:
-        """A request to prefill (agg or prefill role); ``pf_tokens``: its ``pf_left``."""
-        req = self.req
+    def enqueue(
+        self, rid: int, now: float, pf_tokens: int | None = None, last: bool = False
+    ) -> None:
+        """A request to prefill (agg or prefill role); ``pf_tokens``: its ``pf_left``;
+        ``last``: nothing else happens in the event that calls this (see ``_alone``)."""
         if pf_tokens is None:
-            pf_tokens = req.pf_left[rid]
+            pf_tokens = self.rows[rid][PF_LEFT]
         mode = self.mode
         chunk = self.model.chunk_tokens
         if (
@@ -132,22 +137,27 @@ class Worker:
         ):
             # an idle, empty worker: ``_plan`` admits the request and ``_mixed_step``
             # starts a step with its first chunk (one sequence, no decode), inline
+            row = self.rows[rid]
             self.pending_pf_tokens += pf_tokens
-            self.kv_used += req.n_in[rid] + req.n_out[rid]
+            self.kv_used += row[7] + row[8]  # N_IN + N_OUT
             self.pf_active.append(rid)
             c = chunk if chunk < pf_tokens else pf_tokens
-            done = req.pf_done[rid]
-            host = 0.0 + req.host_tok[rid] if done == req.cached[rid] else 0.0
-            dt = self.model.chunk_step_s(c, done, host)
+            done = row[12]  # PF_DONE
+            host = 0.0 + row[10] if done == row[9] else 0.0  # HOST_TOK, CACHED
+            t1 = now + self.model.chunk_step_s(c, done, host)
             self.step_rid, self.step_c = rid, c
             self.mode, self.t0 = STEP, now
             v = self.version = self.version + 1
             sim = self.sim  # Simulator.wake, inline
             seq = sim.seq = sim.seq + 1
             p = sim.pending
+            heap = self.heap
             if p is not None:
-                heappush(self.heap, p)
-            sim.pending = (now + dt, seq, WAKE, self, v)
+                heappush(heap, p)
+            if last and c == pf_tokens and row[8] > 1 and (not heap or t1 < heap[0][0]):
+                self._alone(rid, now, t1, c, row)
+                return
+            sim.pending = (t1, seq, WAKE, self, v)
             return
         self.waiting.append(rid)
         self.pending_pf_tokens += pf_tokens
@@ -155,6 +165,48 @@ class Worker:
             self._plan(now)
         elif mode == RUN:
             self._cut(now)
+
+    def _alone(self, rid: int, now: float, t1: float, c: int, row: list) -> None:
+        """The step ``enqueue`` just started on an idle worker prefills the whole prompt
+        (one chunk) of a request that then decodes, and its wake-up at ``t1`` is earlier
+        than every other event (``last``: the event that started it does nothing after it;
+        ties would go to the others, so strictly earlier): it is the next event taken.
+        Take it now: ``on_wake``'s one-chunk step end and next decode run, inline, in the
+        same operations (the wake-up's seq is used as it would be)."""
+        span = t1 - now  # busy time, as ``on_wake`` (no decoding sequences: n = 0)
+        self.busy_total_s += span
+        lo, hi = self.window
+        if lo <= now and t1 <= hi:
+            self.busy_s += span
+        else:
+            a = lo if lo > now else now
+            b = hi if hi < t1 else t1
+            if b > a:
+                self.busy_s += b - a
+        S = self.S = self.S + 1
+        row[11] = 0  # PF_LEFT: pf_left - c
+        row[12] += c  # PF_DONE
+        self.pending_pf_tokens -= c
+        self.pf_active.remove(rid)
+        row[5] = t1  # T_FIRST
+        E = self.E
+        n_in, n_out = row[7], row[8]  # N_IN, N_OUT
+        steps = ceil((n_out - 1) / E - 1e-9)
+        term = n_in + 1 - E * S
+        end = S + (steps if steps > 1 else 1)
+        heappush(self.dec, (end, rid, term, n_in + n_out))
+        self.ctx_base += term
+        self.n_dec = 1
+        # ``on_wake``'s next decode run (n = 1), inline
+        m = self.model
+        k = end - S
+        ctx = (self.ctx_base + 1 * E * (S + 0.5 * k)) / 1
+        dt = m.run_step_s(-(-1 // m.dp), ctx)
+        self.mode, self.t0, self.run_S0, self.run_k, self.run_dt = RUN, t1, S, k, dt
+        v = self.version = self.version + 2  # the step's wake-up and the run's
+        sim = self.sim
+        seq = sim.seq = sim.seq + 1
+        sim.pending = (t1 + k * dt, seq, WAKE, self, v)
 
     def enqueue_decode(self, rid: int, now: float) -> None:
         """A prefilled request whose KV has arrived (decode role)."""
@@ -170,7 +222,11 @@ class Worker:
         if done < self.run_k:
             self.run_k = max(done, 0)
             self.version += 1
-            self.sim.wake(self, self.t0 + self.run_k * self.run_dt, self.version)
+            sim = self.sim
+            p = sim.pending
+            if p is not None and p[3] is self:  # its superseded wake-up, which would be
+                sim.pending = None  # skipped when taken: dropped (its seq stays used)
+            sim.wake(self, self.t0 + self.run_k * self.run_dt, self.version)
 
     # --- the engine loop ---------------------------------------------------------------
     def on_wake(self, now: float, version: int) -> None:
@@ -198,36 +254,39 @@ class Worker:
         if n:
             self.dec_n_s += n * span
             self.dec_n2_s += n * n * span
-        req = self.req
         if mode == STEP:
             S = self.S = self.S + 1
             rid = self.step_rid
             if rid >= 0:  # one chunk
                 c = self.step_c
-                pf_left = req.pf_left
-                left = pf_left[rid] - c
-                pf_left[rid] = left
-                req.pf_done[rid] += c
+                row = self.rows[rid]
+                left = row[11] - c  # PF_LEFT
+                row[11] = left
+                row[12] += c  # PF_DONE
                 self.pending_pf_tokens -= c
                 if left <= 0:
                     self.pf_active.remove(rid)
-                    n_out = req.n_out[rid]
+                    n_out = row[8]  # N_OUT
                     if self.role == "agg" and n_out > 1:  # ``_prefilled``, inline
-                        req.t_first[rid] = now
+                        row[5] = now  # T_FIRST
                         E = self.E
                         steps = ceil((n_out - 1) / E - 1e-9)
-                        term = req.n_in[rid] + 1 - E * S
-                        heappush(self.dec, (S + (steps if steps > 1 else 1), rid, term))
+                        n_in = row[7]  # N_IN
+                        term = n_in + 1 - E * S
+                        heappush(
+                            self.dec, (S + (steps if steps > 1 else 1), rid, term, n_in + n_out)
+                        )
                         self.ctx_base += term
                         self.n_dec += 1
                     else:
                         self._prefilled(rid, now)
             else:
-                pf_left, pf_done = req.pf_left, req.pf_done
+                rows = self.rows
                 for rid, c in self.step_chunks:
-                    left = pf_left[rid] - c
-                    pf_left[rid] = left
-                    pf_done[rid] += c
+                    row = rows[rid]
+                    left = row[11] - c  # PF_LEFT
+                    row[11] = left
+                    row[12] += c  # PF_DONE
                     self.pending_pf_tokens -= c
                     if left <= 0:
                         self.pf_active.remove(rid)
@@ -237,12 +296,12 @@ class Worker:
             S = self.S = self.run_S0 + k
         dec = self.dec
         if dec and dec[0][0] <= S:
-            n_in, n_out, on_finish = req.n_in, req.n_out, self.sim.on_finish
+            on_finish = self.on_finish
             while dec and dec[0][0] <= S:
-                _, rid, term = heappop(dec)
+                _, rid, term, kv = heappop(dec)
                 self.n_dec -= 1
                 self.ctx_base -= term
-                self.kv_used -= n_in[rid] + n_out[rid]
+                self.kv_used -= kv
                 on_finish(rid, now)
         if self.pf_active or self.waiting or self.dec_wait:
             self.mode = IDLE
@@ -267,64 +326,37 @@ class Worker:
         sim.pending = (now + k * dt, seq, WAKE, self, v)
 
     def _prefilled(self, rid: int, now: float) -> None:
-        req = self.req
+        row = self.rows[rid]
         if self.role == "prefill":
-            self.kv_used -= req.n_in[rid]
+            self.kv_used -= row[N_IN]
             self.sim.on_prefilled(rid, now)
             return
-        req.t_first[rid] = now
-        n_out = req.n_out[rid]
+        row[T_FIRST] = now
+        n_out = row[N_OUT]
         if n_out <= 1:
-            self.kv_used -= req.n_in[rid] + n_out
-            self.sim.on_finish(rid, now)
+            self.kv_used -= row[N_IN] + n_out
+            self.on_finish(rid, now)
             return
         self._join_decode(rid)
 
     def _join_decode(self, rid: int) -> None:
-        req = self.req
+        row = self.rows[rid]
         E, S = self.E, self.S
-        steps = ceil((req.n_out[rid] - 1) / E - 1e-9)
-        term = req.n_in[rid] + 1 - E * S
-        heappush(self.dec, (S + (steps if steps > 1 else 1), rid, term))
+        n_in, n_out = row[N_IN], row[N_OUT]
+        steps = ceil((n_out - 1) / E - 1e-9)
+        term = n_in + 1 - E * S
+        heappush(self.dec, (S + (steps if steps > 1 else 1), rid, term, n_in + n_out))
         self.ctx_base += term
         self.n_dec += 1
-
-    def _admit(self) -> None:
-        """Admit waiting requests, first come first served, while a sequence slot and their
-        KV fit (the first always, on an empty worker)."""
-        req = self.req
-        m = self.model
-        waiting, pf = self.waiting, self.pf_active
-        if waiting:
-            n_in, n_out, n_dec = req.n_in, req.n_out, self.n_dec
-            prefill_only = self.role == "prefill"
-            max_seqs, cap, kv = m.max_seqs, self.kv_cap, self.kv_used
-            while waiting:
-                rid = waiting[0]
-                need = n_in[rid] + (0 if prefill_only else n_out[rid])
-                if (pf or n_dec) and (len(pf) + n_dec >= max_seqs or kv + need > cap):
-                    break
-                waiting.popleft()
-                kv += need
-                pf.append(rid)
-            self.kv_used = kv
-        while self.dec_wait:
-            rid = self.dec_wait[0]
-            need = req.n_in[rid] + req.n_out[rid]
-            if self.n_dec and (self.n_dec >= m.max_seqs or self.kv_used + need > self.kv_cap):
-                break
-            self.dec_wait.popleft()
-            self.kv_used += need
-            self._join_decode(rid)
 
     def _plan(self, now: float) -> None:
         """Start the next step (a mixed step while prefill work is admitted) or decode run,
         and schedule its end."""
         if self.waiting or self.dec_wait:
-            self._admit()
+            admit(self)
         n = self.n_dec
         if self.pf_active:
-            tw = self._mixed_step(now, n)
+            tw = mixed_step(self, now, n)
         elif n:
             m = self.model
             S = self.S
@@ -337,69 +369,6 @@ class Worker:
             return
         self.version += 1
         self.sim.wake(self, tw, self.version)
-
-    def _mixed_step(self, now: float, n: int) -> float:
-        """Plan a step with the decoding sequences and prefill chunks; its end time."""
-        m = self.model
-        req = self.req
-        pf = self.pf_active
-        dp, chunk = m.dp, m.chunk_tokens
-        n_rank = -(-n // dp)
-        budget = chunk - n_rank  # max(chunk - n_rank, chunk // 8)
-        if budget < chunk // 8:
-            budget = chunk // 8
-        rid = pf[0]
-        c = req.pf_left[rid]
-        if budget < c:
-            c = budget
-        if len(pf) == 1 and c > 0:
-            # one chunk: min(pf_left, budget, budget x dp) = min(pf_left, budget); sums
-            # of one term, shares of one sequence (x / 1 == x)
-            done = req.pf_done[rid]
-            host = 0.0 + req.host_tok[rid] if done == req.cached[rid] else 0.0
-            self.step_rid, self.step_c = rid, c
-            self.mode, self.t0 = STEP, now
-            if not n:  # the same step_s call as below, remembered
-                return now + m.chunk_step_s(c, done, host)
-            attn = 0.0 + m.prefill_attn_s(c, done)
-            even = -(-c // dp)
-            n_pf = c if c > even else even
-            seqs = 1
-        else:
-            pf_left, pf_done, cached, host_tok = req.pf_left, req.pf_done, req.cached, req.host_tok
-            attn_s = m.prefill_attn_s
-            left = budget * dp
-            chunks: list[tuple[int, int]] = []
-            attn = host = 0.0
-            biggest = total = 0
-            for rid in pf:
-                c = pf_left[rid]  # min(pf_left, budget, left)
-                if budget < c:
-                    c = budget
-                if left < c:
-                    c = left
-                if c <= 0:
-                    break
-                done = pf_done[rid]
-                attn += attn_s(c, done)
-                if done == cached[rid]:
-                    host += host_tok[rid]
-                chunks.append((rid, c))
-                left -= c
-                total += c
-                if c > biggest:
-                    biggest = c
-            seqs = len(chunks)
-            share = dp if dp < seqs else seqs
-            attn, host = attn / share, host / share
-            even = -(-total // dp)
-            n_pf = biggest if biggest > even else even
-            self.step_rid = -1
-            self.step_chunks = chunks
-        ctx = (self.ctx_base + n * self.E * self.S) / n if n else 0.0
-        dt = m.step_s(n_rank, ctx, n_pf, attn, -(-seqs // dp), host)
-        self.mode, self.t0 = STEP, now
-        return now + dt
 
     # --- router inputs -----------------------------------------------------------------
     def load_tokens(self) -> float:
