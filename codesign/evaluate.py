@@ -27,7 +27,7 @@ from codesign.deployment import Deployment
 from codesign.errors import CodesignError
 from codesign.evaluate_core import evaluate_candidates
 from codesign.perf.calibration import Calibration, load_calibration
-from codesign.workload.agent_load import AgentLoad, TierLoad
+from codesign.workload.agent_load import QUANTILES, AgentLoad, TierLoad
 from hwmodels import power_w_per_chip, usd_per_chip_hour
 
 METRICS = (
@@ -97,6 +97,23 @@ def _pool_cost(c: Candidates, part: dict[str, np.ndarray]) -> tuple[np.ndarray, 
     return usd, power, busy, c.chips
 
 
+def _ttft_percentiles(
+    ttft: np.ndarray, own: np.ndarray, q: np.ndarray, m: dict[str, np.ndarray]
+) -> list[np.ndarray]:
+    """TTFT p50/p90/p99: the mean request's TTFT with its own prefill scaled by the
+    new-token quantile, and its mean queue wait W replaced by that quantile of the wait.
+    Sessions arrive like a Poisson stream, so (M/G/1) a fraction 1 - rho of requests finds
+    the prefill slot free and waits nothing; the others wait roughly exponentially with
+    mean W / rho: W_p = W / rho ln(rho / (1 - p)) for p > 1 - rho, else 0."""
+    wait = np.nan_to_num(m.get("queue_wait_s", np.zeros_like(ttft)), nan=0.0)
+    rho = np.clip(np.nan_to_num(m["prefill_utilization"], nan=0.0), 1e-9, 1.0 - 1e-9)
+    out = []
+    for k, p in enumerate(QUANTILES):
+        w_p = np.where(p > 1.0 - rho, wait / rho * np.log(rho / (1.0 - p)), 0.0)
+        out.append(np.maximum(ttft - wait + own * (q[:, k] - 1) + w_p, 0.0))
+    return out
+
+
 def evaluate_arrays(
     main: Candidates,
     load: AgentLoad,
@@ -134,14 +151,15 @@ def evaluate_arrays(
     reason = np.where((reason == "") & ~stable, "overloaded: no steady state at this load", reason)
     q = t_main.quantile_ratio(m["hit"])
     own = np.nan_to_num(m["own_prefill_s"], nan=0.0)
+    ttft_pct = _ttft_percentiles(ttft, own, q, m)
     per_s = usd / 3600.0
     sessions_per_s = reqs / max(load.requests_per_session_mean, 1e-9)
     shares_pf, shares_load = _input_shares(main, m)
     uncached = np.maximum(in_tok - cached, 1e-12)
     res = {
-        "ttft_p50_s": np.maximum(ttft + own * (q[:, 0] - 1), 0),
-        "ttft_p90_s": np.maximum(ttft + own * (q[:, 1] - 1), 0),
-        "ttft_p99_s": np.maximum(ttft + own * (q[:, 2] - 1), 0),
+        "ttft_p50_s": ttft_pct[0],
+        "ttft_p90_s": ttft_pct[1],
+        "ttft_p99_s": ttft_pct[2],
         "tpot_p50_ms": tpot_p50 * 1e3,
         "tpot_p90_ms": m["tpot_hi_s"] * 1e3,
         "tokens_per_s_per_user": 1.0 / tpot_p50,

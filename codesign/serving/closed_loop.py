@@ -121,10 +121,13 @@ def aggregated(
     ttft, tpot = parts(x)
     # at a bound (KV slots full) the clients that cannot be served wait before their first
     # token: Little's law then sets TTFT
-    ttft = np.maximum(ttft, clients_per_rank / x - (osl - 1) * tpot - think_s)
+    bound = clients_per_rank / x - (osl - 1) * tpot - think_s
+    wait = queue_wait(np.clip(x * w, 0.0, 1.0), w, q) + np.maximum(bound - ttft, 0.0)
+    ttft = np.maximum(ttft, bound)
     running = slots if decode_per_seq_s is None else np.minimum(x * (osl - 1) * tpot, slots)
     return {
         "ttft_s": ttft,
+        "queue_wait_s": wait,
         "tpot_s": tpot,
         "requests_per_s": x,
         "prefill_utilization": x * w,
@@ -190,9 +193,18 @@ def disaggregated(
     x = solve_throughput(clients, x_max, lambda x: ttft_at(x) + (osl - 1) * tpot_at(x) + think_s)
     tpot = tpot_at(x)
     # at a bound the clients that cannot be served wait: Little's law then sets TTFT
-    ttft = np.maximum(ttft_at(x), clients / x - (osl - 1) * tpot - think_s)
+    t0 = ttft_at(x)
+    bound = clients / x - (osl - 1) * tpot - think_s
+    rho_d = x / decode_rps
+    wait = (
+        queue_wait(x / prefill_capacity_rps, t_prefill_batch, q)
+        + queue_wait(rho_d, (osl - 1) * tpot_s / np.maximum(decode_slots, 1.0), q)
+        + np.maximum(bound - t0, 0.0)
+    )
+    ttft = np.maximum(t0, bound)
     return {
         "ttft_s": ttft,
+        "queue_wait_s": wait,
         "tpot_s": tpot,
         "requests_per_s": x,
         "prefill_utilization": x / prefill_capacity_rps,

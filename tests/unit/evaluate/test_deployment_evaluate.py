@@ -165,3 +165,17 @@ def test_fractional_sessions_are_not_rounded(load) -> None:
     tenth = evaluate(dep, load, 0.2)["output_tokens_per_s"][0]
     assert half == pytest.approx(one / 2, rel=0.02)
     assert tenth == pytest.approx(one / 10, rel=0.02)
+
+
+def test_ttft_percentiles_take_the_wait_quantile_by_hand() -> None:
+    """rho = 0.3 of prefill capacity busy, mean wait 0.1 s: 70 % of requests wait nothing
+    (M/G/1), the rest ~exponentially with mean 0.1 / 0.3 s. Mean TTFT 1.0 s with 0.2 s of
+    own prefill scaled by new-token quantile ratios 0.5 / 2 / 5."""
+    from codesign.evaluate import _ttft_percentiles
+
+    m = {"queue_wait_s": np.array([0.1]), "prefill_utilization": np.array([0.3])}
+    q = np.array([[0.5, 2.0, 5.0]])
+    p50, p90, p99 = _ttft_percentiles(np.array([1.0]), np.array([0.2]), q, m)
+    assert p50[0] == pytest.approx(1.0 - 0.1 + 0.2 * (0.5 - 1))
+    assert p90[0] == pytest.approx(0.9 + 0.2 + 0.1 / 0.3 * np.log(0.3 / 0.1))
+    assert p99[0] == pytest.approx(0.9 + 0.8 + 0.1 / 0.3 * np.log(0.3 / 0.01))

@@ -58,8 +58,9 @@ def test_determinism(tiny_spec, tiny_load, sampler):
 def test_auto_reaches_exhaustive_hypervolume(tiny_load):
     """On the bench space (73,440 configurations) auto gets >= 99 % of the exhaustive
     front's hypervolume with 5 % of the evaluations in the median run. The exact front
-    here has 5 points, so a run that misses one loses a few % (measured for seeds 0, 1, 2:
-    94.2 %, 99.4 %, 99.98 %); the median over three seeds is the stable figure."""
+    here has ~6 points in a flat region, so a run that misses one loses a few % (measured
+    for seeds 0-6: 95.0, 98.7, 99.96, 99.9, 98.8, 99.99, 99.96 %); the median over seven
+    seeds is the stable figure."""
     from search.bench import BENCH_SPEC
     from search.spec import JobSpec
 
@@ -68,7 +69,7 @@ def test_auto_reaches_exhaustive_hypervolume(tiny_load):
     exact = exact_s.run()
     budget = int(0.05 * exact.evaluations)
     shares = []
-    for seed in (0, 1, 2):
+    for seed in range(7):
         spec = with_strategy(base, sampler="auto", budget=budget, seed=seed)
         res = Search(spec, load=tiny_load).run()
         assert res.evaluations <= budget
