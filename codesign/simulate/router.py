@@ -69,12 +69,7 @@ def kv_aware_one(
             if cost < best:
                 best, best_w, best_d, best_h = cost, x, 0, 0
     if best_d + best_h == 0:  # a miss everywhere: keep the session's cache in one place
-        home = ws[owner % len(ws)]
-        if home is not best_w:
-            load_home = home.pending_pf_tokens + 0.02 * home.kv_used
-            load_best = best_w.pending_pf_tokens + 0.02 * best_w.kv_used
-            if load_home - load_best <= n_in:
-                return home, 0, 0
+        return _home_unless_busy(ws, owner, best_w, n_in), 0, 0
     return best_w, best_d, best_h
 
 
@@ -109,10 +104,16 @@ def _kv_aware(
                 if cost < best:
                     best, best_w, best_d, best_h = cost, x, 0, 0
     if best_d + best_h == 0:  # a miss everywhere: keep the session's cache in one place
-        home = ws[owner % len(ws)]
-        if home is not best_w:
-            load_home = home.pending_pf_tokens + 0.02 * home.kv_used
-            load_best = best_w.pending_pf_tokens + 0.02 * best_w.kv_used
-            if load_home - load_best <= n_in:
-                return home, 0, 0
+        return _home_unless_busy(ws, owner, best_w, n_in), 0, 0
     return best_w, best_d, best_h
+
+
+def _home_unless_busy(ws: list[Worker], owner: int, least: Worker, n_in: int) -> Worker:
+    """On a miss everywhere: the session's home worker (as ``session_affinity``) unless its
+    queue is longer than the least loaded worker's by more than the prompt."""
+    home = ws[owner % len(ws)]
+    if home is least:
+        return home
+    load_home = home.pending_pf_tokens + 0.02 * home.kv_used
+    load_least = least.pending_pf_tokens + 0.02 * least.kv_used
+    return home if load_home - load_least <= n_in else least
