@@ -173,16 +173,7 @@ class Worker:
         ties would go to the others, so strictly earlier): it is the next event taken.
         Take it now: ``on_wake``'s one-chunk step end and next decode run, inline, in the
         same operations (the wake-up's seq is used as it would be)."""
-        span = t1 - now  # busy time, as ``on_wake`` (no decoding sequences: n = 0)
-        self.busy_total_s += span
-        lo, hi = self.window
-        if lo <= now and t1 <= hi:
-            self.busy_s += span
-        else:
-            a = lo if lo > now else now
-            b = hi if hi < t1 else t1
-            if b > a:
-                self.busy_s += b - a
+        self._busy(now, t1)  # as ``on_wake`` (no decoding sequences: n = 0)
         S = self.S = self.S + 1
         row[11] = 0  # PF_LEFT: pf_left - c
         row[12] += c  # PF_DONE
@@ -240,16 +231,7 @@ class Worker:
             return
         # busy time (whole run, and clipped to the measurement window) and decode batch sums
         t0 = self.t0
-        span = now - t0
-        self.busy_total_s += span
-        lo, hi = self.window
-        if lo <= t0 and now <= hi:  # inside the window: the overlap is the span
-            self.busy_s += span
-        else:
-            a = lo if lo > t0 else t0
-            b = hi if hi < now else now
-            if b > a:
-                self.busy_s += b - a
+        span = self._busy(t0, now)
         n = self.n_dec
         if n:
             self.dec_n_s += n * span
@@ -369,6 +351,20 @@ class Worker:
             return
         self.version += 1
         self.sim.wake(self, tw, self.version)
+
+    def _busy(self, t0: float, t1: float) -> float:
+        """Add a busy span (whole, and clipped to the measurement window); returns it."""
+        span = t1 - t0
+        self.busy_total_s += span
+        lo, hi = self.window
+        if lo <= t0 and t1 <= hi:  # inside the window: the overlap is the span
+            self.busy_s += span
+        else:
+            a = lo if lo > t0 else t0
+            b = hi if hi < t1 else t1
+            if b > a:
+                self.busy_s += b - a
+        return span
 
     # --- router inputs -----------------------------------------------------------------
     def load_tokens(self) -> float:
