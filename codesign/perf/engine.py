@@ -48,12 +48,9 @@ def ttft_overhead_s(calib: Calibration, engines: Sequence[str], layers: int = 0)
     return fixed + layers * calib.ttft_per_layer_us * 1e-6
 
 
-def sync_factor(calib: Calibration, engines: Sequence[str]) -> np.ndarray | float:
-    """The cohort-wait factor per row (a plain number where a caller set one for all)."""
-    table = calib.sync_factor
-    if isinstance(table, int | float):
-        return float(table)
-    return _lookup(engines, lambda e: calib.engine(table, e))
+def sync_factor(calib: Calibration, engines: Sequence[str]) -> np.ndarray:
+    """The cohort-wait factor per row (per engine)."""
+    return _lookup(engines, lambda e: calib.engine(calib.sync_factor, e))
 
 
 def byte_sizes(gemm: Sequence[str], moe: Sequence[str], kv: Sequence[str]) -> Bytes:

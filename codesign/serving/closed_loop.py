@@ -98,7 +98,8 @@ def aggregated(
     a = np.maximum(t_decode_step - b * slots, 0.0)
     others = _others_share(slots)
 
-    def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(TTFT, TPOT, queue wait for a chunk slot) at throughput x."""
         rho = np.clip(x * w, 0.0, 1.0 - 1e-9)
         full = t_decode_step / (1.0 - rho)  # every admitted client decoding
         denom = 1.0 - rho - b * x * (osl - 1) * others
@@ -108,21 +109,22 @@ def aggregated(
         tpot = np.where(ok, free, full)
         # an arriving request's prefill shares its step with the other clients' decodes
         smaller = np.where(ok, b * (slots - others * running), 0.0)
-        ttft = ttft_overhead_s + t_own_prefill - smaller + queue_wait(rho, w, q) + cohort
-        return ttft, tpot
+        wait = queue_wait(rho, w, q)
+        ttft = ttft_overhead_s + t_own_prefill - smaller + wait + cohort
+        return ttft, tpot, wait
 
     def latency(x: np.ndarray) -> np.ndarray:
-        ttft, tpot = parts(x)
+        ttft, tpot, _ = parts(x)
         return ttft + (osl - 1) * tpot + think_s
 
     # throughput is bounded by prefill work (x w < 1) and by the KV slots
     x_slots = slots / np.maximum((osl - 1) * t_decode_step, 1e-12)
     x = solve_throughput(clients_per_rank, np.minimum(1.0 / w, x_slots), latency)
-    ttft, tpot = parts(x)
+    ttft, tpot, wait = parts(x)
     # at a bound (KV slots full) the clients that cannot be served wait before their first
     # token: Little's law then sets TTFT
     bound = clients_per_rank / x - (osl - 1) * tpot - think_s
-    wait = queue_wait(np.clip(x * w, 0.0, 1.0), w, q) + np.maximum(bound - ttft, 0.0)
+    wait = wait + np.maximum(bound - ttft, 0.0)
     ttft = np.maximum(ttft, bound)
     running = slots if decode_per_seq_s is None else np.minimum(x * (osl - 1) * tpot, slots)
     return {
@@ -177,30 +179,24 @@ def disaggregated(
     per_request = prefill_servers / prefill_capacity_rps  # service time of one request
     cohort = cohort_wait(clients / prefill_servers, per_request, s)
 
-    def ttft_at(x: np.ndarray) -> np.ndarray:
-        rho_p = x / prefill_capacity_rps
+    def waits(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Queueing for the prefill pool and for a decode slot at throughput x."""
+        wait_p = queue_wait(x / prefill_capacity_rps, t_prefill_batch, q)
         rho_d = x / decode_rps
         wait_d = queue_wait(rho_d, (osl - 1) * tpot_s / np.maximum(decode_slots, 1.0), q)
-        return (
-            ttft_overhead_s
-            + t_prefill_batch
-            + kv_transfer_s
-            + queue_wait(rho_p, t_prefill_batch, q)
-            + wait_d
-            + cohort
-        )
+        return wait_p, wait_d
+
+    def ttft_at(x: np.ndarray) -> np.ndarray:
+        wait_p, wait_d = waits(x)
+        return ttft_overhead_s + t_prefill_batch + kv_transfer_s + wait_p + wait_d + cohort
 
     x = solve_throughput(clients, x_max, lambda x: ttft_at(x) + (osl - 1) * tpot_at(x) + think_s)
     tpot = tpot_at(x)
     # at a bound the clients that cannot be served wait: Little's law then sets TTFT
     t0 = ttft_at(x)
     bound = clients / x - (osl - 1) * tpot - think_s
-    rho_d = x / decode_rps
-    wait = (
-        queue_wait(x / prefill_capacity_rps, t_prefill_batch, q)
-        + queue_wait(rho_d, (osl - 1) * tpot_s / np.maximum(decode_slots, 1.0), q)
-        + np.maximum(bound - t0, 0.0)
-    )
+    wait_p, wait_d = waits(x)
+    wait = wait_p + wait_d + np.maximum(bound - t0, 0.0)
     ttft = np.maximum(t0, bound)
     return {
         "ttft_s": ttft,
