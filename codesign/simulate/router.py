@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 INF = float("inf")
-# queued-work tokens one uncached prompt token is worth. Measured on 8 GB200 workers (R1,
-# 128 / 256 fleet sessions): 1 gives hit ratio 0.964 / 0.959 and TTFT p99 24 / 32 s; 2 gives
-# 0.968 / 0.964 and 28 / 45 s; 4 gives 0.969 / 0.966 and 37 / 60 s (session affinity:
-# 0.970 / 0.968 and 52 / 112 s). Higher weights keep more locality and lose tail latency.
-MISS_WEIGHT = 1.0
+# kv_aware counts one uncached prompt token like one token of queued work. Measured on 8
+# GB200 workers (R1, 128 / 256 fleet sessions): that gives hit ratio 0.964 / 0.959 and TTFT
+# p99 24 / 32 s; weighting a miss 2x gives 0.968 / 0.964 and 28 / 45 s, 4x 0.969 / 0.966
+# and 37 / 60 s (session affinity: 0.970 / 0.968 and 52 / 112 s): heavier weights keep
+# more locality and lose tail latency.
 
 if TYPE_CHECKING:
     from codesign.simulate.engine import Part
@@ -43,11 +43,10 @@ def kv_aware_one(
 ) -> tuple[Worker, int, int]:
     """``kv_aware`` for a prompt of one run (key ``k0``, ``n0`` blocks) on two or more
     workers: ``_kv_aware`` with ``RunCache.lookup``'s one-run path inline."""
-    w_miss = MISS_WEIGHT
     best = INF  # every cost is finite: the first worker is taken, then strictly cheaper ones
     ws = part.workers
     best_w, best_d, best_h = ws[0], 0, 0
-    miss = w_miss * n_in if n_in > 0 else 0.0
+    miss = n_in if n_in > 0 else 0
     for x, tot_get, dev_get in part.kv_index:
         t = tot_get(k0, 0)
         if t:
@@ -59,9 +58,7 @@ def kv_aware_one(
             else:
                 h = t - d
             hit = (d + h) * bs
-            cost = w_miss * (n_in - (n_in if n_in < hit else hit)) + (
-                x.pending_pf_tokens + 0.02 * x.kv_used
-            )
+            cost = n_in - (n_in if n_in < hit else hit) + (x.pending_pf_tokens + 0.02 * x.kv_used)
             if cost < best:
                 best, best_w, best_d, best_h = cost, x, d, h
         else:
@@ -76,13 +73,12 @@ def kv_aware_one(
 def _kv_aware(
     part: Part, ws: list[Worker], keys: list[int], lens: list[int], n_in: int, owner: int, bs: int
 ) -> tuple[Worker, int, int]:
-    """The worker with the least MISS_WEIGHT x uncached prompt tokens + queued work; when no
+    """The worker with the least uncached prompt tokens + queued work; when no
     worker holds any of the prompt, the session's home worker (as ``session_affinity``)
     unless its queue is longer than the least loaded one's by more than the prompt."""
-    w_miss = MISS_WEIGHT
     best = INF  # every cost is finite: the first worker is taken, then strictly cheaper ones
     best_w, best_d, best_h = ws[0], 0, 0
-    miss = w_miss * n_in if n_in > 0 else 0.0
+    miss = n_in if n_in > 0 else 0
     if not keys:  # nothing cached can match
         for x in ws:
             cost = miss + (x.pending_pf_tokens + 0.02 * x.kv_used)
@@ -94,8 +90,8 @@ def _kv_aware(
             if tot_get(k0, 0):
                 d, h = x.cache.lookup(keys, lens)  # type: ignore[union-attr]
                 hit = (d + h) * bs
-                cost = w_miss * (n_in - (n_in if n_in < hit else hit)) + (
-                    x.pending_pf_tokens + 0.02 * x.kv_used
+                cost = (
+                    n_in - (n_in if n_in < hit else hit) + (x.pending_pf_tokens + 0.02 * x.kv_used)
                 )
                 if cost < best:
                     best, best_w, best_d, best_h = cost, x, d, h
