@@ -21,6 +21,9 @@ keys_app = typer.Typer(help="API keys: create, list, revoke.", no_args_is_help=T
 DB_OPTION = typer.Option(
     None, "--db", help="Database URL (default: CODESIGN_DATABASE_URL, else SQLite in ~/.codesign)."
 )
+STALE_AFTER_OPTION = typer.Option(
+    30.0, "--stale-after", min=1, help="Seconds without heartbeat before a job resumes."
+)
 
 
 def _is_loopback(host: str) -> bool:
@@ -38,9 +41,7 @@ def serve_command(
     port: int = typer.Option(8000, "--port", min=1, max=65535),
     db: str = DB_OPTION,
     workers: int = typer.Option(1, "--workers", min=0, help="Job-runner processes to start."),
-    stale_after: float = typer.Option(
-        30.0, "--stale-after", min=1, help="Seconds without heartbeat before a job resumes."
-    ),
+    stale_after: float = STALE_AFTER_OPTION,
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
 ) -> None:
     """Run the REST API (OpenAPI at /docs) with WORKERS job-runner processes on one
@@ -82,9 +83,7 @@ def serve_command(
 def worker_command(
     db: str = DB_OPTION,
     poll: float = typer.Option(0.5, "--poll", min=0.01, help="Seconds between queue polls."),
-    stale_after: float = typer.Option(
-        30.0, "--stale-after", min=1, help="Seconds without heartbeat before a job resumes."
-    ),
+    stale_after: float = STALE_AFTER_OPTION,
     ray_address: str = typer.Option(None, "--ray-address", help="Ray cluster for ray jobs."),
 ) -> None:
     """Run one job-runner process: claim queued jobs from the database and run them
