@@ -78,6 +78,15 @@ class Calibration(BaseModel):
         """A single number (calibration files before version 3) applies to every engine."""
         return {e: float(v) for e in ENGINES} if isinstance(v, int | float) else v
 
+    @field_validator("sync_factor")
+    @classmethod
+    def _a_fraction(cls, v: dict[str, float]) -> dict[str, float]:
+        """The fraction of a returning cohort a request waits behind: 0 to 1."""
+        bad = {e: x for e, x in v.items() if not 0.0 <= x <= 1.0}
+        if bad:
+            raise ValueError(f"each engine's value must be between 0 and 1, got {bad}")
+        return v
+
     def engine(self, table: dict[str, float], engine: str) -> float:
         return table.get(engine, sum(table.values()) / len(table))
 

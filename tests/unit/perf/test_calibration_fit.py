@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from pydantic import ValidationError
 
 from codesign.perf.calibration import Calibration
 from codesign.perf.fit import PARAMS, fit_calibration, from_vector, residuals, to_vector
@@ -37,6 +39,8 @@ def test_sync_factor_is_per_engine_and_old_files_load(shared_dir) -> None:
     only that engine's closed-loop TTFT (the cohort wait grows with it)."""
     old = Calibration.model_validate({"sync_factor": 0.25})
     assert old.sync_factor == {"trtllm": 0.25, "vllm": 0.25, "sglang": 0.25}
+    with pytest.raises(ValidationError, match="between 0 and 1"):
+        Calibration.model_validate({"sync_factor": {"trtllm": -1.0}})
     rows = SiliconRows.from_csv(shared_dir / "validation" / "silicon_dev.csv")
     busy = rows.subset((rows.mode == "agg") & (rows.concurrency >= 32))
     prep = prepare(busy)
