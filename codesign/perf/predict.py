@@ -13,6 +13,7 @@ import numpy as np
 
 from codesign.errors import CodesignError
 from codesign.models import kv_elements_per_token, load_model
+from codesign.perf import unrecorded
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.engine import (
     DEFAULT_CHUNK_TOKENS,
@@ -239,14 +240,16 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     d_lay = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
     d_lay = _at_least_fits(prof, d_lay, nb, hw_d, g.kv_elems_per_token)
     p_lay = _at_least_fits(prof, p_lay, nb, hw, g.kv_elems_per_token)
-    # Rows that do not record worker counts: enough decode workers to hold every client's
-    # KV cache, and as many prefill workers (the benchmark must have had at least that).
+    # Rows that do not record worker counts get the layout such benchmarks ran
+    # (``unrecorded``): decode workers for a typical per-rank batch (and every client's
+    # KV), prefill workers that keep up with the unqueued request rate.
     need = conc * (isl + osl)
     use_d = memory_use(prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token)
     cap_d = use_d.kv_tokens_per_worker
-    d_guess = np.maximum(1.0, np.ceil(need / np.maximum(cap_d, 1.0)))
-    d_w = np.where(_f(r.d_workers) > 0, _f(r.d_workers), d_guess)
-    p_w = np.where(_f(r.p_workers) > 0, _f(r.p_workers), d_w)
+    kv_fit = np.maximum(1.0, np.ceil(need / np.maximum(cap_d, 1.0)))
+    d_w = np.where(
+        _f(r.d_workers) > 0, _f(r.d_workers), unrecorded.decode_workers(conc, d_lay.dp, kv_fit)
+    )
     b_p = np.maximum(_f(r.p_batch), 1)  # prefill requests per attention-DP rank
     ranks_d = d_w * d_lay.dp
     given = _f(r.d_batch) > 0
@@ -256,6 +259,8 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     host_kv = b_p * cached * g.host(i)
     pf = step_time(prof, hw, p_lay, make_load(0, 0, b_p * new, cached, b_p, host_kv), nb, eff)
     t_dec = _decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
+    p_guess = unrecorded.prefill_workers(conc, osl, pf["total"], t_dec, b_p * p_lay.dp)
+    p_w = np.where(_f(r.p_workers) > 0, _f(r.p_workers), p_guess)
     servers = p_w * p_lay.dp
     capacity = servers * b_p / pf["total"]
     gpus = p_w * p_lay.gpus + d_w * d_lay.gpus

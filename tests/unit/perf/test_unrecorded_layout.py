@@ -1,0 +1,48 @@
+"""Worker counts assumed for disaggregated rows that do not record them, by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.perf import unrecorded
+
+
+def test_decode_batch_per_rank_follows_the_recorded_sweeps() -> None:
+    # 0.51 x 64^0.84: 64^0.84 = e^(0.84 ln 64) = e^3.4935 = 32.90 -> 16.78
+    b = unrecorded.decode_batch_per_rank(np.array([64.0, 2048.0, 1.0]), np.array([1, 8, 1]))
+    assert b[0] == pytest.approx(16.78, abs=0.01)
+    # attention-DP workers: 0.20 x 2048^0.82 = 0.20 x 519.1 = 103.8
+    assert b[1] == pytest.approx(103.8, abs=0.1)
+    assert b[2] == 1.0  # never below one sequence
+
+
+def test_decode_workers_spread_low_concurrency_and_hold_the_kv() -> None:
+    # 15 clients: batch 0.51 x 15^0.84 = 4.96 per rank -> ceil(15 / 4.96) = 4 TP workers
+    w = unrecorded.decode_workers(np.array([15.0]), np.array([1]), np.array([1.0]))
+    assert w[0] == 4
+    # 2048 clients on DP8 workers: ceil(2048 / 103.8) = 20 ranks -> ceil(20 / 8) = 3 workers
+    w = unrecorded.decode_workers(np.array([2048.0]), np.array([8]), np.array([1.0]))
+    assert w[0] == 3
+    # the workers needed to hold every client's KV win when they are more
+    w = unrecorded.decode_workers(np.array([15.0]), np.array([1]), np.array([7.0]))
+    assert w[0] == 7
+
+
+def test_prefill_workers_keep_up_with_the_unqueued_request_rate() -> None:
+    # 64 clients, 1000 output tokens at 20 ms, 0.5 s prefill passes of one request:
+    # rate = 64 / (0.5 + 20) = 3.12 req/s, busy 3.12 x 0.5 = 1.56 workers -> 2
+    p = unrecorded.prefill_workers(
+        np.array([64.0, 1.0]),
+        np.array([1000.0, 1000.0]),
+        np.array([0.5, 0.5]),
+        np.array([0.02, 0.02]),
+        np.array([1.0, 1.0]),
+    )
+    assert p.tolist() == [2.0, 1.0]
+    # a worker that prefills 4 requests per pass needs a quarter as many
+    p4 = unrecorded.prefill_workers(
+        np.array([256.0]), np.array([1000.0]), np.array([0.5]), np.array([0.02]), np.array([4.0])
+    )
+    # 256 / 20.5 = 12.49 req/s x 0.5 / 4 = 1.56 -> 2
+    assert p4[0] == 2.0
