@@ -1,4 +1,7 @@
-"""Worker counts of disaggregated benchmark rows that do not record them.
+"""What measured rows leave out of their deployment, or record in another convention.
+
+Worker counts (``decode_workers``, ``prefill_workers``), for disaggregated rows that do
+not record them. Layout columns holding products (``product_recorded_layout``), below.
 
 A disaggregated measurement ran on some number of prefill and decode workers; 736 of the
 869 disagg dev rows (every DeepSeek-R1 and gpt-oss one) leave both counts empty. The
@@ -27,6 +30,8 @@ Both are guesses for rows that record nothing; a row that records a count keeps 
 from __future__ import annotations
 
 import numpy as np
+
+from codesign.perf.step import Layout
 
 # batch per attention-DP rank = A x concurrency^B (fitted on the rows that record layouts)
 TP_DECODE_BATCH_A, TP_DECODE_BATCH_B = 0.51, 0.84
@@ -63,3 +68,40 @@ def prefill_workers(
     worker prefills in one pass (per-rank batch x attention-DP ranks)."""
     rate = concurrency / (prefill_pass_s + osl * decode_step_s)
     return np.maximum(np.ceil(rate * prefill_pass_s / requests_per_pass - 1e-9), 1.0)
+
+
+def product_recorded_layout(lay: Layout, gpus_per_domain: np.ndarray) -> Layout:
+    """Undo two recording conventions of some agg sweeps, where a column holds a product:
+
+    - the tp (or attention-DP) column holds tp x ep and the MoE columns tp and ep:
+      ``tp_size 16, moe_tp 4, moe_ep 4`` on an 8-GPU B200 node is the run whose id reads
+      ``tp4_ep4`` (the same TTFT/TPOT as the row that records ``tp 4, moe_tp 1,
+      moe_ep 4``); ``attention_dp 64, moe 8 x 8`` is DEP8. Read as tp (or dp) = moe_tp,
+      experts split ep ways and moe_tp / ep ways within;
+    - ``tp 4, attention_dp 4, moe_ep 16`` (vLLM MiniMax rows whose ids read ``tp4_ep4``):
+      the expert width is tp x dp of a worker that is tp GPUs wide. Read as tp 4, ep 4.
+
+    A layout is re-read only when it cannot be what it says — more GPUs than the system's
+    scale-up domain — and the reading is consistent (the new width fits the domain)."""
+    width = lay.tp * lay.dp
+    t, e = lay.moe_tp, lay.moe_ep
+    over = width > gpus_per_domain
+    product = (
+        over
+        & (width == t * e)
+        & (e > 1)
+        & (t >= e)
+        & (np.mod(t, np.maximum(e, 1)) == 0)
+        & (t <= gpus_per_domain)
+        & ((lay.tp == 1) | (lay.dp == 1))
+    )
+    expert_width = (
+        over & ~product & (t <= 1) & (e == width) & (lay.dp > 1) & (lay.tp <= gpus_per_domain)
+    )
+    if not (product.any() or expert_width.any()):
+        return lay
+    tp = np.where(product & (lay.dp == 1), t, lay.tp)
+    dp = np.where(product & (lay.dp > 1), t, np.where(expert_width, 1.0, lay.dp))
+    moe_tp = np.where(product, t / np.maximum(e, 1), lay.moe_tp)
+    moe_ep = np.where(expert_width, lay.tp, lay.moe_ep)
+    return Layout(tp=tp, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, pp=lay.pp)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from codesign.perf import unrecorded
+from codesign.perf.step import Layout
 
 
 def test_decode_batch_per_rank_follows_the_recorded_sweeps() -> None:
@@ -46,3 +47,31 @@ def test_prefill_workers_keep_up_with_the_unqueued_request_rate() -> None:
     )
     # 256 / 20.5 = 12.49 req/s x 0.5 / 4 = 1.56 -> 2
     assert p4[0] == 2.0
+
+
+def _lay(tp: float, dp: float, moe_tp: float, moe_ep: float) -> Layout:
+    one = np.ones(1)
+    return Layout(tp=tp * one, dp=dp * one, moe_tp=moe_tp * one, moe_ep=moe_ep * one, pp=one)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "domain", "read"),
+    [
+        # tp column holds tp x ep (id tp4_ep4): 4 GPUs, experts 4 ways
+        ((16, 1, 4, 4), 8, (4, 1, 1, 4)),
+        ((64, 1, 8, 8), 8, (8, 1, 1, 8)),
+        # attention-DP column holds dp x ep: DEP8
+        ((1, 64, 8, 8), 8, (1, 8, 1, 8)),
+        # expert width = tp x dp of a tp-wide worker (vLLM tp4_ep4)
+        ((4, 4, 1, 16), 8, (4, 1, 1, 4)),
+        # possible as recorded: kept
+        ((16, 1, 4, 4), 72, (16, 1, 4, 4)),  # fits an NVL72 domain
+        ((4, 1, 2, 2), 8, (4, 1, 2, 2)),  # fits the node
+        ((16, 1, 2, 8), 8, (16, 1, 2, 8)),  # ep > moe_tp: not that product (H100 TP16 runs)
+    ],
+)
+def test_product_recorded_layouts_are_read_as_run(recorded, domain, read) -> None:
+    got = unrecorded.product_recorded_layout(_lay(*recorded), np.array([float(domain)]))
+    assert (got.tp[0], got.dp[0], got.moe_tp[0], got.moe_ep[0]) == read
+    if read != recorded:
+        assert got.gpus[0] <= domain
