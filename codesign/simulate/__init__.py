@@ -9,10 +9,14 @@ batching), ``kvstore`` (prefix cache), ``plan`` (sub-agent spawn and join rules)
 
 from __future__ import annotations
 
-from codesign.deployment import Deployment
-from codesign.simulate.engine import SimOptions, Simulator
-from codesign.simulate.metrics import SimResult, aggregate, diagnostics, request_table
-from codesign.workload.schema import Trace
+from codesign.simulate import native
+
+native.select_implementation()  # compiled or pure Python, before a hot module is imported
+
+from codesign.deployment import Deployment  # noqa: E402
+from codesign.simulate.engine import SimOptions, Simulator  # noqa: E402
+from codesign.simulate.metrics import SimResult, aggregate, diagnostics, request_table  # noqa: E402
+from codesign.workload.schema import Trace  # noqa: E402
 
 
 def simulate(

@@ -23,7 +23,7 @@ def bench_simulate(
     """Replay a synthetic fleet trace (``claude-code-fleet``) on a 4-worker agg deployment
     until about ``requests`` requests have run; report simulated requests per second of
     wall time (set-up, i.e. tabulating the step model and planning, timed separately)."""
-    from codesign.simulate import SimOptions, Simulator
+    from codesign.simulate import SimOptions, Simulator, native
     from codesign.simulate.metrics import aggregate, request_table
     from codesign.workload.synth import generate, preset
 
@@ -42,6 +42,7 @@ def bench_simulate(
     loop_s = t2 - t1
     return {
         "deployment": "DeepSeek-R1 agg, 4 x GB200 TP8, kv_aware, host tier",
+        "implementation": native.implementation(),
         "trace": f"claude-code-fleet, {trace.n_sessions} sessions, seed {seed}",
         "concurrent_sessions": sessions,
         "simulated_requests": n,

@@ -1,0 +1,14 @@
+cdef class RunCache:
+    cdef public object cap_dev
+    cdef public object cap_host
+    cdef public object dev
+    cdef public object host
+    cdef public object owner
+    cdef public object pin_until
+    cdef public object tot
+    cdef public object used_dev
+    cdef public object used_host
+
+    cpdef touch1(self, k, n, owner, now_s)
+    cpdef _evict(self, now_s)
+    cpdef _evict_dev(self, now_s)
