@@ -98,18 +98,21 @@ def _pool_cost(c: Candidates, part: dict[str, np.ndarray]) -> tuple[np.ndarray, 
 
 
 def _ttft_percentiles(
-    ttft: np.ndarray, own: np.ndarray, q: np.ndarray, m: dict[str, np.ndarray]
+    ttft: np.ndarray, own: np.ndarray, q: np.ndarray, m: dict[str, np.ndarray], tier: TierLoad
 ) -> list[np.ndarray]:
     """TTFT p50/p90/p99: the mean request's TTFT with its own prefill scaled by the
     new-token quantile, and its mean queue wait W replaced by that quantile of the wait.
     Sessions arrive like a Poisson stream, so (M/G/1) a fraction 1 - rho of requests finds
-    the prefill slot free and waits nothing; the others wait roughly exponentially with
-    mean W / rho: W_p = W / rho ln(rho / (1 - p)) for p > 1 - rho, else 0."""
+    the prefill slot free and waits nothing; the others wait W / rho on average, spread
+    like the residual life of the prefill work (``TierLoad.wait_ratio``): quantile p is
+    the waiting requests' quantile at tail probability (1 - p) / rho, for p > 1 - rho."""
     wait = np.nan_to_num(m.get("queue_wait_s", np.zeros_like(ttft)), nan=0.0)
     rho = np.clip(np.nan_to_num(m["prefill_utilization"], nan=0.0), 1e-9, 1.0 - 1e-9)
+    hit = np.nan_to_num(m["hit"], nan=0.0) * np.ones_like(ttft)
     out = []
     for k, p in enumerate(QUANTILES):
-        w_p = np.where(p > 1.0 - rho, wait / rho * np.log(rho / (1.0 - p)), 0.0)
+        tail = (1.0 - p) / rho
+        w_p = np.where(tail < 1.0, wait / rho * tier.wait_ratio(hit, np.minimum(tail, 1.0)), 0.0)
         out.append(np.maximum(ttft - wait + own * (q[:, k] - 1) + w_p, 0.0))
     return out
 
@@ -151,7 +154,7 @@ def evaluate_arrays(
     reason = np.where((reason == "") & ~stable, "overloaded: no steady state at this load", reason)
     q = t_main.quantile_ratio(m["hit"])
     own = np.nan_to_num(m["own_prefill_s"], nan=0.0)
-    ttft_pct = _ttft_percentiles(ttft, own, q, m)
+    ttft_pct = _ttft_percentiles(ttft, own, q, m, t_main)
     per_s = usd / 3600.0
     sessions_per_s = reqs / max(load.requests_per_session_mean, 1e-9)
     shares_pf, shares_load = _input_shares(main, m)

@@ -164,6 +164,10 @@ def evaluate_candidates(
         ctx_mid=np.full(n, tier.context_p50),
         # the rows' concurrency is an integer; sessions per worker and a sub-agent tier's
         # share of the sessions are not
+        # sessions arrive like a Poisson stream and prefills are FCFS: M/G/1, whose wait
+        # scales with (1 + SCV) / 2 of the service time (a few whole-context prefills
+        # among many small ones make it large)
+        queue_factor=(1.0 + tier.prefill_scv(h_tot)) / 2.0 * np.ones(n),
         clients=np.broadcast_to(np.where(agg, clients / c.workers, clients), (n,)).astype(
             np.float64
         ),
@@ -180,15 +184,11 @@ def evaluate_candidates(
     return out
 
 
-AGENT_QUEUE_FACTOR = 0.5  # M/D/1: Poisson arrivals, deterministic service
-
-
 def _calib_for_agents(calib: Calibration) -> Calibration:
     """Agent sessions wait a random tool or human gap before each request, so many
-    sessions arrive like a Poisson stream: M/D/1 queueing, no benchmark cohort term."""
-    return calib.model_copy(
-        update={"queue_factor": AGENT_QUEUE_FACTOR, "sync_factor": dict.fromkeys(ENGINES, 0.0)}
-    )
+    sessions arrive like a Poisson stream: no benchmark cohort term (the queue factor is
+    the group's M/G/1 one)."""
+    return calib.model_copy(update={"sync_factor": dict.fromkeys(ENGINES, 0.0)})
 
 
 def _hit(

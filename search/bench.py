@@ -40,7 +40,10 @@ BENCH_SPEC: dict[str, Any] = {
         "max tokens_per_s_per_gpu",
         "min usd_per_mtok_output",
     ],
-    "constraints": {"ttft_p90_s": {"max": 10.0}},
+    # 20 s: with M/G/1 queueing of agent prefills (a few whole-context prefills among many
+    # small ones) a 10 s p90 leaves 1.7 % of this space feasible, its front's cheapest
+    # point at 9.9 s: a needle, not a landscape to compare samplers on
+    "constraints": {"ttft_p90_s": {"max": 20.0}},
 }
 
 

@@ -90,12 +90,18 @@ class Group:
     ctx_hi: np.ndarray | None = None  # a high-percentile context for a TPOT percentile
     ctx_mid: np.ndarray | None = None  # the median context, for the median TPOT
     clients: np.ndarray | None = None  # exact (fractional) clients, see ``concurrency``
+    # random-arrival queueing scale per row (default: the calibration's, fitted on
+    # benchmark rows); agent workloads: M/G/1, (1 + SCV of the prefill work) / 2
+    queue_factor: np.ndarray | None = None
 
     def concurrency(self, i: np.ndarray, rows: SiliconRows) -> np.ndarray:
         """Closed-loop clients (per worker for agg rows): the exact ``clients`` where given
         (agent sessions spread over workers, a sub-agent tier's fraction of a session),
         else the rows' recorded integer concurrency."""
         return _f(rows.concurrency) if self.clients is None else self.clients[i]
+
+    def queue(self, i: np.ndarray, calibrated: float) -> np.ndarray | float:
+        return calibrated if self.queue_factor is None else self.queue_factor[i]
 
     def think(self, i: np.ndarray) -> np.ndarray | float:
         return 0.0 if self.think_s is None else self.think_s[i]

@@ -116,22 +116,27 @@ def _decode_time(
     return np.where(k > 0, per_token, dec["total"])
 
 
-def _ctx_ratio(
+def _own_ctx_deltas(
     g: Group,
     i: np.ndarray,
     hw: HwVec,
     lay: Layout,
-    active: np.ndarray,
     nb: Bytes,
     eff: Efficiency,
-    t_dec: np.ndarray,
-    ctx: np.ndarray | None,
-) -> np.ndarray:
-    """How much slower (or faster) a decode step is for a request at context ``ctx``
-    (a percentile of the workload's contexts) than at the mean."""
-    if ctx is None:
-        return np.ones_like(t_dec)
-    return _decode_time(g, i, hw, lay, active, ctx[i], nb, eff) / t_dec
+    ctx_mean: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Decode-step seconds that a request at the workload's p90 and median contexts adds
+    over one at the mean: its own sequence's KV read and attention. The other sequences
+    in its steps stay at the mean context (a median request shares its steps with the
+    long ones; with attention-DP the busiest rank sets the step, as the replay times it)."""
+    ctx_mean = np.asarray(ctx_mean, dtype=np.float64)
+    if g.ctx_hi is None or g.ctx_mid is None:
+        zero = np.zeros_like(ctx_mean)
+        return zero, zero
+    one = np.ones_like(ctx_mean)
+    base = _decode_time(g, i, hw, lay, one, ctx_mean, nb, eff)
+    hi = _decode_time(g, i, hw, lay, one, g.ctx_hi[i], nb, eff) - base
+    return hi, _decode_time(g, i, hw, lay, one, g.ctx_mid[i], nb, eff) - base
 
 
 def _per_seq(
@@ -183,7 +188,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
             pf["total"] - pf["fixed"],
             ttft_overhead_s(calib, list(r.backend), prof.layers),
-            calib.queue_factor,
+            g.queue(i, calib.queue_factor),
         )
         return {
             "ttft_s": out["ttft_s"],
@@ -202,18 +207,19 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
         pf["total"] - pf["fixed"],
         ttft_overhead_s(calib, list(r.backend), prof.layers),
-        calib.queue_factor,
+        g.queue(i, calib.queue_factor),
         sync_factor(calib, list(r.backend)),
         slots,
         g.think(i),
         _per_seq(g, i, hw, lay, active, ctx, nb, eff, t_dec),
     )
-    hi = _ctx_ratio(g, i, hw, lay, active, nb, eff, t_dec, g.ctx_hi)
-    mid = _ctx_ratio(g, i, hw, lay, active, nb, eff, t_dec, g.ctx_mid)
+    # each of the request's steps carries its own sequence once (the prefill chunks in
+    # them do not grow with its context)
+    hi, mid = _own_ctx_deltas(g, i, hw, lay, nb, eff, ctx)
     return {
         "own_prefill_s": out["own_prefill_s"],
-        "tpot_hi_s": out["tpot_s"] * hi,
-        "tpot_mid_s": out["tpot_s"] * mid,
+        "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
+        "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],
         "queue_wait_s": out["queue_wait_s"],
         "kv_load_s": pf["kv_load"],
@@ -283,7 +289,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             capacity,
             kv_s,
             ttft_overhead_s(calib, list(r.backend), prof.layers),
-            calib.queue_factor,
+            g.queue(i, calib.queue_factor),
         )
         return {
             "ttft_s": out["ttft_s"],
@@ -306,7 +312,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         slots,
         kv_s,
         ttft_overhead_s(calib, list(r.backend), prof.layers),
-        calib.queue_factor,
+        g.queue(i, calib.queue_factor),
         sync_factor(calib, list(r.backend)),
         servers,
         g.think(i),
@@ -319,12 +325,11 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         ranks_d,
         active,
     )
-    hi = _ctx_ratio(g, i, hw_d, d_lay, active, nb, eff_d, t_dec, g.ctx_hi)
-    mid = _ctx_ratio(g, i, hw_d, d_lay, active, nb, eff_d, t_dec, g.ctx_mid)
+    hi, mid = _own_ctx_deltas(g, i, hw_d, d_lay, nb, eff_d, isl + osl / 2.0)
     return {
         "own_prefill_s": out["own_prefill_s"],
-        "tpot_hi_s": out["tpot_s"] * hi,
-        "tpot_mid_s": out["tpot_s"] * mid,
+        "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
+        "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],
         "queue_wait_s": out["queue_wait_s"],
         "kv_load_s": pf["kv_load"] / b_p,

@@ -19,6 +19,9 @@ from codesign.workload.summary import TraceSummary
 HIT_GRID = np.linspace(0.0, 1.0, 41)
 RESPONSE_GRID_S = np.concatenate([[0.0], np.geomspace(1e-3, 1e4, 63)])
 QUANTILES = (0.5, 0.9, 0.99)
+# tail probabilities of a waiting request's wait, for the residual-life quantile table
+WAIT_TAIL_GRID = np.geomspace(1.0, 1e-4, 41)
+_TAIL_STEP = float(np.log(WAIT_TAIL_GRID[0] / WAIT_TAIL_GRID[1]))  # uniform in -ln tail
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,12 @@ class TierLoad:
     think_mean_s: float
     # new-token quantiles relative to the mean, for hit ratios on HIT_GRID: (len, 3)
     new_quantile_ratio: np.ndarray
+    # squared coefficient of variation of the new tokens on HIT_GRID (prefill service time
+    # variability: a few whole-context prefills among many small ones)
+    new_scv: np.ndarray
+    # residual prefill work (the part of the request in service that an arrival waits
+    # for) at tail probabilities WAIT_TAIL_GRID, over its mean, on HIT_GRID: (len, 41)
+    residual_ratio: np.ndarray
 
     def new_tokens(self, hit: np.ndarray) -> np.ndarray:
         """Mean new (uncached) prompt tokens per request at a token hit ratio."""
@@ -46,6 +55,27 @@ class TierLoad:
             [np.interp(h, HIT_GRID, self.new_quantile_ratio[:, k]) for k in range(len(QUANTILES))],
             axis=-1,
         )
+
+    def wait_ratio(self, hit: np.ndarray, tail: np.ndarray) -> np.ndarray:
+        """A waiting request's wait quantile at tail probability ``tail`` (per candidate),
+        over the mean wait: the residual-life distribution of the prefill work (with
+        heavy-tailed work most waits are short and a few sit behind a whole context).
+        Bilinear in (hit on HIT_GRID, -ln tail on WAIT_TAIL_GRID; both uniform grids)."""
+        h = np.clip(np.asarray(hit, dtype=np.float64), 0, 1) * (len(HIT_GRID) - 1)
+        i = np.minimum(h.astype(np.int64), len(HIT_GRID) - 2)
+        fh = h - i
+        x = -np.log(np.clip(np.asarray(tail, dtype=np.float64), 1e-4, 1.0)) / _TAIL_STEP
+        j = np.minimum(x.astype(np.int64), len(WAIT_TAIL_GRID) - 2)
+        fx = x - j
+        r = self.residual_ratio
+        lo = r[i, j] * (1 - fx) + r[i, j + 1] * fx
+        hi = r[i + 1, j] * (1 - fx) + r[i + 1, j + 1] * fx
+        return lo + (hi - lo) * fh
+
+    def prefill_scv(self, hit: np.ndarray) -> np.ndarray:
+        """Squared coefficient of variation of a request's prefill work at each hit ratio
+        (its new tokens'), for the M/G/1 queue wait."""
+        return np.interp(np.clip(np.asarray(hit, dtype=np.float64), 0, 1), HIT_GRID, self.new_scv)
 
 
 @dataclass(frozen=True)
@@ -79,12 +109,16 @@ def _tier_load(
     # cacheable part of the requests, so near the ideal the distribution keeps the shape of
     # the new tokens themselves (many small, a few whole contexts).
     ratios = np.empty((len(HIT_GRID), len(QUANTILES)))
+    scv = np.empty(len(HIT_GRID))
+    resid = np.empty((len(HIT_GRID), len(WAIT_TAIL_GRID)))
     cacheable = np.maximum(c - n, 0.0)
     for j, h in enumerate(HIT_GRID):
         extra = max((1 - h) * c.sum() - n.sum(), 0.0) / max(cacheable.sum(), 1e-9)
         eff = n + cacheable * min(extra, 1.0)
         mean = max(eff.mean(), 1e-9)
         ratios[j] = np.quantile(eff, QUANTILES) / mean
+        scv[j] = eff.var() / mean**2
+        resid[j] = _residual_quantiles(eff)
     g = np.nan_to_num(gap.astype(np.float64), nan=0.0)
     return TierLoad(
         name=name,
@@ -96,7 +130,26 @@ def _tier_load(
         output_mean=float(np.maximum(output, 1).mean()),
         think_mean_s=float(g.mean()),
         new_quantile_ratio=ratios,
+        new_scv=scv,
+        residual_ratio=resid,
     )
+
+
+def _residual_quantiles(work: np.ndarray) -> np.ndarray:
+    """Quantiles (at 1 - WAIT_TAIL_GRID) of the residual life of ``work`` over its mean:
+    P(R > t) = E[(S - t)+] / E[S], E[R] = E[S^2] / (2 E[S])."""
+    s = np.sort(np.maximum(work, 0.0))
+    if s.size == 0 or s[-1] <= 0:
+        return np.ones(len(WAIT_TAIL_GRID))
+    n = s.size
+    above = np.cumsum(s[::-1])[::-1]  # sum of s_i for i >= k
+    survival = (above - (n - np.arange(n)) * s) / s.sum()  # P(R > s_k), decreasing
+    t = np.concatenate([[0.0], s])
+    sv = np.concatenate([[1.0], survival])
+    # invert the decreasing survival: t at each tail probability
+    q = np.interp(WAIT_TAIL_GRID[::-1], sv[::-1], t[::-1])[::-1]
+    mean_r = float((s**2).sum() / (2.0 * s.sum()))
+    return q / max(mean_r, 1e-12)
 
 
 def agent_load(

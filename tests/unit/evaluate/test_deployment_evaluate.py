@@ -169,13 +169,31 @@ def test_fractional_sessions_are_not_rounded(load) -> None:
 
 def test_ttft_percentiles_take_the_wait_quantile_by_hand() -> None:
     """rho = 0.3 of prefill capacity busy, mean wait 0.1 s: 70 % of requests wait nothing
-    (M/G/1), the rest ~exponentially with mean 0.1 / 0.3 s. Mean TTFT 1.0 s with 0.2 s of
-    own prefill scaled by new-token quantile ratios 0.5 / 2 / 5."""
+    (M/G/1), the rest 0.1 / 0.3 s on average, spread like the residual life of the prefill
+    work. Mean TTFT 1.0 s with 0.2 s of own prefill scaled by new-token quantile ratios
+    0.5 / 2 / 5. Equal prefills: the residual is uniform on (0, S), mean S / 2, so the
+    waiting requests' quantile at tail t is 2 (1 - t) times the mean; exponential ones:
+    the residual is exponential, -ln t times the mean."""
     from codesign.evaluate import _ttft_percentiles
+    from codesign.workload.agent_load import _tier_load
 
-    m = {"queue_wait_s": np.array([0.1]), "prefill_utilization": np.array([0.3])}
+    def tier(new: np.ndarray):
+        ones = np.ones_like(new)
+        return _tier_load("main", new, new, ones, ones)  # nothing cacheable: work = new
+
+    m = {
+        "queue_wait_s": np.array([0.1]),
+        "prefill_utilization": np.array([0.3]),
+        "hit": np.array([0.5]),
+    }
     q = np.array([[0.5, 2.0, 5.0]])
-    p50, p90, p99 = _ttft_percentiles(np.array([1.0]), np.array([0.2]), q, m)
-    assert p50[0] == pytest.approx(1.0 - 0.1 + 0.2 * (0.5 - 1))
-    assert p90[0] == pytest.approx(0.9 + 0.2 + 0.1 / 0.3 * np.log(0.3 / 0.1))
-    assert p99[0] == pytest.approx(0.9 + 0.8 + 0.1 / 0.3 * np.log(0.3 / 0.01))
+    equal = tier(np.full(1000, 4000.0))
+    p50, p90, p99 = _ttft_percentiles(np.array([1.0]), np.array([0.2]), q, m, equal)
+    assert p50[0] == pytest.approx(1.0 - 0.1 + 0.2 * (0.5 - 1))  # 50 % > 30 %: no wait
+    # p90: tail (1 - 0.9) / 0.3 = 1/3 of the waiting -> 2 x (2/3) x the mean wait 0.1/0.3
+    assert p90[0] == pytest.approx(0.9 + 0.2 + 0.1 / 0.3 * 2 * (1 - 1 / 3), rel=1e-3)
+    assert p99[0] == pytest.approx(0.9 + 0.8 + 0.1 / 0.3 * 2 * (1 - 1 / 30), rel=1e-3)
+    expo = tier(np.random.default_rng(0).exponential(4000.0, 400_000))
+    _, p90, p99 = _ttft_percentiles(np.array([1.0]), np.array([0.2]), q, m, expo)
+    assert p90[0] == pytest.approx(0.9 + 0.2 + 0.1 / 0.3 * np.log(3.0), rel=0.01)
+    assert p99[0] == pytest.approx(0.9 + 0.8 + 0.1 / 0.3 * np.log(30.0), rel=0.01)
