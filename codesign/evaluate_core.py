@@ -162,12 +162,12 @@ def evaluate_candidates(
         think_s=np.full(n, tier.think_mean_s),
         ctx_hi=np.full(n, tier.context_p90),
         ctx_mid=np.full(n, tier.context_p50),
-        # the rows' concurrency is an integer; sessions per worker and a sub-agent tier's
-        # share of the sessions are not
         # sessions arrive like a Poisson stream and prefills are FCFS: M/G/1, whose wait
         # scales with (1 + SCV) / 2 of the service time (a few whole-context prefills
         # among many small ones make it large)
         queue_factor=(1.0 + tier.prefill_scv(h_tot)) / 2.0 * np.ones(n),
+        # the rows' concurrency is an integer; sessions per worker and a sub-agent tier's
+        # share of the sessions are not
         clients=np.broadcast_to(np.where(agg, clients / c.workers, clients), (n,)).astype(
             np.float64
         ),

@@ -75,6 +75,7 @@ def prepare(rows: SiliconRows) -> Prepared:
             ]
             g, m, kv = (list(x) for x in zip(*precs, strict=True))
             hw = hw_vectors(list(sub.system), g, m)
+            sub = unrecorded.read_product_layouts(sub, hw.su_domain)
             groups.append(
                 Group(
                     np.flatnonzero(mask),
@@ -164,7 +165,6 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     new = np.maximum(isl - cached, 1.0)
     ctx = isl + osl / 2.0
     lay = make_layout(r.tp, r.dp, r.moe_tp, r.moe_ep, r.pp, prof.is_moe)
-    lay = unrecorded.product_recorded_layout(lay, hw.su_domain)
     # clients per attention-DP rank: the recorded client concurrency is the ground truth
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
     c = g.concurrency(i, r) / lay.dp

@@ -29,9 +29,12 @@ Both are guesses for rows that record nothing; a row that records a count keeps 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from codesign.perf.step import Layout
+from codesign.validation.silicon import SiliconRows
 
 # batch per attention-DP rank = A x concurrency^B (fitted on the rows that record layouts)
 TP_DECODE_BATCH_A, TP_DECODE_BATCH_B = 0.51, 0.84
@@ -105,3 +108,33 @@ def product_recorded_layout(lay: Layout, gpus_per_domain: np.ndarray) -> Layout:
     moe_tp = np.where(product, t / np.maximum(e, 1), lay.moe_tp)
     moe_ep = np.where(expert_width, lay.tp, lay.moe_ep)
     return Layout(tp=tp, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, pp=lay.pp)
+
+
+def read_product_layouts(rows: SiliconRows, gpus_per_domain: np.ndarray) -> SiliconRows:
+    """Measured rows with their agg layout columns read by ``product_recorded_layout``
+    (disagg and dense rows keep theirs). Only for measured rows: a deployment a user
+    describes means what it says."""
+    lay = Layout(
+        tp=rows.tp.astype(np.float64),
+        dp=np.maximum(rows.dp, 1).astype(np.float64),
+        moe_tp=rows.moe_tp.astype(np.float64),
+        moe_ep=rows.moe_ep.astype(np.float64),
+        pp=np.maximum(rows.pp, 1).astype(np.float64),
+    )
+    read = product_recorded_layout(lay, np.asarray(gpus_per_domain, dtype=np.float64))
+    agg = rows.mode == "agg"
+    changed = agg & ((read.tp != lay.tp) | (read.dp != lay.dp) | (read.moe_tp != lay.moe_tp))
+    if not changed.any():
+        return rows
+    as_int = rows.tp.dtype
+
+    def pick(new: np.ndarray, old: np.ndarray) -> np.ndarray:
+        return np.where(changed, new, old).astype(as_int)
+
+    return dataclasses.replace(
+        rows,
+        tp=pick(read.tp, rows.tp),
+        dp=pick(read.dp, rows.dp),
+        moe_tp=pick(read.moe_tp, rows.moe_tp),
+        moe_ep=pick(read.moe_ep, rows.moe_ep),
+    )

@@ -75,3 +75,16 @@ def test_product_recorded_layouts_are_read_as_run(recorded, domain, read) -> Non
     assert (got.tp[0], got.dp[0], got.moe_tp[0], got.moe_ep[0]) == read
     if read != recorded:
         assert got.gpus[0] <= domain
+
+
+def test_measured_rows_are_read_as_run_and_only_they(shared_dir) -> None:
+    from codesign.validation.silicon import SiliconRows
+
+    rows = SiliconRows.from_csv(shared_dir / "validation" / "silicon_dev.csv")
+    pick = np.flatnonzero(rows.id == "dsr1_b200_sglang_fp4_agg_8192x1024_c4_cfg202")
+    row = rows.subset(pick)
+    assert (row.tp[0], row.moe_tp[0], row.moe_ep[0]) == (16, 4, 4)  # as recorded
+    read = unrecorded.read_product_layouts(row, np.array([8.0]))  # an 8-GPU B200 node
+    assert (read.tp[0], read.dp[0], read.moe_tp[0], read.moe_ep[0]) == (4, 1, 1, 4)
+    kept = unrecorded.read_product_layouts(row, np.array([72.0]))  # would fit NVL72
+    assert (kept.tp[0], kept.moe_tp[0], kept.moe_ep[0]) == (16, 4, 4)
