@@ -19,7 +19,7 @@ NATIVE := $(VENV)/.native
 SIM_SOURCES := $(foreach m,engine worker batching kvstore router stepmodel requests native,codesign/simulate/$(m).py) \
 	$(wildcard codesign/simulate/*.pxd)
 $(NATIVE): $(STAMP) $(SIM_SOURCES)
-	$(BIN)/python -m codesign.simulate.native || echo "simulator: continuing with pure Python"
+	$(BIN)/python -m codesign.simulate.build || echo "simulator: continuing with pure Python"
 	touch $(NATIVE)
 
 venv: $(STAMP) $(NATIVE)

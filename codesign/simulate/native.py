@@ -8,7 +8,7 @@ C calls). The results are bit-identical to the pure-Python modules
 row and metric); ``codesign bench simulate`` measures ~1.4-1.5x the requests/s.
 
 ``make venv`` builds it when Cython and a C compiler are there (``python -m
-codesign.simulate.native``, ~30 s). The pure-Python modules run instead when there is no
+codesign.simulate.build``, ~30 s). The pure-Python modules run instead when there is no
 build, when ``CODESIGN_PURE_PYTHON=1``, or when a hot module's source changed after the
 build (a stamp holds the sources' digest): a stale build is never imported.
 
@@ -157,10 +157,13 @@ def clean() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["clean"]:
+    if args == ["clean"]:
         clean()
         print("simulator: compiled build removed")
         return 0
+    if args not in ([], ["build"]):
+        print(f"usage: python -m {PACKAGE}.build [build | clean] (got {' '.join(args)!r})")
+        return 2
     try:
         files = build()
     except ImportError:
@@ -171,7 +174,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"simulator: compiled {len(files)} modules")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

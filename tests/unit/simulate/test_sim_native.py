@@ -87,3 +87,10 @@ def test_a_changed_source_makes_the_build_stale(tmp_path: Path, monkeypatch) -> 
     assert "source changed" in str(native._stale_reason())
     monkeypatch.setenv(native.PURE_ENV, "1")
     assert native.PURE_ENV in str(native._stale_reason())
+
+
+def test_an_unknown_command_gets_a_one_line_usage(capsys) -> None:
+    assert native.main(["rebuild"]) == 2  # nothing built or removed
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("usage: python -m codesign.simulate.build [build | clean]")
+    assert "\n" not in out
