@@ -1,8 +1,8 @@
 """Numeric formats: storage bits per element and which peak FLOP/s rate computes them.
 
 Block-scaled formats store a shared scale per block, which adds bits per element:
-NVFP4 has an FP8 (E4M3) scale per 16 elements (4 + 8/16 = 4.5 bits), MXFP4 and MXFP6 an
-E8M0 scale per 32 elements (4 + 8/32 = 4.25 and 6.25 bits), DeepSeek-style FP8 block
+NVFP4 has an FP8 (E4M3) scale per 16 elements (4 + 8/16 = 4.5 bits), MXFP4, MXFP6 and MXFP8 an
+E8M0 scale per 32 elements (4.25, 6.25 and 8.25 bits), DeepSeek-style FP8 block
 quantisation an FP32 scale per 128x128 weight block (8 + 32/16384 bits).
 Sources: NVIDIA "Introducing NVFP4" developer blog (2025) and the OCP Microscaling
 Formats (MX) v1.0 specification.
@@ -77,6 +77,14 @@ PRECISIONS: dict[str, Precision] = {
             scale_bits=32,
             block_elements=128 * 128,
             description="FP8 with an FP32 scale per 128x128 block (DeepSeek-V3 style)",
+        ),
+        _p(
+            "mxfp8",
+            8,
+            ("fp8",),
+            scale_bits=8,
+            block_elements=32,
+            description="MXFP8 (E4M3) with an E8M0 scale per 32 elements",
         ),
         _p(
             "fp6",

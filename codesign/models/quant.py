@@ -57,6 +57,7 @@ _ALGO_TO_PRECISION: dict[str, str] = {
     "FP8_PB_WO": "fp8_block",
     "FP8_BLOCK": "fp8_block",
     "MXFP4": "mxfp4",
+    "MXFP8": "mxfp8",
     "W4A16_AWQ": "int4_wo",
     "W4A8_AWQ": "int4_wo",
     "INT4_AWQ": "int4_wo",

@@ -18,6 +18,7 @@ from hwmodels.cost import (
 def test_bits_include_block_scales() -> None:
     assert get_precision("nvfp4").bits_effective == pytest.approx(4.5)  # 4 + 8/16
     assert get_precision("mxfp4").bits_effective == pytest.approx(4.25)  # 4 + 8/32
+    assert get_precision("mxfp8").bits_effective == pytest.approx(8.25)  # 8 + 8/32 (OCP MX)
     assert get_precision("fp8").bytes_per_element == 1.0
     assert get_precision("bf16").bytes_per_element == 2.0
     assert get_precision("fp8_block").bits_effective == pytest.approx(8 + 32 / 16384)
