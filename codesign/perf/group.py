@@ -23,6 +23,14 @@ _QUANT = {
     "bf16": "bf16",
     "fp16": "fp16",
     "w4a8_awq": "nvfp4",
+    # other names benchmark tables use for the same formats
+    "float16": "fp16",
+    "mxfp4": "mxfp4",
+    "w4a16_mxfp4": "mxfp4",
+    "mxfp8": "mxfp8",
+    "w4afp8": "nvfp4",  # 4-bit weights, 8-bit activations: stored like a 4-bit format
+    "sq": "int8",  # SmoothQuant W8A8
+    "int8": "int8",
 }
 
 

@@ -88,3 +88,17 @@ def test_measured_rows_are_read_as_run_and_only_they(shared_dir) -> None:
     assert (read.tp[0], read.dp[0], read.moe_tp[0], read.moe_ep[0]) == (4, 1, 1, 4)
     kept = unrecorded.read_product_layouts(row, np.array([72.0]))  # would fit NVL72
     assert (kept.tp[0], kept.moe_tp[0], kept.moe_ep[0]) == (16, 4, 4)
+
+
+def test_row_precisions_read_benchmark_quant_names() -> None:
+    """Quant-mode names of other benchmark tables resolve to formats, not to the native one."""
+    from codesign.models import load_model
+    from codesign.perf.group import row_precisions
+    from codesign.perf.profile import build_profile
+
+    prof = build_profile(load_model("openai/gpt-oss-120b"))
+    assert row_precisions("float16", "w4a16_mxfp4", "", "vllm", prof) == ("fp16", "mxfp4", "bf16")
+    assert row_precisions("fp8", "w4afp8", "", "trtllm", prof) == ("fp8", "nvfp4", "fp8")
+    assert row_precisions("sq", "", "", "sglang", prof)[0] == "int8"
+    # an unknown name keeps the checkpoint's own precision
+    assert row_precisions("", "", "", "vllm", prof)[1] == prof.native_moe
