@@ -105,7 +105,11 @@ def precisions_for(arch: ModelArch, rules: QuantRules) -> WeightPrecisions:
     mx = arch.family == "nemotron_h"  # Nemotron-H names every block's module "mixer"
     attention = component_precision(rules, attn_layers, kind, mx)
     votes = [
-        component_precision(rules, _idx(arch.layer_mixers, "linear_attention"), "linear"),
+        component_precision(
+            rules,
+            _idx(arch.layer_mixers, "linear_attention"),
+            "kda" if arch.family == "kimi_linear" else "linear",
+        ),
         component_precision(rules, _idx(arch.layer_mixers, "mamba"), "mamba", mx),
     ]
     recurrent = next((v for v in votes if v is not None), None)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from codesign.errors import UnsupportedModelError
 from codesign.models.hf_config import Cfg
+from codesign.models.hf_fam_nas_kimi import parse_kimi_linear, parse_nemotron_nas
+from codesign.models.hf_fam_step_minimax import parse_minimax_m3, parse_step3p7
 from codesign.models.hf_families import (
     Fields,
     parse_deepseek,
@@ -25,14 +27,8 @@ REFUSED: dict[str, str] = {
     "deepseek_ref": "DeepSeek-V4 reference config (compress_ratios, hc) is not modelled",
     "gemma4": "Gemma 4 per-layer KV sharing and per-layer embeddings are not modelled",
     "gemma4_text": "Gemma 4 per-layer KV sharing and per-layer embeddings are not modelled",
-    "step3p7": "Step-3.7 attention layout (per-layer head groups) is not modelled",
-    "minimax_m3": "MiniMax-M3 attention layout is not modelled",
-    "minimax_m3_vl": "MiniMax-M3 attention layout is not modelled",
-    "kimi_linear": "Kimi linear (KDA) hybrid attention is not modelled",
     "mimo_v2_flash": "MiMo-V2 hybrid sliding-window layout with per-layer head counts is not "
     "modelled",
-    "nemotron-nas": "DeciLM / Nemotron-NAS per-layer block_configs (variable FFN and skipped "
-    "attention) are not modelled",
 }
 
 
@@ -63,5 +59,10 @@ FAMILY_PARSERS: dict[str, Callable[[Cfg], Fields]] = {
     "qwen3_5_moe_text": parse_qwen3_5,
     "nemotron_h": parse_nemotron_h,
     "llama4_text": parse_llama4,
+    "nemotron-nas": parse_nemotron_nas,
+    "kimi_linear": parse_kimi_linear,
+    "step3p7": parse_step3p7,
+    "minimax_m3": parse_minimax_m3,
+    "minimax_m3_vl": parse_minimax_m3,
     **{k: _refuse(v) for k, v in REFUSED.items()},
 }

@@ -30,6 +30,8 @@ _PROBES: dict[str, tuple[str, ...]] = {
         "self_attn.o_proj",
     ),
     "linear": ("linear_attn.in_proj_qkv", "linear_attn.in_proj_z", "linear_attn.out_proj"),
+    # Kimi linear (KDA) layers keep their projections under self_attn
+    "kda": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"),
     "mamba": ("mixer.in_proj", "mixer.out_proj"),
     "dense": ("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"),
     "experts": (
@@ -167,8 +169,18 @@ def component_precision(
     votes: Counter[str] = Counter()
     for i in layers:
         for rel in probes:
-            votes[rules.resolve(_variants(i, rel))] += 1
-    return votes.most_common(1)[0][0]
+            if rules.per_module:
+                # a mixed-precision list names every quantised module: a probe it does not
+                # name may simply not exist in this architecture (MiniMax-M3 experts are
+                # w1/w2/w3), so only named modules vote
+                named = next(
+                    (p for p in map(rules.precision_of, _variants(i, rel)) if p is not None), None
+                )
+                if named is not None:
+                    votes[named] += 1
+            else:
+                votes[rules.resolve(_variants(i, rel))] += 1
+    return votes.most_common(1)[0][0] if votes else rules.default
 
 
 def _fp8_kind(qc: dict[str, Any]) -> str:
