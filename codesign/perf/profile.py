@@ -46,6 +46,7 @@ class ModelProfile:
     flops_per_pair_prefill: float  # 2 x heads x (qk + v), non-absorbed
     flops_per_pair_decode: float  # absorbed for MLA
     index_topk: int  # DSA: keys each query attends to (0 = none)
+    index_head_dim: int  # DSA: indexer key elements per token per layer (0 = none)
     indexer_flops_per_pair: float
     recurrent_flops_per_token: float
     state_bytes_per_seq: float
@@ -90,6 +91,17 @@ class ModelProfile:
                 eff = self.index_topk if cap == 0 else min(cap, self.index_topk)
             total = total + layers * (upto(c + n, eff) - upto(c, eff))
         return total
+
+    @property
+    def kv_elems_attended(self) -> int:
+        """KV elements per layer a query reads for each attended key (MLA caches the
+        indexer key beside the latent; only the indexer reads it)."""
+        return self.kv_elems_per_layer - (self.index_head_dim if self.is_mla else 0)
+
+    def indexer_keys_read(self, context: np.ndarray) -> np.ndarray:
+        """Layer-weighted keys the DSA indexer scores per query: every key, uncapped."""
+        ctx = np.asarray(context, dtype=np.float64)
+        return self.attn_layers * ctx if self.index_topk else np.zeros_like(ctx)
 
     def indexer_pairs(self, new: np.ndarray, before: np.ndarray) -> np.ndarray:
         """Pairs the DSA indexer scores (all keys, uncapped by top-k)."""
@@ -150,6 +162,7 @@ def build_profile(arch: ModelArch) -> ModelProfile:
         flops_per_pair_prefill=float(pre),
         flops_per_pair_decode=float(dec),
         index_topk=ix.topk_tokens if ix else 0,
+        index_head_dim=ix.head_dim if ix else 0,
         indexer_flops_per_pair=float(2 * ix.num_heads * ix.head_dim) if ix else 0.0,
         recurrent_flops_per_token=float(_recurrent_flops_per_token(arch)),
         state_bytes_per_seq=float(kv_state_bytes_per_sequence(arch)),

@@ -147,14 +147,15 @@ def step_time(
     # attention: decode streams the KV cache; prefill is causal flash attention
     kv_split = 1.0 if prof.is_mla else np.minimum(tp, max(prof.num_kv_heads, 1))
     head_split = tp
-    kv_read = load.n_dec * prof.kv_tokens_read(load.ctx_dec + 1) * prof.kv_elems_per_layer
-    dec_bytes = kv_read * nb.kv / kv_split
+    # DSA: the indexer scores every cached key (its own small key) to pick the top-k ones
+    ix_keys = load.n_dec * prof.indexer_keys_read(load.ctx_dec + 1)
+    kv_read = load.n_dec * prof.kv_tokens_read(load.ctx_dec + 1) * prof.kv_elems_attended
+    dec_bytes = (kv_read + ix_keys * prof.index_head_dim) * nb.kv / kv_split
     # kv_tokens_read and attention_pairs are summed over layers; FLOPs per pair are per layer
     dec_flops = (
-        load.n_dec
-        * prof.kv_tokens_read(load.ctx_dec + 1)
-        * (prof.flops_per_pair_decode / head_split)
-    )
+        load.n_dec * prof.kv_tokens_read(load.ctx_dec + 1) * prof.flops_per_pair_decode
+        + ix_keys * prof.indexer_flops_per_pair
+    ) / head_split
     t_dec_attn = _roofline(dec_flops, dec_bytes, hw.peak_attn, eff.decode_attn, hw.mem_bw, eff.mem)
     per_seq = load.n_pf / np.maximum(load.pf_seqs, 1.0)
     pairs = load.pf_seqs * prof.attention_pairs(per_seq, load.ctx_pf)

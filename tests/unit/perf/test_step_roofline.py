@@ -38,6 +38,7 @@ def profile(**over: object) -> ModelProfile:
         flops_per_pair_prefill=2 * 8 * 256.0,
         flops_per_pair_decode=2 * 8 * 256.0,
         index_topk=0,
+        index_head_dim=0,
         indexer_flops_per_pair=0.0,
         recurrent_flops_per_token=0.0,
         state_bytes_per_seq=0.0,
@@ -111,6 +112,30 @@ def test_decode_step_is_weight_and_kv_streaming_by_hand() -> None:
     assert t["total"][0] == pytest.approx(
         sum(t[k][0] for k in ("gemm", "moe", "attn_decode", "attn_prefill", "comm", "fixed"))
     )
+
+
+def test_dsa_decode_reads_top_k_latents_and_every_indexer_key_by_hand() -> None:
+    """DeepSeek-V3.2-style MLA + DSA: the latent (512 + 64) is read for the top-k keys
+    only, the 128-element indexer key for every cached key."""
+    prof = profile(
+        is_mla=True,
+        num_kv_heads=8,
+        kv_elems_per_layer=512 + 64 + 128,
+        index_topk=2048,
+        index_head_dim=128,
+        indexer_flops_per_pair=2 * 64 * 128.0,
+        flops_per_pair_decode=2 * 8 * (576 + 512.0),
+    )
+    ctx = 65_535.0
+    load = StepLoad(n_dec=one(4), ctx_dec=one(ctx), n_pf=one(0), ctx_pf=one(0), pf_seqs=one(0))
+    t = step_time(prof, hw(peak=1e18), LAY1, load, BF16, eff())  # memory-bound on purpose
+    latent = 4 * 2 * 2048 * 576 * 2  # 4 seqs x 2 layers x top-k keys x 576 x 2 B
+    index = 4 * 2 * (ctx + 1) * 128 * 2  # every key's indexer entry
+    assert t["attn_decode"][0] == pytest.approx((latent + index) / 1e12)
+    # without the indexer the same step reads 8x less at 64K context
+    plain = profile(is_mla=True, num_kv_heads=8, kv_elems_per_layer=576, index_topk=2048)
+    t0 = step_time(plain, hw(peak=1e18), LAY1, load, BF16, eff())
+    assert t0["attn_decode"][0] == pytest.approx(latent / 1e12)
 
 
 def test_prefill_is_compute_bound_by_hand() -> None:
