@@ -103,21 +103,19 @@ def precisions_for(arch: ModelArch, rules: QuantRules) -> WeightPrecisions:
     attn_layers = [i for i, m in enumerate(arch.layer_mixers) if m in ATTENTION_MIXERS]
     kind = arch.attention.kind if arch.attention else "gqa"
     mx = arch.family == "nemotron_h"  # Nemotron-H names every block's module "mixer"
-    attention = component_precision(rules, attn_layers, kind, mx)
+    fam = arch.family
+    attention = component_precision(rules, attn_layers, kind, mx, fam)
+    linear = _idx(arch.layer_mixers, "linear_attention")
     votes = [
-        component_precision(
-            rules,
-            _idx(arch.layer_mixers, "linear_attention"),
-            "kda" if arch.family == "kimi_linear" else "linear",
-        ),
-        component_precision(rules, _idx(arch.layer_mixers, "mamba"), "mamba", mx),
+        component_precision(rules, linear, "linear", family=fam),
+        component_precision(rules, _idx(arch.layer_mixers, "mamba"), "mamba", mx, fam),
     ]
     recurrent = next((v for v in votes if v is not None), None)
     mixer = attention or recurrent or rules.default
-    dense = component_precision(rules, _idx(arch.layer_ffns, "dense"), "dense", mx)
+    dense = component_precision(rules, _idx(arch.layer_ffns, "dense"), "dense", mx, fam)
     moe_layers = _idx(arch.layer_ffns, "moe")
-    experts = component_precision(rules, moe_layers, "experts", mx)
-    shared = component_precision(rules, moe_layers, "shared", mx)
+    experts = component_precision(rules, moe_layers, "experts", mx, fam)
+    shared = component_precision(rules, moe_layers, "shared", mx, fam)
     lm_head = None
     for name in ("lm_head", "language_model.lm_head"):
         lm_head = lm_head or rules.precision_of(name)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 from codesign.errors import UnsupportedModelError
 from codesign.models.hf_config import Cfg
+from codesign.models.hf_fam_deepseek_v4 import parse_deepseek_v4
+from codesign.models.hf_fam_gemma_mimo import parse_gemma4, parse_mimo_v2_flash
 from codesign.models.hf_fam_nas_kimi import parse_kimi_linear, parse_nemotron_nas
 from codesign.models.hf_fam_step_minimax import parse_minimax_m3, parse_step3p7
 from codesign.models.hf_families import (
@@ -22,14 +24,7 @@ from codesign.models.hf_families import (
     parse_qwen3_moe,
 )
 
-REFUSED: dict[str, str] = {
-    "deepseek_v4": "DeepSeek-V4 compressed/hybrid attention (compress_ratios, hc) is not modelled",
-    "deepseek_ref": "DeepSeek-V4 reference config (compress_ratios, hc) is not modelled",
-    "gemma4": "Gemma 4 per-layer KV sharing and per-layer embeddings are not modelled",
-    "gemma4_text": "Gemma 4 per-layer KV sharing and per-layer embeddings are not modelled",
-    "mimo_v2_flash": "MiMo-V2 hybrid sliding-window layout with per-layer head counts is not "
-    "modelled",
-}
+REFUSED: dict[str, str] = {}
 
 
 def _refuse(reason: str) -> Callable[[Cfg], Fields]:
@@ -64,5 +59,10 @@ FAMILY_PARSERS: dict[str, Callable[[Cfg], Fields]] = {
     "step3p7": parse_step3p7,
     "minimax_m3": parse_minimax_m3,
     "minimax_m3_vl": parse_minimax_m3,
+    "gemma4": parse_gemma4,
+    "gemma4_text": parse_gemma4,
+    "mimo_v2_flash": parse_mimo_v2_flash,
+    "deepseek_v4": parse_deepseek_v4,
+    "deepseek_ref": parse_deepseek_v4,
     **{k: _refuse(v) for k, v in REFUSED.items()},
 }

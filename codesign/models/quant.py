@@ -30,8 +30,6 @@ _PROBES: dict[str, tuple[str, ...]] = {
         "self_attn.o_proj",
     ),
     "linear": ("linear_attn.in_proj_qkv", "linear_attn.in_proj_z", "linear_attn.out_proj"),
-    # Kimi linear (KDA) layers keep their projections under self_attn
-    "kda": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj"),
     "mamba": ("mixer.in_proj", "mixer.out_proj"),
     "dense": ("mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"),
     "experts": (
@@ -40,6 +38,25 @@ _PROBES: dict[str, tuple[str, ...]] = {
         "block_sparse_moe.experts.0.w2",
     ),
     "shared": ("mlp.shared_experts.down_proj", "mlp.shared_expert.down_proj"),
+}
+# Families whose checkpoints name a component's modules differently.
+_FAMILY_PROBES: dict[str, dict[str, tuple[str, ...]]] = {
+    # Kimi linear (KDA) layers keep their projections under self_attn
+    "kimi_linear": {
+        "linear": ("self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj")
+    },
+    # Gemma 4 experts sit beside the dense MLP, not inside it
+    "gemma4": {"experts": ("experts.gate_up_proj", "experts.down_proj")},
+    "gemma4_text": {"experts": ("experts.gate_up_proj", "experts.down_proj")},
+    # DeepSeek-V4 reference-style names
+    **{
+        fam: {
+            "mla": ("attn.wq_a", "attn.wq_b", "attn.wkv", "attn.wo_a", "attn.wo_b"),
+            "experts": ("ffn.experts.0.w1", "ffn.experts.0.w2", "ffn.experts.0.w3"),
+            "shared": ("ffn.shared_experts.w1", "ffn.shared_experts.w2"),
+        }
+        for fam in ("deepseek_v4", "deepseek_ref")
+    },
 }
 # Nemotron-H names every block's module "mixer".
 _PROBES_MIXER: dict[str, tuple[str, ...]] = {
@@ -160,12 +177,19 @@ def _variants(layer: int, rel: str) -> list[str]:
 
 
 def component_precision(
-    rules: QuantRules, layers: list[int], probe: str, mixer_names: bool = False
+    rules: QuantRules,
+    layers: list[int],
+    probe: str,
+    mixer_names: bool = False,
+    family: str = "",
 ) -> str | None:
     """Most common precision of a component's probes over the given layers."""
     if not layers:
         return None
-    probes = (_PROBES_MIXER if mixer_names else _PROBES)[probe]
+    probes = (
+        _FAMILY_PROBES.get(family, {}).get(probe)
+        or (_PROBES_MIXER if mixer_names else _PROBES)[probe]
+    )
     votes: Counter[str] = Counter()
     for i in layers:
         for rel in probes:
