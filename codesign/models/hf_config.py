@@ -16,6 +16,7 @@ from codesign.models.arch import ATTENTION_MIXERS, ModelArch, WeightPrecisions
 from codesign.models.quant import QuantRules, component_precision, parse_quant
 
 _MISSING = object()
+_FOUR_BIT = frozenset({"nvfp4", "mxfp4", "fp4", "int4_wo"})
 
 
 class Cfg:
@@ -89,7 +90,12 @@ def parse_hf_config(
         fields.setdefault("family", family)
         fields.setdefault("architecture", arch_name)
         draft = ModelArch(id=model_id, source_path=source_path, **fields)
-        return draft.model_copy(update={"precision": precisions_for(draft, rules)})
+        precision = precisions_for(draft, rules)
+        if text.get("expert_dtype") == "fp4" and precision.experts not in _FOUR_BIT:
+            # DeepSeek-V4 checkpoints store routed experts in FP4 (E2M1 with a UE8M0 scale
+            # per 32 values: MXFP4) beside an FP8 quantization_config for the rest
+            precision = precision.model_copy(update={"experts": "mxfp4"})
+        return draft.model_copy(update={"precision": precision})
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])

@@ -30,8 +30,8 @@ kind, so the mapping preserves, in this order (approximations are also in ``note
 
 Also: hash-routed layers are modelled as learned routing; the MTP module
 (``num_nextn_predict_layers``) is counted like a mean layer (V4's is window-only, without
-hc); ``expert_dtype: fp4`` (MXFP4-style experts) is only noted, since precisions come from
-the quantization config.
+hc). ``expert_dtype: fp4`` makes the routed experts MXFP4 beside the FP8 quantization config
+(``hf_config.parse_hf_config``); quant.py probes V4's module names (``layers.N.ffn.experts``).
 """
 
 from __future__ import annotations
@@ -46,14 +46,6 @@ from codesign.models.hf_families import Fields
 
 CSA_RATIO = 4  # reference code: ratio 4 has the overlapping compressor and the indexer
 PREFILL_REF_TOKENS = 65_536  # prompt length at which prefill attention FLOPs are matched
-# Module names of the reference checkpoint layout (``layers.N.attn.wq_a``,
-# ``layers.N.ffn.experts.E.w2``), for quant.py's probes: until they are added there, per-module
-# quant configs (nvidia NVFP4: ``layers.N.ffn.experts``) resolve every component to bf16.
-V4_QUANT_PROBES: dict[str, tuple[str, ...]] = {
-    "mla": ("attn.wq_a", "attn.wq_b", "attn.wkv", "attn.wo_a", "attn.wo_b"),
-    "experts": ("ffn.experts.0.w1", "ffn.experts.0.w2", "ffn.experts.0.w3"),
-    "shared": ("ffn.shared_experts.w1", "ffn.shared_experts.w2"),
-}
 
 
 def _int(c: Cfg, *keys: str, default: int | None = None) -> int:
@@ -262,7 +254,6 @@ def parse_deepseek_v4(c: Cfg) -> Fields:
 __all__ = [
     "CSA_RATIO",
     "PREFILL_REF_TOKENS",
-    "V4_QUANT_PROBES",
     "hc_params_per_layer",
     "kv_growth_per_token",
     "layer_ratios",

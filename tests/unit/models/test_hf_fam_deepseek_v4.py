@@ -165,6 +165,8 @@ def test_reference_configs_match_hf_configs(config_dir: Path) -> None:
         assert param_counts(ref) == param_counts(hf)
         assert kv_elements(ref, 131_072) == kv_elements(hf, 131_072)
         assert ref.precision.experts == "fp8_block"
+        # the release checkpoints keep FP8 blocks but store routed experts in FP4 (MXFP4)
+        assert hf.precision.experts == "mxfp4" and hf.precision.attention == "fp8_block"
 
 
 @pytest.mark.parametrize("size", ["Flash", "Pro"])
