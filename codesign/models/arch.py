@@ -56,6 +56,12 @@ class AttentionSpec(_Frozen):
     qk_norm: bool = False
     bias: bool = False
     indexer: IndexerSpec | None = None
+    kv_compress_ratio: int | None = Field(
+        default=None,
+        ge=2,
+        description="compressed cache (DeepSeek-V4): one entry per this many tokens, beside "
+        "a raw window of sliding_window_tokens",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> AttentionSpec:
@@ -153,6 +159,13 @@ class ModelArch(_Frozen):
     tie_word_embeddings: bool = False
     max_context_tokens: int = Field(gt=0)
     attention: AttentionSpec | None = None
+    extra_attention: tuple[AttentionSpec, ...] = Field(
+        default=(), description="other attention shapes, for layers that differ"
+    )
+    layer_attention: tuple[int, ...] = Field(
+        default=(),
+        description="per layer: 0 = attention, k = extra_attention[k-1] (empty: all 0)",
+    )
     linear_attention: LinearAttentionSpec | None = None
     mamba: MambaSpec | None = None
     dense_mlp: DenseMlpSpec | None = None
@@ -184,7 +197,25 @@ class ModelArch(_Frozen):
         missing = [k for k, need in needs.items() if need and getattr(self, k) is None]
         if missing:
             raise ValueError(f"layers use {', '.join(missing)} but no spec is given")
+        if self.layer_attention:
+            if len(self.layer_attention) != n:
+                raise ValueError(
+                    f"layer_attention has {len(self.layer_attention)} entries, num_layers is {n}"
+                )
+            bad = [k for k in self.layer_attention if not 0 <= k <= len(self.extra_attention)]
+            if bad:
+                raise ValueError(
+                    f"layer_attention indexes {sorted(set(bad))}; there are "
+                    f"{len(self.extra_attention)} extra attention specs"
+                )
+        elif self.extra_attention:
+            raise ValueError("extra_attention is given but layer_attention does not use it")
         return self
+
+    def attention_of(self, layer: int) -> AttentionSpec | None:
+        """The attention spec of ``layer`` (None for a model without attention)."""
+        k = self.layer_attention[layer] if self.layer_attention else 0
+        return self.attention if k == 0 else self.extra_attention[k - 1]
 
     def count_mixers(self, *kinds: str) -> int:
         return sum(1 for m in self.layer_mixers if m in kinds)

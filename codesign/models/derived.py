@@ -5,8 +5,9 @@ Token arguments accept ints or numpy arrays (vectorised); array inputs give floa
 KV cache per attention layer and token: GQA keeps K and V, ``kv_heads x (head_dim +
 v_head_dim)`` elements; MLA keeps the compressed latent, ``kv_lora_rank + qk_rope_head_dim``
 (DSA models add the indexer key, ``index_head_dim``). Sliding-window layers keep at most
-``window`` tokens, chunked-attention layers at most ``chunk`` (an upper bound). Linear
-attention and Mamba layers keep a constant state per sequence instead.
+``window`` tokens, chunked-attention layers at most ``chunk`` (an upper bound); layers may
+differ in shape (``attn_layers``). Linear attention and Mamba layers keep a constant state
+per sequence instead.
 
 Attention FLOPs count 2 FLOPs per multiply-add over (query, key) pairs: QK^T costs
 ``2 x heads x qk_dim`` and PV ``2 x heads x v_dim`` per pair. MLA prefill uses the
@@ -26,6 +27,8 @@ from typing import Any
 import numpy as np
 
 from codesign.models.arch import ModelArch, WeightPrecisions
+from codesign.models.attn_layers import attention_groups, flops_per_pair, kv_elems_per_entry
+from codesign.models.attn_layers import attention_pairs as attention_pairs  # re-exported
 from codesign.models.params import ParamCounts, param_counts
 from hwmodels.precision import get_precision
 
@@ -101,36 +104,15 @@ def weight_bytes(
 
 
 def attention_kv_elements_per_layer(arch: ModelArch) -> int:
-    """KV-cache elements one softmax-attention layer keeps per token."""
-    a = arch.attention
-    if a is None:
-        return 0
-    if a.kind == "mla":
-        n = (a.kv_lora_rank or 0) + (a.qk_rope_head_dim or 0)
-        return n + (a.indexer.head_dim if a.indexer else 0)
-    return a.num_kv_heads * (a.head_dim + a.v_head_dim)
+    """KV-cache elements one layer of the (primary) attention spec keeps per token."""
+    return 0 if arch.attention is None else kv_elems_per_entry(arch.attention)
 
 
-def _cap(arch: ModelArch, mixer: str) -> int | None:
-    a = arch.attention
-    if a is None:
-        return None
-    if mixer == "sliding_attention":
-        return a.sliding_window_tokens
-    if mixer == "chunked_attention":
-        return a.chunk_tokens
-    return None
-
-
-def kv_elements_per_token(arch: ModelArch) -> int:
-    """Elements per token of the cache part that grows without bound (full-attention layers)."""
-    per = attention_kv_elements_per_layer(arch)
-    return per * sum(
-        1
-        for m in arch.layer_mixers
-        if m == "full_attention"
-        or (m in ("sliding_attention", "chunked_attention") and _cap(arch, m) is None)
-    )
+def kv_elements_per_token(arch: ModelArch) -> float:
+    """Elements per token of the cache part that grows without bound (full-attention layers;
+    a compressed layer adds one entry per ``kv_compress_ratio`` tokens)."""
+    total = sum(g.layers * g.kv_elems * g.growth_per_token for g in attention_groups(arch))
+    return int(total) if float(total).is_integer() else total
 
 
 def kv_bytes_per_token(arch: ModelArch, kv_precision: str = "bf16") -> float:
@@ -141,12 +123,9 @@ def kv_bytes_per_token(arch: ModelArch, kv_precision: str = "bf16") -> float:
 def kv_elements(arch: ModelArch, context_tokens: TokenArg) -> Any:
     """KV-cache elements for one sequence of ``context_tokens`` (windows capped)."""
     ctx = np.asarray(context_tokens, dtype=np.float64)
-    per = attention_kv_elements_per_layer(arch)
-    total = kv_elements_per_token(arch) * ctx
-    for m in ("sliding_attention", "chunked_attention"):
-        cap = _cap(arch, m)
-        if cap is not None:
-            total = total + arch.count_mixers(m) * per * np.minimum(ctx, cap)
+    total: Any = np.zeros_like(ctx)
+    for g in attention_groups(arch):
+        total = total + g.layers * g.kv_elems * g.entries(ctx)
     return total if np.ndim(total) else float(total)
 
 
@@ -180,21 +159,6 @@ def kv_state_bytes_per_sequence(arch: ModelArch, state_precision: str | None = N
     return total
 
 
-def _pairs_before(x: np.ndarray, cap: float | None) -> np.ndarray:
-    """Causal (query, key) pairs of the first x positions, keys capped at ``cap``."""
-    full = x * (x + 1) / 2
-    if cap is None:
-        return full
-    return np.where(x <= cap, full, cap * (cap + 1) / 2 + (x - cap) * cap)
-
-
-def attention_pairs(new_tokens: TokenArg, before: TokenArg, cap: float | None = None) -> Any:
-    """Sum over the new positions p of min(p + 1, cap): keys each new query attends to."""
-    n = np.asarray(new_tokens, dtype=np.float64)
-    c = np.asarray(before, dtype=np.float64)
-    return _pairs_before(c + n, cap) - _pairs_before(c, cap)
-
-
 def _recurrent_flops_per_token(arch: ModelArch) -> int:
     flops = 0
     la = arch.linear_attention
@@ -213,26 +177,11 @@ def _recurrent_flops_per_token(arch: ModelArch) -> int:
 
 
 def _attention_flops(arch: ModelArch, n: TokenArg, c: TokenArg, absorbed: bool) -> Any:
-    a = arch.attention
-    if a is None:
-        return 0.0
-    if a.kind == "mla" and absorbed:
-        qk, v = (a.kv_lora_rank or 0) + (a.qk_rope_head_dim or 0), a.kv_lora_rank or 0
-    else:
-        qk, v = a.head_dim, a.v_head_dim
-    per_pair = 2 * a.num_heads * (qk + v)
     total: Any = 0.0
-    for mixer in ("full_attention", "sliding_attention", "chunked_attention"):
-        layers = arch.count_mixers(mixer)
-        if not layers:
-            continue
-        cap = _cap(arch, mixer)
-        if a.indexer is not None:
-            cap = a.indexer.topk_tokens if cap is None else min(cap, a.indexer.topk_tokens)
-        total = total + layers * per_pair * attention_pairs(n, c, cap)
-        if a.indexer is not None:
-            ix = 2 * a.indexer.num_heads * a.indexer.head_dim
-            total = total + layers * ix * attention_pairs(n, c, _cap(arch, mixer))
+    for g in attention_groups(arch):
+        total = total + g.layers * flops_per_pair(g.spec, absorbed) * g.pairs(n, c)
+        if g.topk is not None:
+            total = total + g.layers * g.index_flops_per_pair * g.scored_pairs(n, c)
     return total
 
 

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict
 
 from codesign.errors import SpecError
 from codesign.models.arch import ModelArch, WeightPrecisions
+from codesign.models.attn_layers import attention_groups
 from codesign.models.derived import (
-    attention_kv_elements_per_layer,
     kv_state_bytes_per_sequence,
     weight_bytes_breakdown,
 )
@@ -63,13 +63,13 @@ def _validate(arch: ModelArch, chips: int, tp: int, pp: int, ep: int) -> None:
             raise SpecError(f"{name} must be >= 1, got {v}")
     if chips % (tp * pp):
         raise SpecError(f"chips={chips} is not a multiple of tp x pp = {tp * pp}")
-    if arch.attention is not None and arch.attention.num_heads % tp:
-        raise SpecError(
-            f"tp={tp} does not divide the {arch.attention.num_heads} attention heads of {arch.id}"
-        )
-    if arch.attention is not None and arch.attention.kind == "gqa":
-        kvh = arch.attention.num_kv_heads
-        if kvh % tp and tp % kvh:
+    for g in attention_groups(arch):
+        if g.spec.num_heads % tp:
+            raise SpecError(
+                f"tp={tp} does not divide the {g.spec.num_heads} attention heads of {arch.id}"
+            )
+        kvh = g.spec.num_kv_heads
+        if g.spec.kind == "gqa" and kvh % tp and tp % kvh:
             raise SpecError(
                 f"tp={tp} neither divides nor is a multiple of the {kvh} KV heads of {arch.id}"
             )
@@ -112,17 +112,16 @@ def weight_bytes_per_chip(
 
 
 def _kv_bytes_per_token_per_chip(arch: ModelArch, tp: int, pp: int, kv_bpe: float) -> float:
-    """Per-token KV bytes on one chip for the fully growing layers (windows ignored)."""
-    a = arch.attention
-    if a is None:
-        return 0.0
-    per_layer = attention_kv_elements_per_layer(arch)
-    if a.kind == "gqa":
-        per_layer = per_layer * max(1, a.num_kv_heads // tp) / a.num_kv_heads
-    layers = sum(
-        1 for m in arch.layer_mixers if m != "none" and m not in ("linear_attention", "mamba")
-    )
-    return per_layer * math.ceil(layers / pp) * kv_bpe
+    """Per-token KV bytes on one chip, every attention layer counted as growing (windows
+    ignored; a compressed layer adds 1/ratio entry per token)."""
+    total = 0.0
+    for g in attention_groups(arch):
+        per_layer = g.kv_elems / (g.ratio if g.compressed else 1)
+        a = g.spec
+        if a.kind == "gqa":
+            per_layer = per_layer * max(1, a.num_kv_heads // tp) / a.num_kv_heads
+        total += per_layer * math.ceil(g.layers / pp)
+    return total * kv_bpe
 
 
 def fit_report(

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from codesign.models.arch import ATTENTION_MIXERS, ModelArch
+from codesign.models.arch import AttentionSpec, ModelArch
+from codesign.models.attn_layers import attention_groups
 
 COMPONENTS: tuple[str, ...] = (
     "embeddings",
@@ -65,10 +66,12 @@ class ParamCounts(BaseModel):
 
 
 def attention_params(arch: ModelArch) -> int:
+    """Parameters of one softmax-attention layer of the primary spec."""
+    return 0 if arch.attention is None else attention_spec_params(arch.attention, arch.hidden_size)
+
+
+def attention_spec_params(a: AttentionSpec, h: int) -> int:
     """Parameters of one softmax-attention layer (projections, norms, sinks, indexer)."""
-    a, h = arch.attention, arch.hidden_size
-    if a is None:
-        return 0
     if a.kind == "mla":
         nope, rope = a.qk_nope_head_dim or 0, a.qk_rope_head_dim or 0
         kvl, ql = a.kv_lora_rank or 0, a.q_lora_rank
@@ -164,7 +167,6 @@ def _mtp_params(arch: ModelArch) -> int:
 def param_counts(arch: ModelArch) -> ParamCounts:
     """Exact parameter counts per component."""
     h = arch.hidden_size
-    n_attn = sum(1 for m in arch.layer_mixers if m in ATTENTION_MIXERS)
     n_moe = arch.count_ffns("moe")
     routed, active_routed, shared, router = moe_params(arch)
     if arch.norms_per_layer == 1:  # Nemotron-H: one pre-norm per mixer or MLP block
@@ -178,7 +180,7 @@ def param_counts(arch: ModelArch) -> ParamCounts:
     return ParamCounts(
         embeddings=arch.vocab_size * h,
         lm_head=0 if arch.tie_word_embeddings else arch.vocab_size * h,
-        attention=n_attn * attention_params(arch),
+        attention=sum(g.layers * attention_spec_params(g.spec, h) for g in attention_groups(arch)),
         linear_attention=arch.count_mixers("linear_attention") * linear_attention_params(arch),
         mamba=arch.count_mixers("mamba") * mamba_params(arch),
         dense_mlp=arch.count_ffns("dense") * dense_mlp_params(arch),

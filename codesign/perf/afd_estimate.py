@@ -41,13 +41,9 @@ def _parts(prof: ModelProfile) -> tuple[ModelProfile, ModelProfile]:
         prof,
         p_attn=0.0,
         p_recurrent=0.0,
-        attn_layers=0,
-        attn_groups=(),
-        kv_elems_per_layer=0,
+        attn=(),
         p_lm_head=0.0,
         recurrent_flops_per_token=0.0,
-        flops_per_pair_prefill=0.0,
-        flops_per_pair_decode=0.0,
     )
     return attn, ffn
 

@@ -40,7 +40,7 @@ def memory_use(
     dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
     w = (dense * nb.gemm + 2.0 * prof.p_lm_head * nb.gemm) / (lay.tp * lay.pp)
     w = w + prof.p_routed_total * nb.moe / (lay.moe_ep * lay.moe_tp * lay.pp)
-    split = 1.0 if prof.is_mla else np.minimum(lay.tp, max(prof.num_kv_heads, 1))
+    split = prof.kv_split(lay.tp)
     kv_tok = kv_elems_per_token * nb.kv / (split * lay.pp)
     free = mem_bytes * (1.0 - reserve_fraction) - w
     tokens = np.where(free > 0, free / np.maximum(kv_tok, 1e-9), 0.0) * lay.dp

@@ -2,16 +2,18 @@
 
 The step model is vectorised over candidates; the model is fixed for a call, so its
 architecture is boiled down here: parameter counts per component, layer counts per kind,
-KV-cache elements per attention layer, attention FLOPs per (query, key) pair.
+and the attention layers grouped by shape, with what a step reads and computes for them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from codesign.models import ModelArch, attention_kv_elements_per_layer, param_counts
+from codesign.models import ModelArch, param_counts
+from codesign.models.attn_layers import AttnGroup, attention_groups, flops_per_pair
 from codesign.models.derived import _recurrent_flops_per_token, kv_state_bytes_per_sequence
 from hwmodels.precision import get_precision
 
@@ -24,9 +26,8 @@ class ModelProfile:
     hidden: int
     vocab: int
     layers: int
-    attn_layers: int  # softmax-attention layers (any window)
-    # (layer count, key cap or 0 for unbounded) per attention-layer group
-    attn_groups: tuple[tuple[int, int], ...]
+    # softmax-attention layers grouped by shape (``codesign.models.attn_layers``)
+    attn: tuple[AttnGroup, ...]
     moe_layers: int
     # parameters per component, summed over layers
     p_attn: float
@@ -39,15 +40,7 @@ class ModelProfile:
     p_lm_head: float
     num_experts: int
     top_k: int
-    num_heads: int
-    num_kv_heads: int
-    is_mla: bool
-    kv_elems_per_layer: int
-    flops_per_pair_prefill: float  # 2 x heads x (qk + v), non-absorbed
-    flops_per_pair_decode: float  # absorbed for MLA
-    index_topk: int  # DSA: keys each query attends to (0 = none)
-    index_head_dim: int  # DSA: indexer key elements per token per layer (0 = none)
-    indexer_flops_per_pair: float
+    num_heads: int  # a tensor-parallel width must divide it (every group's heads)
     recurrent_flops_per_token: float
     state_bytes_per_seq: float
     # native precisions of the checkpoint
@@ -59,91 +52,89 @@ class ModelProfile:
     def is_moe(self) -> bool:
         return self.moe_layers > 0
 
-    def kv_tokens_read(self, context: np.ndarray) -> np.ndarray:
-        """Sum over attention layers of keys read per query, per layer-token unit.
-
-        Returns layer-weighted tokens: sum_g layers_g x min(context, cap_g).
-        """
-        ctx = np.asarray(context, dtype=np.float64)
-        total = np.zeros_like(ctx)
-        for layers, cap in self.attn_groups:
-            keys = ctx if cap == 0 else np.minimum(ctx, cap)
-            if self.index_topk:
-                keys = np.minimum(keys, self.index_topk)
-            total = total + layers * keys
-        return total
-
-    def attention_pairs(self, new: np.ndarray, before: np.ndarray) -> np.ndarray:
-        """Layer-weighted causal (query, key) pairs for ``new`` tokens after ``before``."""
-        n = np.asarray(new, dtype=np.float64)
-        c = np.asarray(before, dtype=np.float64)
-
-        def upto(x: np.ndarray, cap: float) -> np.ndarray:
-            full = x * (x + 1) / 2
-            if cap <= 0:
-                return full
-            return np.where(x <= cap, full, cap * (cap + 1) / 2 + (x - cap) * cap)
-
-        total = np.zeros(np.broadcast(n, c).shape)
-        for layers, cap in self.attn_groups:
-            eff = cap
-            if self.index_topk:
-                eff = self.index_topk if cap == 0 else min(cap, self.index_topk)
-            total = total + layers * (upto(c + n, eff) - upto(c, eff))
-        return total
+    @property
+    def attn_layers(self) -> int:
+        return sum(g.layers for g in self.attn)
 
     @property
-    def kv_elems_attended(self) -> int:
-        """KV elements per layer a query reads for each attended key (MLA caches the
-        indexer key beside the latent; only the indexer reads it)."""
-        return self.kv_elems_per_layer - (self.index_head_dim if self.is_mla else 0)
+    def index_topk(self) -> int:
+        """The DSA top-k of the first group with an indexer (0: none)."""
+        return next((g.topk for g in self.attn if g.topk), 0) or 0
 
-    def indexer_keys_read(self, context: np.ndarray) -> np.ndarray:
-        """Layer-weighted keys the DSA indexer scores per query: every key, uncapped."""
-        ctx = np.asarray(context, dtype=np.float64)
-        return self.attn_layers * ctx if self.index_topk else np.zeros_like(ctx)
+    @staticmethod
+    def _split(g: AttnGroup, tp: np.ndarray) -> np.ndarray | float:
+        """Ranks a group's cache is divided over: GQA heads split over tp (replicated
+        beyond the KV heads), an MLA latent is replicated on every rank."""
+        return 1.0 if g.spec.kind == "mla" else np.minimum(tp, max(g.spec.num_kv_heads, 1))
 
-    def indexer_pairs(self, new: np.ndarray, before: np.ndarray) -> np.ndarray:
-        """Pairs the DSA indexer scores (all keys, uncapped by top-k)."""
-        if not self.index_topk:
-            return np.zeros(np.broadcast(new, before).shape)
-        n = np.asarray(new, dtype=np.float64)
-        c = np.asarray(before, dtype=np.float64)
-        full = (c + n) * (c + n + 1) / 2 - c * (c + 1) / 2
-        return self.attn_layers * full
+    def decode_kv_elems(self, ctx: np.ndarray, tp: np.ndarray) -> np.ndarray:
+        """Cache elements one rank reads per decoding sequence at ``ctx`` cached tokens:
+        the attended entries, and every scored entry's indexer key (DSA)."""
+        total = np.zeros(np.broadcast(ctx, tp).shape)
+        for g in self.attn:
+            body = g.attended(ctx) * (g.kv_elems - g.index_elems) / self._split(g, tp)
+            ix = g.scored(ctx) * g.spec.indexer.head_dim if g.spec.indexer else 0.0
+            total = total + g.layers * (body + ix)
+        return total
+
+    def decode_attn_flops(self, ctx: np.ndarray) -> np.ndarray:
+        """Attention FLOPs of one decoding sequence (all heads; absorbed MLA)."""
+        total = np.zeros(np.shape(ctx))
+        for g in self.attn:
+            total = total + g.layers * (
+                g.attended(ctx) * flops_per_pair(g.spec, True)
+                + g.scored(ctx) * g.index_flops_per_pair
+            )
+        return total
+
+    def prefill_attn_flops(self, new: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """Attention FLOPs of ``new`` causal queries after ``before`` cached tokens."""
+        total = np.zeros(np.broadcast(new, before).shape)
+        for g in self.attn:
+            total = total + g.layers * (
+                g.pairs(new, before) * flops_per_pair(g.spec, False)
+                + g.scored_pairs(new, before) * g.index_flops_per_pair
+            )
+        return total
+
+    def prefill_kv_elems(self, ctx: np.ndarray, tp: np.ndarray) -> np.ndarray:
+        """Cache elements one rank reads for a prefill pass ending at ``ctx`` tokens."""
+        total = np.zeros(np.broadcast(ctx, tp).shape)
+        for g in self.attn:
+            total = total + g.layers * g.attended(ctx) * g.kv_elems / self._split(g, tp)
+        return total
+
+    def kv_elems_per_token(self, tp: np.ndarray, growing_only: bool = False) -> np.ndarray:
+        """Cache elements one rank keeps per token over all attention layers (windows as
+        if full; ``growing_only``: only the layers whose cache grows without bound)."""
+        total = np.zeros(np.shape(tp))
+        for g in self.attn:
+            per = g.growth_per_token if growing_only else 1.0 / (g.ratio if g.compressed else 1)
+            total = total + g.layers * g.kv_elems * per / self._split(g, tp)
+        return total
+
+    def kv_split(self, tp: np.ndarray) -> np.ndarray:
+        """Effective divisor of the growing cache over tp ranks (1 without attention)."""
+        whole = sum(g.layers * g.kv_elems * g.growth_per_token for g in self.attn)
+        per_rank = self.kv_elems_per_token(tp, growing_only=True)
+        return np.where(per_rank > 0, whole / np.maximum(per_rank, 1e-30), 1.0)
 
 
 def build_profile(arch: ModelArch) -> ModelProfile:
     counts = param_counts(arch)
-    a = arch.attention
-    groups: dict[int, int] = {}
-    for mixer in arch.layer_mixers:
-        if mixer in ("full_attention", "sliding_attention", "chunked_attention"):
-            cap = 0
-            if a is not None and mixer == "sliding_attention":
-                cap = a.sliding_window_tokens or 0
-            elif a is not None and mixer == "chunked_attention":
-                cap = a.chunk_tokens or 0
-            groups[cap] = groups.get(cap, 0) + 1
+    groups = attention_groups(arch)
     moe_layers = arch.count_ffns("moe")
     m = arch.moe
-    if a is not None and a.kind == "mla":
-        pre = 2 * a.num_heads * (a.head_dim + a.v_head_dim)
-        lat = (a.kv_lora_rank or 0) + (a.qk_rope_head_dim or 0)
-        dec = 2 * a.num_heads * (lat + (a.kv_lora_rank or 0))
-    elif a is not None:
-        pre = dec = 2 * a.num_heads * (a.head_dim + a.v_head_dim)
-    else:
-        pre = dec = 0
-    ix = a.indexer if a is not None else None
     prec = arch.precision
+    heads = 0
+    for g in groups:
+        heads = math.gcd(heads, g.spec.num_heads)
     return ModelProfile(
         id=arch.id,
         hidden=arch.hidden_size,
         vocab=arch.vocab_size,
         layers=arch.num_layers,
-        attn_layers=sum(groups.values()),
-        attn_groups=tuple(sorted((n, cap) for cap, n in groups.items())),
+        attn=groups,
         moe_layers=moe_layers,
         p_attn=float(counts.attention),
         p_recurrent=float(counts.linear_attention + counts.mamba),
@@ -155,15 +146,7 @@ def build_profile(arch: ModelArch) -> ModelProfile:
         p_lm_head=float(arch.vocab_size * arch.hidden_size),
         num_experts=m.num_experts if m else 0,
         top_k=m.experts_per_token if m else 0,
-        num_heads=a.num_heads if a else 0,
-        num_kv_heads=a.num_kv_heads if a else 0,
-        is_mla=bool(a is not None and a.kind == "mla"),
-        kv_elems_per_layer=attention_kv_elements_per_layer(arch),
-        flops_per_pair_prefill=float(pre),
-        flops_per_pair_decode=float(dec),
-        index_topk=ix.topk_tokens if ix else 0,
-        index_head_dim=ix.head_dim if ix else 0,
-        indexer_flops_per_pair=float(2 * ix.num_heads * ix.head_dim) if ix else 0.0,
+        num_heads=heads,
         recurrent_flops_per_token=float(_recurrent_flops_per_token(arch)),
         state_bytes_per_seq=float(kv_state_bytes_per_sequence(arch)),
         native_gemm=prec.dense_mlp if arch.dense_mlp else prec.attention,

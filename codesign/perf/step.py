@@ -144,30 +144,15 @@ def step_time(
             eff.mem,
         )
 
-    # attention: decode streams the KV cache; prefill is causal flash attention
-    kv_split = 1.0 if prof.is_mla else np.minimum(tp, max(prof.num_kv_heads, 1))
+    # attention: decode streams the KV cache; prefill is causal flash attention. Per
+    # sequence over all layers; heads split over tp (GQA caches too, MLA latents do not)
     head_split = tp
-    # DSA: the indexer scores every cached key (its own small key) to pick the top-k ones
-    ix_keys = load.n_dec * prof.indexer_keys_read(load.ctx_dec + 1)
-    kv_read = load.n_dec * prof.kv_tokens_read(load.ctx_dec + 1) * prof.kv_elems_attended
-    dec_bytes = (kv_read + ix_keys * prof.index_head_dim) * nb.kv / kv_split
-    # kv_tokens_read and attention_pairs are summed over layers; FLOPs per pair are per layer
-    dec_flops = (
-        load.n_dec * prof.kv_tokens_read(load.ctx_dec + 1) * prof.flops_per_pair_decode
-        + ix_keys * prof.indexer_flops_per_pair
-    ) / head_split
+    dec_bytes = load.n_dec * prof.decode_kv_elems(load.ctx_dec + 1, tp) * nb.kv
+    dec_flops = load.n_dec * prof.decode_attn_flops(load.ctx_dec + 1) / head_split
     t_dec_attn = _roofline(dec_flops, dec_bytes, hw.peak_attn, eff.decode_attn, hw.mem_bw, eff.mem)
     per_seq = load.n_pf / np.maximum(load.pf_seqs, 1.0)
-    pairs = load.pf_seqs * prof.attention_pairs(per_seq, load.ctx_pf)
-    ix_pairs = load.pf_seqs * prof.indexer_pairs(per_seq, load.ctx_pf)
-    pf_flops = (
-        pairs * prof.flops_per_pair_prefill + ix_pairs * prof.indexer_flops_per_pair
-    ) / head_split
-    pf_bytes = (
-        load.pf_seqs
-        * prof.kv_tokens_read(load.ctx_pf + per_seq)
-        * (prof.kv_elems_per_layer * nb.kv / kv_split)
-    )
+    pf_flops = load.pf_seqs * prof.prefill_attn_flops(per_seq, load.ctx_pf) / head_split
+    pf_bytes = load.pf_seqs * prof.prefill_kv_elems(load.ctx_pf + per_seq, tp) * nb.kv
     t_pf_attn = np.where(
         load.n_pf > 0,
         _roofline(pf_flops, pf_bytes, hw.peak_attn, eff.attn, hw.mem_bw, eff.mem),
@@ -192,7 +177,7 @@ def step_time(
     t_comm = t_comm * (1.0 - eff.comm_overlap)
 
     # prefix-cache hits that live in host memory are loaded over the chip-to-host link
-    kv_tok = prof.kv_elems_per_layer * prof.attn_layers * nb.kv / kv_split
+    kv_tok = prof.kv_elems_per_token(tp) * nb.kv
     host_tokens = np.asarray(load.host_kv_tokens, dtype=np.float64)
     t_kv_load = np.where(
         host_tokens > 0, host_tokens * kv_tok / pp / np.maximum(hw.host_bw * eff.comm, 1e-9), 0.0

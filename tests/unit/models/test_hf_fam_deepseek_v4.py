@@ -151,9 +151,9 @@ def test_every_variant_loads_and_profiles(config_dir: Path, name: str) -> None:
     for field in ("p_attn", "p_routed_total", "p_expert", "p_shared", "p_router", "p_lm_head"):
         value = getattr(prof, field)
         assert math.isfinite(value) and value > 0, field
-    assert prof.kv_elems_per_layer > 0 and prof.attn_layers == arch.num_layers
-    assert prof.flops_per_pair_prefill > 0 and prof.flops_per_pair_decode > 0
-    assert prof.is_mla and prof.index_topk == 0
+    assert all(g.kv_elems > 0 for g in prof.attn) and prof.attn_layers == arch.num_layers
+    assert prof.decode_attn_flops(1000.0) > 0 and prof.prefill_attn_flops(1000.0, 0.0) > 0
+    assert all(g.spec.kind == "mla" for g in prof.attn) and prof.index_topk == 0
     assert prof.num_heads == _raw(config_dir, name)["num_attention_heads"]  # TP divisibility
 
 

@@ -237,13 +237,13 @@ def test_profile_builds_with_positive_finite_fields(config_dir: Path, name: str)
     for fld in ("hidden", "vocab", "layers", "attn_layers", "p_attn", "p_lm_head", "num_heads"):
         v = getattr(prof, fld)
         assert v > 0 and math.isfinite(v), fld
-    assert prof.kv_elems_per_layer > 0 and prof.flops_per_pair_prefill > 0
+    assert all(g.kv_elems > 0 for g in prof.attn) and prof.prefill_attn_flops(1e3, 0.0) > 0
     for f in fields(prof):
         v = getattr(prof, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             assert math.isfinite(v) and v >= 0, f.name
     assert prof.attn_layers == arch.num_layers
-    assert {cap for _, cap in prof.attn_groups} == {0, arch.attention.sliding_window_tokens}
+    assert {g.cap or 0 for g in prof.attn} == {0, arch.attention.sliding_window_tokens}
     if arch.moe is not None:
         assert prof.p_expert > 0 and prof.top_k == 8
 

@@ -90,11 +90,13 @@ def test_nemotron_super_hand_count_and_kv(config_dir: Path) -> None:
 def test_nemotron_super_profile_and_notes(config_dir: Path) -> None:
     arch = _load(config_dir, NAS)
     p = build_profile(arch)
-    assert p.attn_layers == 49 and p.layers == 80 and p.num_kv_heads == 8
-    for name in ("p_attn", "p_dense", "p_lm_head", "flops_per_pair_prefill"):
+    assert p.attn_layers == 49 and p.layers == 80
+    assert [g.spec.num_kv_heads for g in p.attn] == [8]
+    assert p.prefill_attn_flops(1e3, 0.0) > 0
+    for name in ("p_attn", "p_dense", "p_lm_head"):
         value = getattr(p, name)
         assert value > 0 and math.isfinite(value), name
-    assert p.kv_elems_per_layer == 2048
+    assert [g.kv_elems for g in p.attn] == [2048]
     text = " ".join(arch.notes)
     assert "31 of 80 attention blocks skipped" in text
     assert "uniform 20531" in text and "-393,216" in text
@@ -234,7 +236,12 @@ def test_kimi_k3_hand_count_kv_and_state(config_dir: Path) -> None:
 def test_kimi_k3_profile_and_notes(config_dir: Path) -> None:
     arch = _load(config_dir, K3)
     p = build_profile(arch)
-    assert p.is_mla and p.attn_layers == 24 and p.moe_layers == 92 and p.top_k == 16
+    assert (
+        all(g.spec.kind == "mla" for g in p.attn)
+        and p.attn_layers == 24
+        and p.moe_layers == 92
+        and p.top_k == 16
+    )
     for name in (
         "p_attn",
         "p_recurrent",
@@ -243,14 +250,13 @@ def test_kimi_k3_profile_and_notes(config_dir: Path) -> None:
         "p_router",
         "p_routed_total",
         "p_expert",
-        "flops_per_pair_prefill",
-        "flops_per_pair_decode",
         "recurrent_flops_per_token",
         "state_bytes_per_seq",
     ):
         value = getattr(p, name)
         assert value > 0 and math.isfinite(value), name
     assert p.p_expert == 3 * 3584 * 3072
+    assert p.prefill_attn_flops(1e3, 0.0) > 0 and p.decode_attn_flops(1e3) > 0
     text = " ".join(arch.notes)
     assert "q_lora_rank 1536 -> 4977" in text
     assert "+1,814,432/layer" in text and "+125.2M" in text

@@ -203,7 +203,8 @@ def test_profile_is_positive_and_finite(config_dir: Path, name: str) -> None:
         v = getattr(prof, field.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             assert math.isfinite(v) and v >= 0, field.name
-    for key in ("p_attn", "p_routed_total", "p_expert", "kv_elems_per_layer", "num_heads"):
+    for key in ("p_attn", "p_routed_total", "p_expert", "num_heads"):
         assert getattr(prof, key) > 0, key
-    assert prof.flops_per_pair_prefill > 0 and prof.flops_per_pair_decode > 0
+    assert all(g.kv_elems > 0 for g in prof.attn)
+    assert prof.decode_attn_flops(1e3) > 0 and prof.prefill_attn_flops(1e3, 0.0) > 0
     assert prof.attn_layers == prof.layers

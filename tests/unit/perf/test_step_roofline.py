@@ -5,10 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codesign.models.arch import AttentionSpec, IndexerSpec
+from codesign.models.attn_layers import AttnGroup
 from codesign.perf.hardware import HwVec
 from codesign.perf.predict import take
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Bytes, Efficiency, Layout, StepLoad, step_time
+
+GQA_8_2 = AttentionSpec(kind="gqa", num_heads=8, num_kv_heads=2, head_dim=128, v_head_dim=128)
 
 
 def profile(**over: object) -> ModelProfile:
@@ -18,8 +22,7 @@ def profile(**over: object) -> ModelProfile:
         hidden=1024,
         vocab=32000,
         layers=2,
-        attn_layers=2,
-        attn_groups=((2, 0),),
+        attn=(AttnGroup(GQA_8_2, "full_attention", 2),),
         moe_layers=0,
         p_attn=2 * 2_621_440.0,
         p_recurrent=0.0,
@@ -32,14 +35,6 @@ def profile(**over: object) -> ModelProfile:
         num_experts=0,
         top_k=0,
         num_heads=8,
-        num_kv_heads=2,
-        is_mla=False,
-        kv_elems_per_layer=2 * 2 * 128,
-        flops_per_pair_prefill=2 * 8 * 256.0,
-        flops_per_pair_decode=2 * 8 * 256.0,
-        index_topk=0,
-        index_head_dim=0,
-        indexer_flops_per_pair=0.0,
         recurrent_flops_per_token=0.0,
         state_bytes_per_seq=0.0,
         native_gemm="bf16",
@@ -48,6 +43,21 @@ def profile(**over: object) -> ModelProfile:
     )
     base.update(over)
     return ModelProfile(**base)  # type: ignore[arg-type]
+
+
+def mla(indexer: IndexerSpec | None = None) -> AttentionSpec:
+    """DeepSeek-V3.2-shaped MLA with 8 heads: latent 512 + rope 64."""
+    return AttentionSpec(
+        kind="mla",
+        num_heads=8,
+        num_kv_heads=8,
+        head_dim=192,
+        v_head_dim=128,
+        kv_lora_rank=512,
+        qk_nope_head_dim=128,
+        qk_rope_head_dim=64,
+        indexer=indexer,
+    )
 
 
 def hw(n: int = 1, bw: float = 1e12, peak: float = 1e15) -> HwVec:
@@ -117,25 +127,18 @@ def test_decode_step_is_weight_and_kv_streaming_by_hand() -> None:
 def test_dsa_decode_reads_top_k_latents_and_every_indexer_key_by_hand() -> None:
     """DeepSeek-V3.2-style MLA + DSA: the latent (512 + 64) is read for the top-k keys
     only, the 128-element indexer key for every cached key."""
-    prof = profile(
-        is_mla=True,
-        num_kv_heads=8,
-        kv_elems_per_layer=512 + 64 + 128,
-        index_topk=2048,
-        index_head_dim=128,
-        indexer_flops_per_pair=2 * 64 * 128.0,
-        flops_per_pair_decode=2 * 8 * (576 + 512.0),
-    )
+    dsa = mla(IndexerSpec(num_heads=64, head_dim=128, topk_tokens=2048))
+    prof = profile(attn=(AttnGroup(dsa, "full_attention", 2),))
     ctx = 65_535.0
     load = StepLoad(n_dec=one(4), ctx_dec=one(ctx), n_pf=one(0), ctx_pf=one(0), pf_seqs=one(0))
     t = step_time(prof, hw(peak=1e18), LAY1, load, BF16, eff())  # memory-bound on purpose
     latent = 4 * 2 * 2048 * 576 * 2  # 4 seqs x 2 layers x top-k keys x 576 x 2 B
     index = 4 * 2 * (ctx + 1) * 128 * 2  # every key's indexer entry
     assert t["attn_decode"][0] == pytest.approx((latent + index) / 1e12)
-    # without the indexer the same step reads 8x less at 64K context
-    plain = profile(is_mla=True, num_kv_heads=8, kv_elems_per_layer=576, index_topk=2048)
+    # dense MLA (V3) reads every latent: 4 x 2 x 65,536 x 576 x 2 B, 2.8x the DSA step
+    plain = profile(attn=(AttnGroup(mla(), "full_attention", 2),))
     t0 = step_time(plain, hw(peak=1e18), LAY1, load, BF16, eff())
-    assert t0["attn_decode"][0] == pytest.approx(latent / 1e12)
+    assert t0["attn_decode"][0] == pytest.approx(4 * 2 * (ctx + 1) * 576 * 2 / 1e12)
 
 
 def test_prefill_is_compute_bound_by_hand() -> None:
