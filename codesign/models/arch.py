@@ -56,6 +56,16 @@ class AttentionSpec(_Frozen):
     qk_norm: bool = False
     bias: bool = False
     indexer: IndexerSpec | None = None
+    o_lora_rank: int | None = Field(
+        default=None, ge=1, description="GQA: low-rank output projection (DeepSeek-V4)"
+    )
+    o_groups: int | None = Field(
+        default=None, ge=1, description="heads are split into this many output groups"
+    )
+    kv_shared: bool = Field(
+        default=False,
+        description="GQA: keys double as values (no v projection; one cached vector per KV head)",
+    )
     kv_compress_ratio: int | None = Field(
         default=None,
         ge=2,

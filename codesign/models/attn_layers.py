@@ -14,8 +14,8 @@ An ``AttnGroup`` is the layers of one (spec, mixer kind) pair. Per layer and seq
 - ``pairs(new, before)`` / ``scored_pairs``: the same summed over ``new`` causal queries
   after ``before`` cached tokens, for prefill FLOPs.
 
-Entries hold ``kv_elems`` elements (an MLA latent + rope, plus the indexer key; GQA:
-kv heads x (k + v) dims).
+Entries hold ``kv_elems`` elements: an MLA latent + rope, or kv heads x (k + v) dims (k
+only when keys double as values), plus the DSA indexer's key.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ TokenArg = Any  # int | float | np.ndarray
 
 def kv_elems_per_entry(a: AttentionSpec) -> int:
     """Elements of one cache entry of one layer."""
+    index = a.indexer.head_dim if a.indexer else 0  # the indexer's key, cached beside
     if a.kind == "mla":
-        n = (a.kv_lora_rank or 0) + (a.qk_rope_head_dim or 0)
-        return n + (a.indexer.head_dim if a.indexer else 0)
-    return a.num_kv_heads * (a.head_dim + a.v_head_dim)
+        return (a.kv_lora_rank or 0) + (a.qk_rope_head_dim or 0) + index
+    return a.num_kv_heads * (a.head_dim + (0 if a.kv_shared else a.v_head_dim)) + index
 
 
 def flops_per_pair(a: AttentionSpec, absorbed: bool) -> float:
@@ -96,9 +96,9 @@ class AttnGroup:
 
     @property
     def index_elems(self) -> int:
-        """Elements of an entry only the indexer reads (an MLA cache holds its key)."""
+        """Elements of an entry only the indexer reads (its key)."""
         ix = self.spec.indexer
-        return ix.head_dim if ix is not None and self.spec.kind == "mla" else 0
+        return ix.head_dim if ix is not None else 0
 
     @property
     def index_flops_per_pair(self) -> float:
@@ -120,6 +120,15 @@ class AttnGroup:
         if self.compressed:
             return np.minimum(c, self._window()) + c / self.ratio
         return c if self.cap is None else np.minimum(c, self.cap)
+
+    def cache_elems(self, ctx: TokenArg) -> Any:
+        """Cache elements of one layer for ``ctx`` tokens (a compressed layer's raw-window
+        entries carry no indexer key)."""
+        c = np.asarray(ctx, dtype=np.float64)
+        total = self.entries(c) * self.kv_elems
+        if self.compressed:
+            total = total - np.minimum(c, self._window()) * self.index_elems
+        return total
 
     def attended(self, ctx: TokenArg) -> Any:
         c = np.asarray(ctx, dtype=np.float64)

@@ -125,7 +125,7 @@ def kv_elements(arch: ModelArch, context_tokens: TokenArg) -> Any:
     ctx = np.asarray(context_tokens, dtype=np.float64)
     total: Any = np.zeros_like(ctx)
     for g in attention_groups(arch):
-        total = total + g.layers * g.kv_elems * g.entries(ctx)
+        total = total + g.layers * g.cache_elems(ctx)
     return total if np.ndim(total) else float(total)
 
 

@@ -1,34 +1,30 @@
 """Parsers for Step-3.7-Flash (``step3p7``) and MiniMax-M3 (``minimax_m3`` / ``minimax_m3_vl``).
 
-Both have per-layer attention differences that one ``AttentionSpec`` cannot hold, so the
-spec gets equivalent uniform values. What is preserved, in priority order: total
-parameters, active parameters, KV-cache elements per token at long context, attention
-FLOPs. Every approximation is also written to the arch's ``notes`` with its numbers.
+Both models have attention layers of more than one shape; each shape gets its own
+``AttentionSpec`` (``attention`` for layer 0's, ``extra_attention`` for the others, mapped by
+``layer_attention``), so parameters, KV cache and attention FLOPs are counted per layer.
+What the specs cannot hold is written to the arch's ``notes`` with its exact size.
 
 Step-3.7-Flash (45 layers, 1 full : 3 sliding, window 512):
-- Full layers use ``num_attention_heads`` query heads; sliding layers may use another count
-  (``attention_other_setting`` / ``num_sliding_attention_heads``; 96 vs 64 in the published
-  checkpoint). The uniform head count is the multiple of the KV heads closest to the
-  layer-averaged parameter count (64/96 on 12/33 layers -> 88: +25M params, 0.01%).
-  KV heads and head dim are those of the full layers, so KV per token at long context is
-  exact; attention FLOPs per (query, key) pair of the full layers are overstated by
-  88/64 (sliding layers, capped at 512 keys, understated by 88/96).
-- The head-wise output gate (``use_head_wise_attn_gate``: hidden x heads per layer) has no
-  field; its parameters are folded into the head count.
+- Full layers: ``num_attention_heads`` q / ``num_attention_groups`` kv heads x ``head_dim``,
+  per-head q/k norms. Sliding layers use ``attention_other_setting`` (or
+  ``num_sliding_attention_heads``) where the config gives it: 96 q heads in the published
+  checkpoint. The shipped config.json has no such field: one spec, with a note.
+- ``use_head_wise_attn_gate`` adds ``g_proj`` (hidden -> heads, one sigmoid per head) on
+  every layer. ``AttentionSpec`` has no field for it (``output_gate`` is the element-wise
+  gate, q x2), so its ``hidden x heads`` parameters per layer are left out and noted.
 
 MiniMax-M3 (60 layers): GQA 64 q / 4 kv heads x 128, per-head q/k norms. Layers flagged in
-``sparse_attention_config.sparse_attention_freq`` (57 of 60) run block-sparse attention: a
-score-only lightning indexer (index q: ``sparse_num_index_heads`` x ``sparse_index_dim``,
-one shared index key head) picks ``sparse_topk_blocks`` blocks of ``sparse_block_size``
-tokens; the others attend to every key.
-- Query/KV head counts stay as published (they bound tensor parallelism). The indexer's
-  projections and its per-token key cache have no GQA field: ``head_dim`` is widened
-  (128 -> 137) so the attention parameters match (+1.5M, 0.02%); KV per token is then
-  63,600 elements instead of 68,736 (60 x 1,024 + 57 x 128 index keys): -7.5%.
-- One indexer spec covers all layers: every layer attends to top-k = 2,048 keys. The dense
-  layers' extra keys are charged to the indexer instead: its head count is the equivalent
-  ``(n_sparse x idx_heads x idx_dim + n_dense x heads x 2 x head_dim) / (n x idx_dim)``
-  (10 for M3), which keeps the attention FLOPs per token beyond 2K context within ~2%.
+``sparse_attention_config.sparse_attention_freq`` (57 of 60) run block-sparse attention;
+the others (3) are plain full attention without an indexer.
+- Sparse layers: score-only lightning indexer (``index_q_proj``: hidden -> 4 heads x 128,
+  ``index_k_proj``: hidden -> one shared 128-dim key head, cached per token; per-head
+  index q/k norms; no index value/output projections, ``sparse_disable_index_value``). It
+  scores every key and keeps ``sparse_topk_blocks`` x ``sparse_block_size`` = 2,048 keys.
+- Residuals, both in ``notes``: (1) the core's DSA indexer also has a head-weight projection
+  (hidden x index heads) M3 lacks: +hidden x 4 params per sparse layer (+1,400,832 in all);
+  (2) top-k is counted per key, not per 128-key block: past 2,048 tokens a query reads 15
+  whole blocks plus the causal part of its own, 1,921..2,048 keys, not 2,048 (mean -63.5).
 """
 
 from __future__ import annotations
@@ -41,13 +37,11 @@ from codesign.models.hf_config import Cfg
 from codesign.models.hf_families import Fields, _common
 
 
-def _attn_params(h: int, heads: int, kv: int, hd: int, vhd: int, gate: bool = False) -> int:
-    """Parameters of one GQA layer with per-head q/k norms (as ``params.attention_params``)."""
-    return h * (heads * hd * (2 if gate else 1) + kv * (hd + vhd) + heads * vhd) + 2 * hd
-
-
-def _nearest_multiple(x: float, k: int) -> int:
-    return max(k, k * round(x / k))
+def _per_layer(specs: list[AttentionSpec]) -> Fields:
+    """``attention`` / ``extra_attention`` / ``layer_attention`` for one spec per layer."""
+    unique = list(dict.fromkeys(specs))
+    index = tuple(unique.index(s) for s in specs) if len(unique) > 1 else ()
+    return {"attention": unique[0], "extra_attention": tuple(unique[1:]), "layer_attention": index}
 
 
 def _layer_types(c: Cfg, n: int) -> tuple[str, ...]:
@@ -70,61 +64,53 @@ def _step_moe_layers(c: Cfg, n: int) -> set[int]:
     return set(range(c.get("first_k_dense_replace", 3), n))
 
 
+def _step_attention(c: Cfg, types: tuple[str, ...], h: int) -> tuple[Fields, list[str]]:
+    """One GQA spec per layer type (full / sliding), from the per-type head groups."""
+    other = c.get("attention_other_setting") or {}
+    heads = c.int("num_attention_heads")
+    kv = c.int("num_key_value_heads", "num_attention_groups")
+    hd = c.int("head_dim")
+    heads_s = c.get("num_sliding_attention_heads") or other.get("num_attention_heads") or heads
+    kv_s = other.get("num_attention_groups") or other.get("num_key_value_heads") or kv
+    hd_s = other.get("head_dim") or hd
+    window = c.int("sliding_window") if "sliding_attention" in types else None
+    bias = bool(c.get("attention_bias", False))
+
+    def spec(q: int, k: int, d: int) -> AttentionSpec:
+        return AttentionSpec(kind="gqa", num_heads=q, num_kv_heads=k, head_dim=d, v_head_dim=d,
+                             sliding_window_tokens=window, qk_norm=True, bias=bias)  # fmt: skip
+
+    full, sliding = spec(heads, kv, hd), spec(heads_s, kv_s, hd_s)
+    fields = _per_layer([sliding if t == "sliding_attention" else full for t in types])
+    notes: list[str] = []
+    if c.get("use_head_wise_attn_gate", False):
+        n_full = types.count("full_attention")
+        gate = h * (n_full * heads + (len(types) - n_full) * heads_s)
+        notes.append(
+            f"head-wise attention gate (g_proj, hidden x heads per layer) not counted, no "
+            f"AttentionSpec field: -{gate:,} params ({n_full} x {h} x {heads} + "
+            f"{len(types) - n_full} x {h} x {heads_s}), -{2 * gate:,} FLOPs/token"
+        )
+    if "attention_other_setting" not in c and "num_sliding_attention_heads" not in c:
+        notes.append(
+            f"config gives one head layout for all layers ({heads} q / {kv} kv heads); "
+            "the published Step-3.7 checkpoint uses 96 q heads on sliding layers"
+        )
+    return fields, notes
+
+
 def parse_step3p7(c: Cfg) -> Fields:
     """Step-3.7-Flash / Step-3.5-Flash: 1:3 full/sliding GQA, per-layer-type head counts."""
     f = _common(c)
     n, h = f["num_layers"], f["hidden_size"]
     types = _layer_types(c, n)
-    other = c.get("attention_other_setting") or {}
-    heads_full = c.int("num_attention_heads")
-    kv = c.int("num_key_value_heads", "num_attention_groups")
-    hd = c.int("head_dim")
-    heads_slide = c.get("num_sliding_attention_heads") or other.get("num_attention_heads")
-    heads_slide = heads_slide or heads_full
-    kv_slide = other.get("num_attention_groups") or kv
-    hd_slide = other.get("head_dim") or hd
-    gate = bool(c.get("use_head_wise_attn_gate", False))
-    n_full = types.count("full_attention")
-    real = n_full * (_attn_params(h, heads_full, kv, hd, hd) + (h * heads_full if gate else 0))
-    real += (n - n_full) * (
-        _attn_params(h, heads_slide, kv_slide, hd_slide, hd_slide)
-        + (h * heads_slide if gate else 0)
-    )
-    per_head = h * 2 * hd  # q and o rows of one head
-    heads = _nearest_multiple((real / n - _attn_params(h, 0, kv, hd, hd)) / per_head, kv)
-    notes: list[str] = []
-    if (heads_slide, kv_slide, hd_slide) != (heads_full, kv, hd) or gate:
-        ours = n * _attn_params(h, heads, kv, hd, hd)
-        notes.append(
-            f"per-layer heads ({n_full} full x {heads_full} q heads, {n - n_full} sliding x "
-            f"{heads_slide} q heads{', head-wise output gate' if gate else ''}) modelled as "
-            f"{heads} q heads on every layer: attention params {ours / 1e6:,.0f}M vs "
-            f"{real / 1e6:,.0f}M; full-layer attention FLOPs x{heads / heads_full:.2f}"
-        )
-    if (kv_slide, hd_slide) != (kv, hd):
-        notes.append(
-            f"sliding layers' KV ({kv_slide} x {hd_slide}) modelled as {kv} x {hd} (window only)"
-        )
-    if "attention_other_setting" not in c and "num_sliding_attention_heads" not in c:
-        notes.append(
-            f"config gives one head layout for all layers ({heads_full} q / {kv} kv heads); "
-            "the published Step-3.7 checkpoint uses 96 q heads on sliding layers"
-        )
+    attn, notes = _step_attention(c, types, h)
     moe_layers = _step_moe_layers(c, n)
     ffns = tuple("moe" if i in moe_layers else "dense" for i in range(n))
     shared_dim = c.get("share_expert_dim", 0)
     n_shared = c.get("n_shared_experts", 1 if shared_dim else 0)
     f.update(
-        attention=AttentionSpec(
-            kind="gqa",
-            num_heads=heads,
-            num_kv_heads=kv,
-            head_dim=hd,
-            v_head_dim=hd,
-            sliding_window_tokens=c.int("sliding_window") if "sliding_attention" in types else None,
-            qk_norm=True,
-            bias=bool(c.get("attention_bias", False)),
-        ),
+        attn,
         moe=MoeSpec(
             num_experts=c.int("num_experts", "moe_num_experts", "n_routed_experts"),
             experts_per_token=c.int("num_experts_per_tok", "moe_top_k"),
@@ -149,56 +135,41 @@ def _flags(values: Any, n: int, default: int) -> list[bool]:
     return [bool(v) for v in list(values)[:n]] + [bool(default)] * max(0, n - len(values))
 
 
-def _m3_attention(c: Cfg, n: int, h: int) -> tuple[AttentionSpec, list[str]]:
-    """Uniform GQA + indexer spec equivalent to M3's dense/sparse attention layers."""
+def _m3_attention(c: Cfg, n: int, h: int) -> tuple[Fields, list[str]]:
+    """Dense layers: plain GQA; sparse layers: the same GQA plus the lightning indexer."""
     heads, kv = c.int("num_attention_heads"), c.int("num_key_value_heads")
     hd = c.get("head_dim") or h // heads
-    gate = bool(c.get("attention_output_gate", False))
-    qk_norm = bool(c.get("use_qk_norm", False))
-    base = _attn_params(h, heads, kv, hd, hd, gate) - (0 if qk_norm else 2 * hd)
-    sc = c.get("sparse_attention_config") or {}
-    sparse = _flags(sc.get("sparse_attention_freq"), n, 1) if sc.get("use_sparse_attention") else []
-    n_sparse = sum(sparse)
-    spec: dict[str, Any] = {"qk_norm": qk_norm, "output_gate": gate}
-    if not n_sparse:
-        return AttentionSpec(kind="gqa", num_heads=heads, num_kv_heads=kv, head_dim=hd,
-                             v_head_dim=hd, **spec), []  # fmt: skip
-    ix_heads, ix_dim = int(sc["sparse_num_index_heads"]), int(sc["sparse_index_dim"])
-    topk = int(sc["sparse_topk_blocks"]) * int(sc["sparse_block_size"])
-    # Score-only indexer: index_q (ix_heads x ix_dim), one shared index key head, q/k norms.
-    real = n * base + n_sparse * (h * (ix_heads + 1) * ix_dim + 2 * ix_dim)
-    real_kv = n * kv * 2 * hd + n_sparse * ix_dim
-    # widen the key/query head_dim so the per-layer parameters match the real average
-    per_dim = h * (heads * (2 if gate else 1) + kv) + (2 if qk_norm else 0)
-    extra = max(0, round((real / n - base) / per_dim))
-    ours = n * (_attn_params(h, heads, kv, hd + extra, hd, gate) - (0 if qk_norm else 2 * hd))
-    ours_kv = n * kv * (2 * hd + extra)
-    n_dense = n - n_sparse
-    eq_heads = round((n_sparse * ix_heads * ix_dim + n_dense * heads * 2 * hd) / (n * ix_dim))
-    indexer = IndexerSpec(num_heads=max(1, eq_heads), head_dim=ix_dim, topk_tokens=topk)
-    notes = [
-        f"MiniMax sparse attention on {n_sparse}/{n} layers (top {topk} keys); indexer "
-        f"projections folded into head_dim {hd}->{hd + extra}: attention params "
-        f"{ours / 1e6:,.0f}M vs {real / 1e6:,.0f}M",
-        f"KV {ours_kv:,} elements/token vs {real_kv:,} ({n}x{kv * 2 * hd} + {n_sparse}x{ix_dim} "
-        f"index keys): {100 * (ours_kv / real_kv - 1):+.1f}%",
-    ]
-    if n_dense:
-        notes.append(
-            f"{n_dense} dense-attention layers also capped at {topk} keys; their extra keys "
-            f"are charged to an equivalent indexer of {indexer.num_heads} heads "
-            f"(real {ix_heads}) x {ix_dim} on all layers"
-        )
-    attn = AttentionSpec(
+    dense = AttentionSpec(
         kind="gqa",
         num_heads=heads,
         num_kv_heads=kv,
-        head_dim=hd + extra,
+        head_dim=hd,
         v_head_dim=hd,
-        indexer=indexer,
-        **spec,
+        qk_norm=bool(c.get("use_qk_norm", False)),
+        output_gate=bool(c.get("attention_output_gate", False)),
     )
-    return attn, notes
+    sc = c.get("sparse_attention_config") or {}
+    sparse = _flags(sc.get("sparse_attention_freq"), n, 1) if sc.get("use_sparse_attention") else []
+    n_sparse = sum(sparse)
+    if not n_sparse:
+        return _per_layer([dense] * n), []
+    ix_heads, ix_dim = int(sc["sparse_num_index_heads"]), int(sc["sparse_index_dim"])
+    block, blocks = int(sc["sparse_block_size"]), int(sc["sparse_topk_blocks"])
+    indexer = IndexerSpec(num_heads=ix_heads, head_dim=ix_dim, topk_tokens=blocks * block)
+    with_ix = dense.model_copy(update={"indexer": indexer})
+    specs = [with_ix if s else dense for s in sparse]
+    extra = n_sparse * h * ix_heads
+    notes = [
+        f"MiniMax block-sparse attention on {n_sparse}/{n} layers: indexer {ix_heads} heads x "
+        f"{ix_dim} (one {ix_dim}-dim key cached per token), top {blocks} x {block} = "
+        f"{blocks * block} keys; {n - n_sparse} dense layers attend to every key",
+        f"indexer head-weight projection counted by the core but absent in M3: +{extra:,} "
+        f"params ({n_sparse} x {h} x {ix_heads})",
+        f"top-k counted per key, not per {block}-key block: past {blocks * block} tokens a "
+        f"query reads {(blocks - 1) * block + 1}..{blocks * block} keys (own block causal); "
+        f"attended keys overstated by {(block - 1) / 2} on average",
+    ]
+    return _per_layer(specs), notes
 
 
 def parse_minimax_m3(c: Cfg) -> Fields:
@@ -216,7 +187,7 @@ def parse_minimax_m3(c: Cfg) -> Fields:
     shared = c.get("shared_intermediate_size", 0)
     n_shared = c.get("n_shared_experts", 1 if shared else 0)
     f.update(
-        attention=attn,
+        attn,
         moe=MoeSpec(
             num_experts=c.int("num_local_experts", "num_experts"),
             experts_per_token=c.int("num_experts_per_tok"),

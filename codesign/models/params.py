@@ -88,9 +88,17 @@ def attention_spec_params(a: AttentionSpec, h: int) -> int:
         return n
     gate = 2 if a.output_gate else 1
     q_out = a.num_heads * a.head_dim * gate
-    kv_out = a.num_kv_heads * (a.head_dim + a.v_head_dim)
+    kv_out = a.num_kv_heads * (a.head_dim + (0 if a.kv_shared else a.v_head_dim))
     o_in = a.num_heads * a.v_head_dim
-    n = h * (q_out + kv_out) + o_in * h
+    ql = a.q_lora_rank
+    q = (h * ql + ql + ql * q_out) if ql else h * q_out  # low-rank query: down, norm, up
+    # output: dense, or grouped low-rank (each group's heads -> rank, then all groups -> h)
+    o = o_in * a.o_lora_rank + (a.o_groups or 1) * a.o_lora_rank * h if a.o_lora_rank else o_in * h
+    n = q + h * kv_out + o
+    if a.indexer is not None:
+        ix = a.indexer
+        n += (ql or h) * ix.num_heads * ix.head_dim + h * ix.head_dim + 2 * ix.head_dim
+        n += h * ix.num_heads
     if a.bias:
         n += q_out + kv_out + h
     if a.qk_norm:

@@ -1,34 +1,33 @@
-"""Gemma 4 and MiMo-V2-Flash parsers: published counts, hand counts, KV cache, profile."""
+"""Gemma 4 and MiMo-V2-Flash parsers: published counts, exact hand counts per layer kind
+(params, KV cache, attention FLOPs), profile groups, notes."""
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import codesign.models.hf_family_table
-from codesign.models import ModelArch, param_counts
-from codesign.models.derived import kv_elements, kv_elements_per_token
+from codesign.models import ModelArch, kv_elements, kv_elements_per_token, param_counts
+from codesign.models.derived import prefill_flops
 from codesign.models.hf_config import parse_hf_config, text_part
-from codesign.models.hf_fam_gemma_mimo import (
-    RealLayer,
-    fit_uniform_attention,
-    parse_gemma4,
-    parse_mimo_v2_flash,
-)
+from codesign.models.hf_fam_gemma_mimo import parse_gemma4, parse_mimo_v2_flash
 from codesign.perf.profile import build_profile
 
 B = 1e9
-CTX = 131072  # "long context" of the fit: 128K tokens
+CTX = 131072
+CONTEXTS = (1024, 4096, 16384, CTX)
+PREFILL = 8192
 
 GEMMA_MOE = "google--gemma-4-26B-A4B"
 GEMMA_MOE_FP4 = "nvidia--Gemma-4-26B-A4B-NVFP4"
 GEMMA_DENSE_FP4 = "nvidia--Gemma-4-31B-IT-NVFP4"
 MIMO = "XiaomiMiMo--MiMo-V2-Flash"
+ALL = (GEMMA_MOE, GEMMA_MOE_FP4, GEMMA_DENSE_FP4, MIMO)
 
 
 @pytest.fixture(autouse=True)
@@ -49,61 +48,83 @@ def _load(config_dir: Path, name: str, raw: dict[str, Any] | None = None) -> Mod
     return parse_hf_config(raw or _raw(config_dir, name), hf_quant, name)
 
 
-# --- independent hand counts from the config fields (the real, non-uniform layers) ---------
+# --- independent hand counts, one real layer at a time, from the config fields -------------
 
 
-def _gemma_real(t: dict[str, Any]) -> tuple[int, int, int]:
-    """(total params, active params, KV elements of a CTX-token sequence) of Gemma 4 text."""
+@dataclass(frozen=True)
+class Layer:
+    heads: int
+    kv_heads: int
+    d: int  # q/k dim per head
+    dv: int
+    window: int | None  # None: full attention
+    params: int  # attention params of this layer as served
+
+    def cached(self, ctx: int) -> int:  # K and V of every kept token
+        return self.kv_heads * (self.d + self.dv) * (min(ctx, self.window or ctx))
+
+    def flops(self, tokens: int) -> int:  # causal prefill: QK^T + PV over attended keys
+        pairs = sum(min(p, self.window or p) for p in range(1, tokens + 1))
+        return 2 * self.heads * (self.d + self.dv) * pairs
+
+
+@dataclass(frozen=True)
+class Hand:
+    layers: list[Layer]
+    total: int  # as served (Gemma K=V: with the duplicated V slot)
+    active: int
+    checkpoint_total: int
+
+
+def _gemma_hand(t: dict[str, Any]) -> Hand:
     h, n, heads = t["hidden_size"], t["num_hidden_layers"], t["num_attention_heads"]
-    shared_from = n - t.get("num_kv_shared_layers", 0)
-    attn = kv = 0
-    for i, kind in enumerate(t["layer_types"]):
+    layers, dup = [], 0
+    for kind in t["layer_types"]:
         full = kind == "full_attention"
         d = t["global_head_dim"] if full else t["head_dim"]
         kvh = t["num_global_key_value_heads"] if full else t["num_key_value_heads"]
-        attn += 2 * h * heads * d + d  # q_proj + o_proj + q_norm
-        if i < shared_from:
-            k_eq_v = full and t["attention_k_eq_v"]
-            attn += h * kvh * d * (1 if k_eq_v else 2) + d  # k(/v)_proj + k_norm
-            kv += 2 * kvh * d * (CTX if full else min(CTX, t["sliding_window"]))  # K and V
-    inter = t["intermediate_size"]
-    mlp = n * 3 * h * inter
+        # q_proj + o_proj + k_proj + v_proj (served) + q_norm + k_norm
+        p = 2 * h * heads * d + 2 * h * kvh * d + 2 * d
+        if full and t["attention_k_eq_v"]:
+            dup += h * kvh * d  # no v_proj in the checkpoint
+        layers.append(Layer(heads, kvh, d, d, None if full else t["sliding_window"], p))
+    mlp = n * 3 * h * t["intermediate_size"]
     norms = n * 4 * h + h
-    emb = t["vocab_size"] * h  # tied with the LM head
     experts = active_experts = 0
     if t.get("enable_moe_block"):
         e, k, mi = t["num_experts"], t["top_k_experts"], t["moe_intermediate_size"]
         experts, active_experts = n * e * 3 * h * mi, n * k * 3 * h * mi
-        norms += n * 3 * h  # post_ff_1, post_ff_2, pre_ff_2
-        mlp += n * (h * e + h + e)  # router proj, scale, per-expert scale
-    total = emb + attn + mlp + norms + experts
-    return total, total - experts + active_experts, kv
+        norms += n * 4 * h  # post_ff_1, post_ff_2, pre_ff_2, router h-scale
+        mlp += n * (h * e + e)  # router proj, per-expert scale
+    total = t["vocab_size"] * h + sum(x.params for x in layers) + mlp + norms + experts
+    return Hand(layers, total, total - experts + active_experts, total - dup)
 
 
-def _mimo_real(c: dict[str, Any]) -> tuple[int, int, int]:
+def _mimo_hand(c: dict[str, Any]) -> Hand:
     h, n = c["hidden_size"], c["num_hidden_layers"]
-    attn = kv = 0
+    layers = []
     for swa in c["hybrid_layer_pattern"]:
         p = "swa_" if swa else ""
         heads, kvh = c[f"{p}num_attention_heads"], c[f"{p}num_key_value_heads"]
         d, dv = c[f"{p}head_dim"], c[f"{p}v_head_dim"]
-        attn += h * (heads * d + kvh * (d + dv) + heads * dv) + (heads if swa else 0)
-        kv += kvh * (d + dv) * (min(CTX, c["sliding_window"]) if swa else CTX)
+        sink = c["add_swa_attention_sink_bias" if swa else "add_full_attention_sink_bias"]
+        params = h * (heads * d + kvh * (d + dv) + heads * dv) + (heads if sink else 0)
+        layers.append(Layer(heads, kvh, d, dv, c["sliding_window"] if swa else None, params))
     e, k, mi = c["n_routed_experts"], c["num_experts_per_tok"], c["moe_intermediate_size"]
     n_moe = sum(c["moe_layer_freq"])
     experts, active = n_moe * e * 3 * h * mi, n_moe * k * 3 * h * mi
     rest = 2 * c["vocab_size"] * h + (n - n_moe) * 3 * h * c["intermediate_size"]
     rest += n_moe * (h * e + e) + (2 * n + 1) * h  # router + score bias, norms
-    total = attn + rest + experts
-    return total, total - experts + active, kv
+    total = sum(x.params for x in layers) + rest + experts
+    return Hand(layers, total, total - experts + active, total)
 
 
-def _real(config_dir: Path, name: str) -> tuple[int, int, int]:
+def _hand(config_dir: Path, name: str) -> Hand:
     raw = _raw(config_dir, name)
-    return _mimo_real(raw) if name == MIMO else _gemma_real(text_part(raw)[0])
+    return _mimo_hand(raw) if name == MIMO else _gemma_hand(text_part(raw)[0])
 
 
-# --- (a) published figures -------------------------------------------------------------------
+# --- published figures -------------------------------------------------------------------------
 
 # Gemma 4 model card (ai.google.dev/gemma/docs/core/model_card_4): 26B A4B = 25.2B total,
 # 3.8B active; 31B = 30.7B (text; the ~550M vision encoder is not part of ModelArch).
@@ -123,24 +144,31 @@ def test_published_parameter_counts(
     c = param_counts(_load(config_dir, name))
     assert c.total == pytest.approx(total, rel=0.03), f"{c.total / B:.3f}B"
     assert c.active == pytest.approx(active, rel=0.03), f"{c.active / B:.3f}B"
+    # the checkpoint (no Gemma v_proj) is closer still: 25.233B / 30.697B / 308.78B
+    assert _hand(config_dir, name).checkpoint_total == pytest.approx(total, rel=0.006)
 
 
-# --- (b) hand counts: params and KV elements at 128K -----------------------------------------
+# --- exact hand counts ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "rel_params", "rel_active"),
-    [(GEMMA_MOE, 5e-5, 1e-4), (GEMMA_DENSE_FP4, 5e-5, 5e-5), (MIMO, 1e-3, 0.015)],
-)
-def test_hand_counted_params(
-    config_dir: Path, name: str, rel_params: float, rel_active: float
-) -> None:
-    total, active, _ = _real(config_dir, name)
+@pytest.mark.parametrize("name", ALL)
+def test_params_equal_hand_count(config_dir: Path, name: str) -> None:
+    hand = _hand(config_dir, name)
     c = param_counts(_load(config_dir, name))
-    # Gemma 26B-A4B: 25,233,141,760 by hand (attention 1,110,197,760; experts 22.84B).
-    # MiMo-V2-Flash: 308,778,780,864 by hand; the uniform attention is 191M (0.06%) lower.
-    assert c.total == pytest.approx(total, rel=rel_params)
-    assert c.active == pytest.approx(active, rel=rel_active)
+    assert c.attention == sum(x.params for x in hand.layers)
+    assert (c.total, c.active) == (hand.total, hand.active)
+
+
+def test_hand_counts_pinned(config_dir: Path) -> None:
+    """The hand counts themselves, as numbers (served; checkpoint for Gemma K=V)."""
+    g = _hand(config_dir, GEMMA_MOE)
+    assert (g.total, g.checkpoint_total) == (25_247_559_680, 25_233_141_760)
+    assert sum(x.params for x in g.layers) == 1_124_615_680
+    d = _hand(config_dir, GEMMA_DENSE_FP4)
+    assert (d.total, d.checkpoint_total) == (30_807_445_760, 30_697_345_280)
+    m = _hand(config_dir, MIMO)
+    assert (m.total, m.active) == (308_778_780_864, 15_445_936_320)
+    assert sum(x.params for x in m.layers) == 4_482_664_896
 
 
 def test_non_attention_components_are_exact(config_dir: Path) -> None:
@@ -158,92 +186,96 @@ def test_non_attention_components_are_exact(config_dir: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "kv_real_128k", "per_token_real"),
+    ("name", "per_token"),
     [
-        # 5 full x 2 kv x (512 K + 512 V) x 131072 + 25 sliding x 8 x 512 x 1024
-        (GEMMA_MOE, 5 * 2048 * CTX + 25 * 4096 * 1024, 5 * 2048),
-        (GEMMA_DENSE_FP4, 10 * 4096 * CTX + 50 * 8192 * 1024, 10 * 4096),
-        # 9 full x 4 kv x (192 K + 128 V) x 131072 + 39 sliding x 8 x 320 x 128
-        (MIMO, 9 * 1280 * CTX + 39 * 2560 * 128, 9 * 1280),
+        (GEMMA_MOE, 5 * 2 * (512 + 512)),  # 5 global x 2 kv x (K + V)
+        (GEMMA_DENSE_FP4, 10 * 4 * (512 + 512)),
+        (MIMO, 9 * 4 * (192 + 128)),  # 9 full x 4 kv x (K 192 + V 128)
     ],
 )
-def test_kv_elements_by_hand(
-    config_dir: Path, name: str, kv_real_128k: int, per_token_real: int
-) -> None:
-    arch = _load(config_dir, name)
-    assert _real(config_dir, name)[2] == kv_real_128k  # the two hand counts agree
-    assert kv_elements(arch, CTX) == pytest.approx(kv_real_128k, rel=0.005)
-    assert kv_elements_per_token(arch) == pytest.approx(per_token_real, rel=0.005)
+def test_kv_cache_equals_hand_count(config_dir: Path, name: str, per_token: int) -> None:
+    arch, hand = _load(config_dir, name), _hand(config_dir, name)
+    assert kv_elements_per_token(arch) == per_token
+    assert sum(x.kv_heads * (x.d + x.dv) for x in hand.layers if x.window is None) == per_token
+    for ctx in CONTEXTS:
+        assert kv_elements(arch, ctx) == sum(x.cached(ctx) for x in hand.layers), ctx
+
+
+def test_kv_cache_pinned(config_dir: Path) -> None:
+    g = _load(config_dir, GEMMA_MOE)  # + 25 sliding x 8 kv x 512 x min(ctx, 1024)
+    assert kv_elements(g, 1024) == 5 * 2048 * 1024 + 25 * 4096 * 1024
+    assert kv_elements(g, CTX) == 5 * 2048 * CTX + 25 * 4096 * 1024
+    m = _load(config_dir, MIMO)  # + 39 sliding x 8 kv x 320 x min(ctx, 128)
+    assert kv_elements(m, 4096) == 9 * 1280 * 4096 + 39 * 2560 * 128
+
+
+@pytest.mark.parametrize("name", [GEMMA_MOE, GEMMA_DENSE_FP4, MIMO])
+def test_prefill_attention_flops_equal_hand_count(config_dir: Path, name: str) -> None:
+    arch, hand = _load(config_dir, name), _hand(config_dir, name)
+    attn = prefill_flops(arch, PREFILL) - 2 * param_counts(arch).active_gemm * PREFILL
+    assert attn == sum(x.flops(PREFILL) for x in hand.layers)
 
 
 def test_kv_sharing_and_per_layer_embeddings(config_dir: Path) -> None:
-    """E2B/E4B-style options on the 26B config: the last 10 layers reuse earlier KV."""
+    """E2B/E4B-style options on the 26B config: the last 10 layers read earlier caches."""
     raw = _raw(config_dir, GEMMA_MOE)
     raw["text_config"].update(
         num_kv_shared_layers=10, hidden_size_per_layer_input=256, use_double_wide_mlp=True
     )
-    arch = _load(config_dir, GEMMA_MOE, raw)
-    t = raw["text_config"]
-    # layers 0..19 own a cache: full at 5, 11, 17 -> 3 x 2048 per token + 17 sliding
-    kv_real = 3 * 2048 * CTX + 17 * 4096 * 1024
-    assert _gemma_real(t)[2] == kv_real
-    # Sharing layers compute attention but cache nothing; the uniform labels cannot split
-    # the two, so the fit trades: KV -3.4%, attention FLOPs +24% (both in the notes).
-    assert kv_elements(arch, CTX) == pytest.approx(kv_real, rel=0.05)
-    plain = _load(config_dir, GEMMA_MOE)
-    assert kv_elements(arch, CTX) < 0.7 * kv_elements(plain, CTX)
+    arch, plain = _load(config_dir, GEMMA_MOE, raw), _load(config_dir, GEMMA_MOE)
+    # sharing layers keep their kind's spec: same cache and FLOPs as without sharing
+    assert arch.layer_attention == plain.layer_attention
+    assert kv_elements(arch, CTX) == kv_elements(plain, CTX)
+    # layers 0..19 own a cache (full at 5, 11, 17): stored 3 x 2048 x CTX + 17 x 4096 x 1024
+    stored = 3 * 2048 * CTX + 17 * 4096 * 1024
+    text = " ".join(arch.notes)
+    assert "layers 20..29 read an earlier layer's cache" in text
+    assert f"KV at 131072 tokens {kv_elements(arch, CTX) / stored - 1:+.1%}" in text
     # mean of 20 x 2112 and 10 x 4224 (double wide), + 256 for the PLE GEMMs
     assert arch.moe is not None and arch.moe.shared_intermediate_size == 2816 + 256
     assert arch.norms_per_layer == 9
-    text = " ".join(arch.notes)
-    assert "reuse earlier layers' KV" in text and "per-layer embeddings" in text
+    assert "per-layer embeddings" in text and "double-wide" in text
     assert f"{262144 * 30 * 256:,}" in text  # the uncounted lookup table, named
 
 
-# --- the fit itself --------------------------------------------------------------------------
+# --- layout, profile, notes, precisions ----------------------------------------------------
 
 
-def test_fit_reproduces_a_uniform_model_exactly() -> None:
-    layers = [
-        RealLayer(i % 4 == 3, 32, 8, 128, 128, None if i % 4 == 3 else 4096) for i in range(32)
-    ]
-    fit = fit_uniform_attention(4096, layers, base_total=6 * 10**9, base_active=6 * 10**9)
-    a = fit.spec
-    assert (a.num_heads, a.num_kv_heads, a.head_dim, a.v_head_dim) == (32, 8, 128, 128)
-    assert (fit.n_full, a.sliding_window_tokens) == (8, 4096)
-    assert fit.errors == (0, 0, 0, 0)
+@pytest.mark.parametrize("name", ALL)
+def test_each_layer_has_its_real_shape(config_dir: Path, name: str) -> None:
+    arch, hand = _load(config_dir, name), _hand(config_dir, name)
+    for i, x in enumerate(hand.layers):
+        a = arch.attention_of(i)
+        assert a is not None
+        assert (a.num_heads, a.num_kv_heads, a.head_dim, a.v_head_dim) == (
+            x.heads,
+            x.kv_heads,
+            x.d,
+            x.dv,
+        )
+        assert arch.layer_mixers[i] == (
+            "full_attention" if x.window is None else "sliding_attention"
+        )
+        assert a.sliding_window_tokens == x.window and not a.kv_shared
+    assert len(arch.extra_attention) == 1
 
 
-def test_fit_keeps_query_heads_and_gemma_shape(config_dir: Path) -> None:
-    arch = _load(config_dir, GEMMA_MOE)
-    a = arch.attention
-    assert a is not None and a.num_heads == 16 and 16 % a.num_kv_heads == 0
-    assert arch.count_mixers("full_attention") + arch.count_mixers("sliding_attention") == 30
-    real_fulls = [
-        i
-        for i, t in enumerate(_raw(config_dir, GEMMA_MOE)["text_config"]["layer_types"])
-        if t == "full_attention"
-    ]
-    assert all(arch.layer_mixers[i] == "full_attention" for i in real_fulls)
-
-
-# --- (c) profile, (d) notes, precisions ----------------------------------------------------
-
-
-@pytest.mark.parametrize("name", [GEMMA_MOE, GEMMA_MOE_FP4, GEMMA_DENSE_FP4, MIMO])
-def test_profile_builds_with_positive_finite_fields(config_dir: Path, name: str) -> None:
-    arch = _load(config_dir, name)
+@pytest.mark.parametrize("name", ALL)
+def test_profile_has_one_group_per_shape(config_dir: Path, name: str) -> None:
+    arch, hand = _load(config_dir, name), _hand(config_dir, name)
     prof = build_profile(arch)
-    for fld in ("hidden", "vocab", "layers", "attn_layers", "p_attn", "p_lm_head", "num_heads"):
-        v = getattr(prof, fld)
-        assert v > 0 and math.isfinite(v), fld
-    assert all(g.kv_elems > 0 for g in prof.attn) and prof.prefill_attn_flops(1e3, 0.0) > 0
+    want = {}
+    for x in hand.layers:
+        key = (x.kv_heads * (x.d + x.dv), x.window)
+        want[key] = want.get(key, 0) + 1
+    assert {(g.kv_elems, g.cap): g.layers for g in prof.attn} == want
+    assert len(prof.attn) == 2 and prof.attn_layers == arch.num_layers
+    assert prof.p_attn == sum(x.params for x in hand.layers)
     for f in fields(prof):
         v = getattr(prof, f.name)
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             assert math.isfinite(v) and v >= 0, f.name
-    assert prof.attn_layers == arch.num_layers
-    assert {g.cap or 0 for g in prof.attn} == {0, arch.attention.sliding_window_tokens}
+    assert prof.prefill_attn_flops(PREFILL, 0.0) == sum(x.flops(PREFILL) for x in hand.layers)
     if arch.moe is not None:
         assert prof.p_expert > 0 and prof.top_k == 8
 
@@ -251,15 +283,22 @@ def test_profile_builds_with_positive_finite_fields(config_dir: Path, name: str)
 @pytest.mark.parametrize(
     ("name", "words"),
     [
-        (GEMMA_MOE, ("uniform shape", "KV at 131072", "K=V", "shared expert", "short")),
-        (GEMMA_DENSE_FP4, ("uniform shape", "attention fit", "K=V")),
-        (MIMO, ("uniform shape", "attention fit", "sinks on 39 of 48", "MTP")),
+        (GEMMA_MOE, ("(exact)", "5 full layers: 16 q / 2 kv heads x 512/512", "K=V", "14,417,920")),
+        (GEMMA_DENSE_FP4, ("(exact)", "50 sliding layers", "kv_shared=False", "110,100,480")),
+        (MIMO, ("(exact)", "39 sliding layers: 64 q / 8 kv heads x 192/128, window 128, sinks")),
     ],
 )
-def test_notes_name_the_approximations(config_dir: Path, name: str, words: tuple[str, ...]) -> None:
-    text = " ".join(_load(config_dir, name).notes)
+def test_notes(config_dir: Path, name: str, words: tuple[str, ...]) -> None:
+    arch = _load(config_dir, name)
+    text = " ".join(arch.notes)
     for w in words:
         assert w in text, w
+    for gone in ("uniform", "fit", "approximat", "modelled on all"):
+        assert gone not in text.lower(), gone
+    hand = _hand(config_dir, name)
+    assert hand.total - hand.checkpoint_total == (
+        int(words[-1].replace(",", "")) if name != MIMO else 0
+    )
 
 
 def test_precisions_and_layout(config_dir: Path) -> None:
@@ -268,6 +307,8 @@ def test_precisions_and_layout(config_dir: Path) -> None:
     assert dense.precision.kv_cache == "fp8" and dense.moe is None
     mimo = _load(config_dir, MIMO)
     assert mimo.layer_ffns[0] == "dense" and mimo.count_ffns("moe") == 47
-    assert mimo.count_mixers("full_attention") == 9  # the real full layers, same places
+    assert mimo.count_mixers("full_attention") == 9
     assert mimo.precision.experts == "fp8_block"
-    assert mimo.attention is not None and mimo.attention.attention_sinks
+    full, swa = mimo.attention_of(0), mimo.attention_of(1)
+    assert full is not None and swa is not None
+    assert not full.attention_sinks and swa.attention_sinks
