@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from codesign.cli.common import (
     JSON_OPTION,
@@ -27,6 +26,8 @@ from codesign.cli.common import (
     print_table,
     user_errors,
 )
+from codesign.cli.perf_report import pct as _pct
+from codesign.cli.perf_report import print_summary as _print_summary
 from codesign.errors import CodesignError, NotFoundError
 from codesign.validation.crossval import cross_validate
 from codesign.validation.report import DEFAULT_GROUPS, accuracy_report, write_predictions_csv
@@ -41,11 +42,16 @@ class PerfApi:
     fit_calibration: Callable[..., Any]  # (rows, base=None) -> Calibration
     load_calibration: Callable[..., Any]  # (path=None) -> Calibration
     default_calibration_path: Path
+    physics_defaults: Callable[[], Any] | None = None  # () -> uncalibrated Calibration
 
 
 def _perf_api() -> PerfApi:
     """Import the performance model on first use (tests monkeypatch this function)."""
-    from codesign.perf.calibration import DEFAULT_CALIBRATION_PATH, load_calibration
+    from codesign.perf.calibration import (
+        DEFAULT_CALIBRATION_PATH,
+        Calibration,
+        load_calibration,
+    )
     from codesign.perf.fit import fit_calibration
     from codesign.perf.predict import predict_rows
 
@@ -54,7 +60,13 @@ def _perf_api() -> PerfApi:
         fit_calibration=fit_calibration,
         load_calibration=load_calibration,
         default_calibration_path=Path(DEFAULT_CALIBRATION_PATH),
+        physics_defaults=Calibration,
     )
+
+
+# A fold fitted from the physics defaults needs many more evaluations to converge than one
+# refined from a calibration that is already close.
+STRICT_FOLD_EVALUATIONS = 400
 
 
 def _clear_model_caches() -> None:
@@ -101,71 +113,6 @@ def _load_rows(silicon: Path | None) -> SiliconRows:
     return SiliconRows.from_csv(silicon if silicon is not None else default_silicon_path())
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def _ratio(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
-_SUMMARY_COLUMNS = [
-    "group",
-    "value",
-    "n",
-    "predicted",
-    "TTFT med APE",
-    "TTFT p90 APE",
-    "TPOT med APE",
-    "TPOT p90 APE",
-    "TTFT pred/meas",
-    "TPOT pred/meas",
-    "both within 2x",
-]
-
-
-def _summary_cells(group: str, value: str, s: dict[str, Any]) -> list[str]:
-    return [
-        group,
-        value,
-        str(s["n"]),
-        f"{s['predicted']} ({_pct(s['coverage'])})",
-        _pct(s["ttft_median_ape"]),
-        _pct(s["ttft_p90_ape"]),
-        _pct(s["tpot_median_ape"]),
-        _pct(s["tpot_p90_ape"]),
-        _ratio(s["ttft_median_ratio"]),
-        _ratio(s["tpot_median_ratio"]),
-        _pct(s["within_2x_both"]),
-    ]
-
-
-def _print_summary(title: str, report: dict[str, Any], folds: str | None = None) -> None:
-    table = Table(title=title, header_style="bold cyan", title_justify="left")
-    for col in _SUMMARY_COLUMNS:
-        table.add_column(col, overflow="fold")
-    table.add_row(*_summary_cells("all", "", report), style="bold")
-    if folds:
-        table.add_section()
-        for value, stats in report["folds"].items():
-            table.add_row(*_summary_cells(f"held-out {folds}", value, stats))
-    for field, groups in report["by"].items():
-        if field == folds:
-            continue  # the same rows as the held-out folds above
-        table.add_section()
-        for value, stats in groups.items():
-            table.add_row(*_summary_cells(field, value, stats))
-    console.print(table)
-    reasons = report["unpredicted_by_reason"]
-    if reasons:
-        rt = Table(title="Rows not predicted", header_style="bold cyan", title_justify="left")
-        rt.add_column("reason", overflow="fold")
-        rt.add_column("rows")
-        for reason, count in reasons.items():
-            rt.add_row(reason, str(count))
-        console.print(rt)
-
-
 def _fold_progress(enabled: bool) -> contextlib.AbstractContextManager[Any]:
     if not enabled:
         return contextlib.nullcontext(None)
@@ -180,8 +127,28 @@ def _fold_progress(enabled: bool) -> contextlib.AbstractContextManager[Any]:
 
 
 def _run_cv(
-    rows: SiliconRows, api: PerfApi, calibration: Any, by: str, groups: Sequence[str]
+    rows: SiliconRows,
+    api: PerfApi,
+    calibration: Any,
+    by: str,
+    groups: Sequence[str],
+    strict: bool = False,
 ) -> dict[str, Any]:
+    """Leave-one-out folds, each refitted on the other rows: from ``calibration`` (fast;
+    it was fitted on every row, the held-out ones included), or ``strict``ly from the
+    uncalibrated physics defaults, so nothing of the held-out rows reaches the fold."""
+    if strict:
+        if api.physics_defaults is None:
+            raise CodesignError("--cv-strict: this performance model has no physics defaults")
+        base = api.physics_defaults()
+
+        def fit(train: SiliconRows) -> Any:
+            return api.fit_calibration(train, base=base, max_nfev=STRICT_FOLD_EVALUATIONS)
+    else:
+
+        def fit(train: SiliconRows) -> Any:
+            return api.fit_calibration(train, base=calibration)
+
     with _fold_progress(err_console.is_terminal) as progress:
         folds = len(np.unique(rows.group_keys(by).astype(str)))
         task = progress.add_task(f"by {by}", total=folds) if progress else None
@@ -192,7 +159,7 @@ def _run_cv(
 
         return cross_validate(
             rows,
-            fit_fn=lambda train: api.fit_calibration(train, base=calibration),
+            fit_fn=fit,
             predict_fn=api.predict_rows,
             by=by,
             groups=groups,
@@ -218,6 +185,12 @@ def validate(
     cv: str | None = typer.Option(
         None, "--cv", help="Also cross-validate: leave one model (or system) out at a time."
     ),
+    cv_strict: bool = typer.Option(
+        False,
+        "--cv-strict",
+        help="Fit each fold from the uncalibrated physics defaults instead of the packaged "
+        "calibration (which has seen the held-out rows); minutes instead of seconds.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Predict TTFT/TPOT for measured rows and report the errors (APE, within 2x)."""
@@ -233,7 +206,8 @@ def validate(
         if out is not None:
             write_predictions_csv(out, rows, ttft, tpot, reasons)
         if cv is not None:
-            report["cross_validation"] = _run_cv(rows, api, calib, cv, groups)
+            report["cross_validation"] = _run_cv(rows, api, calib, cv, groups, cv_strict)
+            report["cross_validation"]["strict"] = cv_strict
     if as_json:
         print_json(report)
         return

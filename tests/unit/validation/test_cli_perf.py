@@ -42,8 +42,10 @@ class FakePerf:
         why = np.where(rows.model == "m/X", "no config for m/X", "").astype(object)
         return calib.ms_per_token * rows.isl, np.full(len(rows), 10.0), why
 
-    def fit_calibration(self, rows: SiliconRows, base: FakeCalibration | None = None):
-        self.calls.append(("fit", len(rows), base.ms_per_token if base else None))
+    def fit_calibration(
+        self, rows: SiliconRows, base: FakeCalibration | None = None, max_nfev: int = 40
+    ):
+        self.calls.append(("fit", len(rows), base.ms_per_token if base else None, max_nfev))
         return FakeCalibration(float(np.mean(rows.ttft_ms / rows.isl)))
 
     def load_calibration(self, path: Path | None = None) -> FakeCalibration:
@@ -58,6 +60,7 @@ class FakePerf:
             fit_calibration=self.fit_calibration,
             load_calibration=self.load_calibration,
             default_calibration_path=self.default_path,
+            physics_defaults=lambda: FakeCalibration(7.0),
         )
 
 
@@ -142,7 +145,23 @@ def test_validate_with_calibration_file_and_cv(
     assert cv["folds"]["m/B"]["ttft_median_ape"] == pytest.approx(0.25)
     assert cv["ttft_median_ape"] == pytest.approx(1.125)
     fits = [c for c in fake.calls if c[0] == "fit"]
-    assert fits == [("fit", 2, 2.0)] * 3  # fitted with the given calibration as base
+    assert fits == [("fit", 2, 2.0, 40)] * 3  # fitted with the given calibration as base
+    assert cv["strict"] is False
+
+
+def test_validate_strict_cv_fits_folds_from_the_physics_defaults(
+    app, fake: FakePerf, small_csv: Path
+) -> None:
+    res = runner.invoke(
+        app, ["validate", "--silicon", str(small_csv), "--cv", "model", "--cv-strict", "--json"]
+    )
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    fits = [c for c in fake.calls if c[0] == "fit"]
+    # every fold starts from the defaults (7.0), not the packaged calibration (1.0)
+    assert fits == [("fit", 2, 7.0, perf_cli.STRICT_FOLD_EVALUATIONS)] * 3
+    assert rep["cross_validation"]["strict"] is True
+    assert rep["cross_validation"]["folds"]["m/A"]["ttft_median_ape"] == pytest.approx(2.0)
 
 
 def test_validate_table(app, fake: FakePerf, small_csv: Path) -> None:

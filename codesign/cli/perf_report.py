@@ -1,0 +1,74 @@
+"""Rich tables of an accuracy report (``codesign validate``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from codesign.cli.common import console
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _ratio(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+_SUMMARY_COLUMNS = [
+    "group",
+    "value",
+    "n",
+    "predicted",
+    "TTFT med APE",
+    "TTFT p90 APE",
+    "TPOT med APE",
+    "TPOT p90 APE",
+    "TTFT pred/meas",
+    "TPOT pred/meas",
+    "both within 2x",
+]
+
+
+def _summary_cells(group: str, value: str, s: dict[str, Any]) -> list[str]:
+    return [
+        group,
+        value,
+        str(s["n"]),
+        f"{s['predicted']} ({pct(s['coverage'])})",
+        pct(s["ttft_median_ape"]),
+        pct(s["ttft_p90_ape"]),
+        pct(s["tpot_median_ape"]),
+        pct(s["tpot_p90_ape"]),
+        _ratio(s["ttft_median_ratio"]),
+        _ratio(s["tpot_median_ratio"]),
+        pct(s["within_2x_both"]),
+    ]
+
+
+def print_summary(title: str, report: dict[str, Any], folds: str | None = None) -> None:
+    table = Table(title=title, header_style="bold cyan", title_justify="left")
+    for col in _SUMMARY_COLUMNS:
+        table.add_column(col, overflow="fold")
+    table.add_row(*_summary_cells("all", "", report), style="bold")
+    if folds:
+        table.add_section()
+        for value, stats in report["folds"].items():
+            table.add_row(*_summary_cells(f"held-out {folds}", value, stats))
+    for field, groups in report["by"].items():
+        if field == folds:
+            continue  # the same rows as the held-out folds above
+        table.add_section()
+        for value, stats in groups.items():
+            table.add_row(*_summary_cells(field, value, stats))
+    console.print(table)
+    reasons = report["unpredicted_by_reason"]
+    if reasons:
+        rt = Table(title="Rows not predicted", header_style="bold cyan", title_justify="left")
+        rt.add_column("reason", overflow="fold")
+        rt.add_column("rows")
+        for reason, count in reasons.items():
+            rt.add_row(reason, str(count))
+        console.print(rt)
