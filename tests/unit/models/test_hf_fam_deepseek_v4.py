@@ -12,10 +12,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import codesign.models.hf_family_table
 from codesign.models import ModelArch, kv_elements, param_counts, parse_hf_config
 from codesign.models.hf_config import Cfg
-from codesign.models.hf_fam_deepseek_v4 import parse_deepseek_v4, uncounted_params
+from codesign.models.hf_fam_deepseek_v4 import uncounted_params
 from codesign.perf.profile import build_profile
 
 B = 1e9
@@ -29,14 +28,6 @@ ALL = [
     "sgl-project--DeepSeek-V4-Flash-FP8",
     "sgl-project--DeepSeek-V4-Pro-FP8",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _register(monkeypatch: pytest.MonkeyPatch) -> None:
-    for family in ("deepseek_v4", "deepseek_ref"):
-        monkeypatch.setitem(
-            codesign.models.hf_family_table.FAMILY_PARSERS, family, parse_deepseek_v4
-        )
 
 
 def _raw(config_dir: Path, name: str) -> dict[str, Any]:

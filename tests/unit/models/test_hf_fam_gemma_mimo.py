@@ -11,11 +11,9 @@ from typing import Any
 
 import pytest
 
-import codesign.models.hf_family_table
 from codesign.models import ModelArch, kv_elements, kv_elements_per_token, param_counts
 from codesign.models.derived import prefill_flops
 from codesign.models.hf_config import parse_hf_config, text_part
-from codesign.models.hf_fam_gemma_mimo import parse_gemma4, parse_mimo_v2_flash
 from codesign.perf.profile import build_profile
 
 B = 1e9
@@ -28,14 +26,6 @@ GEMMA_MOE_FP4 = "nvidia--Gemma-4-26B-A4B-NVFP4"
 GEMMA_DENSE_FP4 = "nvidia--Gemma-4-31B-IT-NVFP4"
 MIMO = "XiaomiMiMo--MiMo-V2-Flash"
 ALL = (GEMMA_MOE, GEMMA_MOE_FP4, GEMMA_DENSE_FP4, MIMO)
-
-
-@pytest.fixture(autouse=True)
-def _register(monkeypatch: pytest.MonkeyPatch) -> None:
-    table = codesign.models.hf_family_table.FAMILY_PARSERS
-    monkeypatch.setitem(table, "gemma4", parse_gemma4)
-    monkeypatch.setitem(table, "gemma4_text", parse_gemma4)
-    monkeypatch.setitem(table, "mimo_v2_flash", parse_mimo_v2_flash)
 
 
 def _raw(config_dir: Path, name: str) -> dict[str, Any]:

@@ -10,24 +10,15 @@ from typing import Any
 
 import pytest
 
-import codesign.models.hf_family_table
 from codesign.errors import UnsupportedModelError
 from codesign.models import ModelArch, param_counts
 from codesign.models.derived import kv_elements_per_token, kv_state_bytes_per_sequence
 from codesign.models.hf_config import parse_hf_config
-from codesign.models.hf_fam_nas_kimi import parse_kimi_linear, parse_nemotron_nas
 from codesign.perf.profile import build_profile
 
 B = 1e9
 NAS = "nvidia--Llama-3_3-Nemotron-Super-49B-v1"
 K3 = "moonshotai--Kimi-K3"
-
-
-@pytest.fixture(autouse=True)
-def _register(monkeypatch: pytest.MonkeyPatch) -> None:
-    table = codesign.models.hf_family_table.FAMILY_PARSERS
-    monkeypatch.setitem(table, "nemotron-nas", parse_nemotron_nas)
-    monkeypatch.setitem(table, "kimi_linear", parse_kimi_linear)
 
 
 def _raw(config_dir: Path, name: str) -> dict[str, Any]:

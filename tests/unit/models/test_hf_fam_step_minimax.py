@@ -11,11 +11,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-import codesign.models.hf_family_table
 from codesign.models import ModelArch, kv_elements, kv_elements_per_token, param_counts
 from codesign.models.derived import decode_flops, prefill_flops
 from codesign.models.hf_config import parse_hf_config
-from codesign.models.hf_fam_step_minimax import parse_minimax_m3, parse_step3p7
 from codesign.perf.profile import build_profile
 
 B = 1e9
@@ -23,14 +21,6 @@ CTX = 131_072  # the "long context" of the KV and FLOP checks
 STEP = "stepfun-ai--Step-3.7-Flash"
 M3 = "MiniMaxAI--MiniMax-M3"
 M3_NVFP4 = "nvidia--MiniMax-M3-NVFP4"
-
-
-@pytest.fixture(autouse=True)
-def _register(monkeypatch: pytest.MonkeyPatch) -> None:
-    table = codesign.models.hf_family_table.FAMILY_PARSERS
-    monkeypatch.setitem(table, "step3p7", parse_step3p7)
-    monkeypatch.setitem(table, "minimax_m3", parse_minimax_m3)
-    monkeypatch.setitem(table, "minimax_m3_vl", parse_minimax_m3)
 
 
 def _config(config_dir: Path, name: str) -> dict[str, Any]:
