@@ -80,6 +80,9 @@ def model_summary(
         "vocab_size": arch.vocab_size,
         "max_context_tokens": arch.max_context_tokens,
         "attention": arch.attention.model_dump() if arch.attention else None,
+        # layers whose attention differs: their specs and each layer's spec index
+        "extra_attention": [a.model_dump() for a in arch.extra_attention],
+        "layer_attention": list(arch.layer_attention),
         "moe": arch.moe.model_dump() if arch.moe else None,
         "params_total": counts.total,
         "params_active": counts.active,

@@ -59,6 +59,12 @@ def test_model_info_by_id_and_by_path(shared_dir) -> None:
     code, out, _ = run("model", "info", str(path), "--json")
     assert code == 0
     assert json.loads(out)["params_total"] == pytest.approx(70.6e9, rel=0.005)
+    # Gemma 4: 5 of every 6 layers sliding (8 kv x 256), every 6th global (2 kv x 512)
+    code, out, _ = run("model", "info", "google/gemma-4-26B-A4B", "--json")
+    info = json.loads(out)
+    assert info["layer_attention"][:6] == [0, 0, 0, 0, 0, 1]
+    assert info["extra_attention"][0]["num_kv_heads"] == 2
+    assert info["kv_bytes_per_token"] == 5 * 2 * 1024 * 2  # only the 5 global layers grow
 
 
 def test_model_fit_reports_kv_capacity(shared_dir) -> None:
