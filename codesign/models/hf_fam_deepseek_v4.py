@@ -21,8 +21,9 @@ compressor in place of the formula's DSA key projection, the hyper-connection mi
 weights, biases and scales (``hc_mult`` residual copies), the hc head and the hash layers'
 token-to-expert tables; what is left over (under one hidden vector per layer) is
 ``uncounted_params``. The output projection is grouped low-rank (``o_groups`` x
-``o_lora_rank``, AttentionSpec fields of the same names). Hash-routed layers are modelled as learned routing; the MTP module
-(``num_nextn_predict_layers``) is a window-only decoder layer (its hc weights not counted).
+``o_lora_rank``, AttentionSpec fields of the same names). Hash-routed layers are modelled
+as learned routing; the MTP module (``num_nextn_predict_layers``) is a window-only decoder
+layer (its hc weights not counted).
 ``expert_dtype: fp4`` makes the routed experts MXFP4 (``hf_config.parse_hf_config``);
 quant.py probes V4's module names (``layers.N.ffn.experts``).
 """
