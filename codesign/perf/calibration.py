@@ -7,7 +7,8 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
 - ``gemm_eff_max``: the fraction of dense peak a large GEMM reaches, per format class
   (narrow formats reach less: scale handling, epilogues).
 - ``gemm_m_half_tokens``: tokens per GEMM at which it reaches half of that (small-M GEMMs
-  are weight-streaming bound; this shapes the transition).
+  are weight-streaming bound; this shapes the transition), on a chip whose ridge is
+  H100 BF16's; each chip scales it by its own ridge (``step.ridge_scale``).
 - ``moe_m_half_tokens``: the same for the grouped expert GEMMs, in tokens per expert.
 - ``attn_eff``: fraction of the 16-bit peak that flash-style prefill attention reaches.
 - ``decode_attn_eff``: the same for decode attention when it is compute-bound (an MLA

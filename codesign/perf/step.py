@@ -90,7 +90,22 @@ def _roofline(flops, nbytes, peak, eff_c, bw, eff_m):
     return np.maximum(flops / (peak * eff_c), nbytes / (bw * eff_m))
 
 
-def _gemm_eff(eff_max: np.ndarray, m: np.ndarray, m_half: float) -> np.ndarray:
+# The efficiency ramp of a GEMM follows the point where it turns compute-bound: its
+# m_half is calibrated on a chip whose weight-streaming ridge is H100 BF16's and scales
+# with each chip's own ridge, peak x bytes per weight / (2 x bandwidth) tokens. A
+# compute-poor chip (H20: 37 FP8 tokens) fills its tensor cores with fewer tokens than
+# an H100 (295); with a fixed m_half its small-M expert GEMMs came out compute-bound
+# (DeepSeek-R1 on 8 x H20 at batch 32: 141 ms TPOT, 69 ms scaled; dev rows: TPOT 15.5% ->
+# 14.7% median in sample).
+RIDGE_REF_TOKENS = 989.4e12 * 2.0 / (2.0 * 3.35e12)  # H100 SXM, BF16: ~295 tokens
+
+
+def ridge_scale(peak: np.ndarray, bw: np.ndarray, bytes_per_weight: np.ndarray) -> np.ndarray:
+    """A chip's weight-streaming ridge (tokens) relative to H100 BF16's."""
+    return peak * bytes_per_weight / (2.0 * bw) / RIDGE_REF_TOKENS
+
+
+def _gemm_eff(eff_max: np.ndarray, m: np.ndarray, m_half: np.ndarray) -> np.ndarray:
     m = np.maximum(m, 1e-9)
     return eff_max * m / (m + m_half)
 
@@ -102,13 +117,15 @@ def step_time(
     tp, dp, pp = lay.tp, lay.dp, lay.pp
     tokens = load.n_dec + load.n_pf  # per attention-DP rank
     h = prof.hidden
+    m_half = eff.m_half * ridge_scale(hw.peak_gemm, hw.mem_bw, nb.gemm)
+    moe_m_half = eff.moe_m_half * ridge_scale(hw.peak_moe, hw.mem_bw, nb.moe)
 
     # dense GEMMs on this rank's tokens, weights sharded over tp (pp folds into layers)
     p_dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
     flops = 2.0 * tokens * p_dense / tp + tokens * prof.recurrent_flops_per_token / tp
     nbytes = p_dense * nb.gemm / tp + 4.0 * tokens * h * nb.act * prof.layers / tp
     t_gemm = _roofline(
-        flops, nbytes, hw.peak_gemm, _gemm_eff(eff.gemm_max, tokens, eff.m_half), hw.mem_bw, eff.mem
+        flops, nbytes, hw.peak_gemm, _gemm_eff(eff.gemm_max, tokens, m_half), hw.mem_bw, eff.mem
     )
 
     # lm_head on sampled tokens
@@ -117,7 +134,7 @@ def step_time(
         2.0 * sampled * prof.p_lm_head / tp,
         prof.p_lm_head * nb.gemm / tp,
         hw.peak_gemm,
-        _gemm_eff(eff.gemm_max, sampled, eff.m_half),
+        _gemm_eff(eff.gemm_max, sampled, m_half),
         hw.mem_bw,
         eff.mem,
     )
@@ -139,7 +156,7 @@ def step_time(
             flops_m,
             bytes_m,
             hw.peak_moe,
-            _gemm_eff(eff.moe_max, m_per_expert, eff.moe_m_half),
+            _gemm_eff(eff.moe_max, m_per_expert, moe_m_half),
             hw.mem_bw,
             eff.mem,
         )
