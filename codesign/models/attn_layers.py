@@ -112,6 +112,18 @@ class AttnGroup:
             return 1.0 / self.ratio
         return 1.0 if self.cap is None else 0.0
 
+    @property
+    def entries_per_token(self) -> float:
+        """Cache entries per token with windows counted as if full (1/ratio compressed)."""
+        return 1.0 / self.ratio if self.compressed else 1.0
+
+    def rank_split(self, tp: TokenArg) -> Any:
+        """Tensor-parallel ranks the cache is divided over: GQA heads split over tp (each
+        rank keeps whole KV heads, replicated beyond them); an MLA latent is replicated."""
+        if self.spec.kind == "mla":
+            return 1.0
+        return np.minimum(tp, max(self.spec.num_kv_heads, 1))
+
     def _window(self) -> int:
         return self.spec.sliding_window_tokens or 0
 

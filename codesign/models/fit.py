@@ -116,10 +116,7 @@ def _kv_bytes_per_token_per_chip(arch: ModelArch, tp: int, pp: int, kv_bpe: floa
     ignored; a compressed layer adds 1/ratio entry per token)."""
     total = 0.0
     for g in attention_groups(arch):
-        per_layer = g.kv_elems / (g.ratio if g.compressed else 1)
-        a = g.spec
-        if a.kind == "gqa":
-            per_layer = per_layer * max(1, a.num_kv_heads // tp) / a.num_kv_heads
+        per_layer = g.kv_elems * g.entries_per_token / g.rank_split(tp)
         total += per_layer * math.ceil(g.layers / pp)
     return total * kv_bpe
 

@@ -48,10 +48,10 @@ _FAMILY_PROBES: dict[str, dict[str, tuple[str, ...]]] = {
     # Gemma 4 experts sit beside the dense MLP, not inside it
     "gemma4": {"experts": ("experts.gate_up_proj", "experts.down_proj")},
     "gemma4_text": {"experts": ("experts.gate_up_proj", "experts.down_proj")},
-    # DeepSeek-V4 reference-style names
+    # DeepSeek-V4 reference-style names (its attention is GQA-shaped: one shared K=V head)
     **{
         fam: {
-            "mla": ("attn.wq_a", "attn.wq_b", "attn.wkv", "attn.wo_a", "attn.wo_b"),
+            "gqa": ("attn.wq_a", "attn.wq_b", "attn.wkv", "attn.wo_a", "attn.wo_b"),
             "experts": ("ffn.experts.0.w1", "ffn.experts.0.w2", "ffn.experts.0.w3"),
             "shared": ("ffn.shared_experts.w1", "ffn.shared_experts.w2"),
         }

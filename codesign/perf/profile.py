@@ -61,18 +61,12 @@ class ModelProfile:
         """The DSA top-k of the first group with an indexer (0: none)."""
         return next((g.topk for g in self.attn if g.topk), 0) or 0
 
-    @staticmethod
-    def _split(g: AttnGroup, tp: np.ndarray) -> np.ndarray | float:
-        """Ranks a group's cache is divided over: GQA heads split over tp (replicated
-        beyond the KV heads), an MLA latent is replicated on every rank."""
-        return 1.0 if g.spec.kind == "mla" else np.minimum(tp, max(g.spec.num_kv_heads, 1))
-
     def decode_kv_elems(self, ctx: np.ndarray, tp: np.ndarray) -> np.ndarray:
         """Cache elements one rank reads per decoding sequence at ``ctx`` cached tokens:
         the attended entries, and every scored entry's indexer key (DSA)."""
         total = np.zeros(np.broadcast(ctx, tp).shape)
         for g in self.attn:
-            body = g.attended(ctx) * (g.kv_elems - g.index_elems) / self._split(g, tp)
+            body = g.attended(ctx) * (g.kv_elems - g.index_elems) / g.rank_split(tp)
             ix = g.scored(ctx) * g.spec.indexer.head_dim if g.spec.indexer else 0.0
             total = total + g.layers * (body + ix)
         return total
@@ -101,7 +95,7 @@ class ModelProfile:
         """Cache elements one rank reads for a prefill pass ending at ``ctx`` tokens."""
         total = np.zeros(np.broadcast(ctx, tp).shape)
         for g in self.attn:
-            total = total + g.layers * g.attended(ctx) * g.kv_elems / self._split(g, tp)
+            total = total + g.layers * g.attended(ctx) * g.kv_elems / g.rank_split(tp)
         return total
 
     def kv_elems_per_token(self, tp: np.ndarray, growing_only: bool = False) -> np.ndarray:
@@ -109,8 +103,8 @@ class ModelProfile:
         if full; ``growing_only``: only the layers whose cache grows without bound)."""
         total = np.zeros(np.shape(tp))
         for g in self.attn:
-            per = g.growth_per_token if growing_only else 1.0 / (g.ratio if g.compressed else 1)
-            total = total + g.layers * g.kv_elems * per / self._split(g, tp)
+            per = g.growth_per_token if growing_only else g.entries_per_token
+            total = total + g.layers * g.kv_elems * per / g.rank_split(tp)
         return total
 
     def kv_split(self, tp: np.ndarray) -> np.ndarray:
