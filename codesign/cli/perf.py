@@ -42,7 +42,7 @@ class PerfApi:
     fit_calibration: Callable[..., Any]  # (rows, base=None) -> Calibration
     load_calibration: Callable[..., Any]  # (path=None) -> Calibration
     default_calibration_path: Path
-    physics_defaults: Callable[[], Any] | None = None  # () -> uncalibrated Calibration
+    physics_defaults: Callable[[], Any]  # () -> uncalibrated Calibration
 
 
 def _perf_api() -> PerfApi:
@@ -138,8 +138,6 @@ def _run_cv(
     it was fitted on every row, the held-out ones included), or ``strict``ly from the
     uncalibrated physics defaults, so nothing of the held-out rows reaches the fold."""
     if strict:
-        if api.physics_defaults is None:
-            raise CodesignError("--cv-strict: this performance model has no physics defaults")
         base = api.physics_defaults()
 
         def fit(train: SiliconRows) -> Any:
@@ -197,6 +195,8 @@ def validate(
     groups = _parse_groups(by)
     if cv is not None and cv not in STR_FIELDS:
         raise CodesignError(f"--cv: unknown field {cv!r}; use model or system")
+    if cv_strict and cv is None:
+        raise CodesignError("--cv-strict applies to cross-validation: add --cv model or system")
     rows = _load_rows(silicon)
     with model_dirs(configs):
         api = _perf_api()

@@ -164,6 +164,13 @@ def test_validate_strict_cv_fits_folds_from_the_physics_defaults(
     assert rep["cross_validation"]["folds"]["m/A"]["ttft_median_ape"] == pytest.approx(2.0)
 
 
+def test_validate_strict_without_cv_is_a_one_line_error(app, fake: FakePerf, small_csv: Path):
+    res = runner.invoke(app, ["validate", "--silicon", str(small_csv), "--cv-strict"])
+    assert res.exit_code != 0
+    assert "--cv-strict applies to cross-validation" in res.stderr
+    assert "Traceback" not in res.stderr + res.stdout
+
+
 def test_validate_table(app, fake: FakePerf, small_csv: Path) -> None:
     res = runner.invoke(app, ["validate", "--silicon", str(small_csv), "--cv", "system"])
     # one system in the file -> cross-validation cannot run: one-line error
