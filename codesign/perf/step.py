@@ -15,6 +15,8 @@ bytes / (bandwidth x memory efficiency)), summed in order (kernels run one after
 - communication: tensor-parallel all-reduce (2 per layer) or, with attention-DP, the MoE
   dispatch/combine all-to-all, over the scale-up domain when the worker fits in it, else
   the scale-out NICs;
+- element-wise kernels (fused residual add + RMSNorm, replicated on every tp rank; the MLP
+  activation over its intermediate): memory-bound passes over the activations;
 - fixed costs: per-layer kernel overhead and per-step engine overhead.
 
 All inputs are numpy arrays broadcastable to the number of candidates.
@@ -97,6 +99,9 @@ def _roofline(flops, nbytes, peak, eff_c, bw, eff_m):
 # an H100 (295); with a fixed m_half its small-M expert GEMMs came out compute-bound
 # (DeepSeek-R1 on 8 x H20 at batch 32: 141 ms TPOT, 69 ms scaled; dev rows: TPOT 15.5% ->
 # 14.7% median in sample).
+# two fused residual-add + RMSNorm kernels per layer, 4 passes of the hidden state each
+NORM_ELEMS_PER_LAYER = 8.0
+
 RIDGE_REF_TOKENS = 989.4e12 * 2.0 / (2.0 * 3.35e12)  # H100 SXM, BF16: ~295 tokens
 
 
@@ -201,7 +206,28 @@ def step_time(
     )
 
     t_fixed = prof.layers * eff.layer_overhead_s + eff.step_overhead_s
-    total = t_gemm + t_head + t_moe + t_dec_attn + t_pf_attn + t_comm + t_pp + t_kv_load + t_fixed
+    # element-wise kernels, memory-bound passes over the activations: a fused residual add
+    # + RMSNorm before attention and before the MLP (read x and the residual, write both),
+    # replicated on every tp rank, and the MLP activation over the intermediate (sharded)
+    elems = tokens * (
+        NORM_ELEMS_PER_LAYER * h * prof.layers + (prof.p_dense + prof.p_shared) / h / tp
+    )
+    if prof.is_moe:
+        routed = tokens * dp * prof.top_k * prof.p_expert * prof.moe_layers / h
+        elems = elems + routed / (lay.moe_ep * lay.moe_tp)
+    t_elem = elems * nb.act / (hw.mem_bw * eff.mem)
+    total = (
+        t_gemm
+        + t_head
+        + t_moe
+        + t_dec_attn
+        + t_pf_attn
+        + t_comm
+        + t_pp
+        + t_kv_load
+        + t_fixed
+        + t_elem
+    )
     return {
         "total": total,
         "gemm": t_gemm + t_head,
@@ -211,4 +237,5 @@ def step_time(
         "comm": t_comm + t_pp,
         "kv_load": t_kv_load + 0 * total,
         "fixed": t_fixed + 0 * total,
+        "elementwise": t_elem + 0 * total,
     }

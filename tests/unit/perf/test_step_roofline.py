@@ -119,9 +119,12 @@ def test_decode_step_is_weight_and_kv_streaming_by_hand() -> None:
     kv_bytes = 4 * 1000 * 2 * 512 * 2
     assert t["attn_decode"][0] == pytest.approx(kv_bytes / 1e12)
     assert t["comm"][0] == 0 and t["moe"][0] == 0
-    assert t["total"][0] == pytest.approx(
-        sum(t[k][0] for k in ("gemm", "moe", "attn_decode", "attn_prefill", "comm", "fixed"))
-    )
+    # element-wise: 4 tokens x (2 fused add+RMSNorm x 4 passes x 1024 hidden x 2 layers
+    # + the MLP activation, read 2 x 4096 write 4096 per layer = 25.2M params / 1024) x 2 B
+    elems = 4 * (8 * 1024 * 2 + 2 * 3 * 4096)
+    assert t["elementwise"][0] == pytest.approx(elems * 2 / 1e12)
+    parts = ("gemm", "moe", "attn_decode", "attn_prefill", "comm", "fixed", "elementwise")
+    assert t["total"][0] == pytest.approx(sum(t[k][0] for k in parts))
 
 
 def test_dsa_decode_reads_top_k_latents_and_every_indexer_key_by_hand() -> None:
