@@ -86,7 +86,7 @@ def estimate_afd(
     tpot = afd_step_time(prof.layers, per_layer_a, per_layer_f, xfer, mb) + eff_a.step_overhead_s
     full = make_layout(req.tp, req.dp, 1, ranks, req.pp, prof.is_moe)
     pf = step_time(prof, hw_a, full, make_load(0, 0, isl, 0, 1), nb, eff_a)
-    ttft = pf["total"] + ttft_overhead_s(calib, [req.engine], prof.layers)
+    ttft = pf["total"] + ttft_overhead_s(calib, [req.engine], prof.layers, isl)
     clients = tokens
     rps = clients / (ttft + (osl - 1) * tpot)
     chips_a, chips_f = ranks * req.pp, req.ffn_chips

@@ -18,7 +18,9 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
 - ``layer_overhead_us`` (per engine): fixed per-layer cost (kernel launches, small ops).
 - ``step_overhead_ms`` (per engine): scheduler, sampling and launch cost per engine step.
 - ``ttft_overhead_ms`` (per engine): request handling outside the engine step (tokenise,
-  route, first-token return); ``ttft_per_layer_us``: the part of it that grows with depth.
+  route, first-token return); ``ttft_per_layer_us``: the part of it that grows with depth;
+  ``ttft_per_input_token_us``: the part that grows with the prompt (receiving, parsing and
+  tokenising it in the frontend, copying the token ids in), per prompt token.
 - ``moe_imbalance``: scale of the expected max-over-ranks token excess under EP.
 - ``queue_factor``: scale of the random-arrival queueing wait (1 = M/D/1-like).
 - ``sync_factor`` (per engine): closed-loop clients with equal output lengths finish, and
@@ -66,6 +68,7 @@ class Calibration(BaseModel):
         default_factory=lambda: {"trtllm": 20.0, "vllm": 25.0, "sglang": 25.0}
     )
     ttft_per_layer_us: float = 0.0
+    ttft_per_input_token_us: float = 0.0
     moe_imbalance: float = 1.0  # unidentified by the dev rows; bounded to [0.5, 2] in fits
     queue_factor: float = 1.0
     sync_factor: dict[str, float] = Field(

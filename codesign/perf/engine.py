@@ -41,11 +41,18 @@ def efficiency(calib: Calibration, hw: HwVec, engines: Sequence[str]) -> Efficie
     )
 
 
-def ttft_overhead_s(calib: Calibration, engines: Sequence[str], layers: int = 0) -> np.ndarray:
-    """Request handling outside the engine steps: a fixed part per engine plus a part per
-    layer (the first token's prefill and decode launches scale with depth)."""
+def ttft_overhead_s(
+    calib: Calibration,
+    engines: Sequence[str],
+    layers: int = 0,
+    input_tokens: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Request handling outside the engine steps: a fixed part per engine, a part per layer
+    (the first token's prefill and decode launches scale with depth) and a part per prompt
+    token (the frontend receives, parses and tokenises the whole prompt, cached or not)."""
     fixed = _lookup(engines, lambda e: calib.engine(calib.ttft_overhead_ms, e)) * 1e-3
-    return fixed + layers * calib.ttft_per_layer_us * 1e-6
+    per_token = np.asarray(input_tokens, dtype=np.float64) * calib.ttft_per_input_token_us
+    return fixed + layers * calib.ttft_per_layer_us * 1e-6 + per_token * 1e-6
 
 
 def sync_factor(calib: Calibration, engines: Sequence[str]) -> np.ndarray:

@@ -11,11 +11,12 @@ phases as in a steady state. Metrics are measured from the last lane's start to 
 moment the first lane finds no session left (``t_stop``); the loop then drains, so
 every request that was issued finishes exactly once.
 
-A request enters the router ``ttft_overhead`` after the client sends it (request handling
-outside the engine). Routers: ``round_robin``; ``session_affinity`` (a session copy
-sticks to one worker); ``kv_aware`` (the worker with the least uncached prompt tokens
-plus queued work, ``Worker.load_tokens``; when no worker holds any of the prompt, the
-session's home worker unless it is busier by more than the prompt, ``router.py``).
+A request enters the router ``ttft_overhead`` (fixed, per layer and per prompt token) after
+the client sends it (request handling outside the engine). Routers: ``round_robin``;
+``session_affinity`` (a session copy sticks to one worker); ``kv_aware`` (the worker with
+the least uncached prompt tokens plus queued work, ``Worker.load_tokens``; when no worker
+holds any of the prompt, the session's home worker unless it is busier by more than the
+prompt, ``router.py``).
 Disaggregated parts keep the prefix cache on the decode workers (as the analytic model
 sizes it); the prefill worker with the least queued prefill computes the uncached tokens,
 then the KV (whole context) moves to the decode worker over the scale-up domain when both
@@ -143,7 +144,12 @@ class Simulator:
             if small >= 0:
                 self.part_of_tier[small] = 1
         self.req_part = [self.part_of_tier.get(t, 0) for t in self.plan.tier]
-        self.overhead_s = [self.parts[p].overhead_s for p in self.req_part]
+        # request handling before the router: a fixed and per-layer part, and a part per
+        # prompt token (the frontend receives and tokenises the whole prompt)
+        self.overhead_s = [
+            self.parts[p].overhead_s + self.parts[p].kv_model.ttft_per_input_token_s * n
+            for p, n in zip(self.req_part, trace.input_tokens.tolist(), strict=True)
+        ]
         self.n_in = trace.input_tokens.astype(np.int64).tolist()
         self.n_out = np.maximum(trace.output_tokens, 1).astype(np.int64).tolist()
         # per trace request, for ``_arrive``: part, tokens, its one run (or 0 blocks), runs

@@ -54,7 +54,8 @@ class PoolModel:
     kv_tokens_per_worker: int  # device KV capacity
     kv_bytes_per_token: float  # one copy of one token's KV (host tier, transfers)
     host_tokens_per_worker: int
-    ttft_overhead_s: float
+    ttft_overhead_s: float  # request handling: fixed and per-layer parts
+    ttft_per_input_token_s: float  # request handling per prompt token (frontend)
     layers: int
     spec_k: int
     spec_tokens_per_step: float  # E: output tokens per sequence per decode step
@@ -286,7 +287,8 @@ def build_pool_model(
         kv_tokens_per_worker=int(use.kv_tokens_per_worker[0]),
         kv_bytes_per_token=kv_bpt,
         host_tokens_per_worker=int(host_gb_per_worker * 1e9 / max(kv_bpt, 1e-9)),
-        ttft_overhead_s=float(ttft_overhead_s(calib, [engine])[0]),
+        ttft_overhead_s=float(ttft_overhead_s(calib, [engine], prof.layers)[0]),
+        ttft_per_input_token_s=calib.ttft_per_input_token_us * 1e-6,
         layers=prof.layers,
         spec_k=spec_k,
         spec_tokens_per_step=float(expected_tokens_per_step(spec_k, alpha)) if spec_k else 1.0,
