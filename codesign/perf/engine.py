@@ -48,8 +48,9 @@ def ttft_overhead_s(
     input_tokens: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Request handling outside the engine steps: a fixed part per engine, a part per layer
-    (the first token's prefill and decode launches scale with depth) and a part per prompt
-    token (the frontend receives, parses and tokenises the whole prompt, cached or not)."""
+    (the first token's prefill and decode launches scale with depth) and a part per
+    uncached prompt token (``input_tokens``: request-path work that grows with the prompt
+    to prefill; see ``Calibration``)."""
     fixed = _lookup(engines, lambda e: calib.engine(calib.ttft_overhead_ms, e)) * 1e-3
     per_token = np.asarray(input_tokens, dtype=np.float64) * calib.ttft_per_input_token_us
     return fixed + layers * calib.ttft_per_layer_us * 1e-6 + per_token * 1e-6

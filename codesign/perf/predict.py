@@ -187,7 +187,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             slots,
             own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
             pf["total"] - pf["fixed"],
-            ttft_overhead_s(calib, list(r.backend), prof.layers, isl),
+            ttft_overhead_s(calib, list(r.backend), prof.layers, new),
             g.queue(i, calib.queue_factor),
         )
         return {
@@ -206,7 +206,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         t_dec,
         own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
         pf["total"] - pf["fixed"],
-        ttft_overhead_s(calib, list(r.backend), prof.layers, isl),
+        ttft_overhead_s(calib, list(r.backend), prof.layers, new),
         g.queue(i, calib.queue_factor),
         sync_factor(calib, list(r.backend)),
         slots,
@@ -288,7 +288,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             pf["total"],
             capacity,
             kv_s,
-            ttft_overhead_s(calib, list(r.backend), prof.layers, isl),
+            ttft_overhead_s(calib, list(r.backend), prof.layers, new),
             g.queue(i, calib.queue_factor),
         )
         return {
@@ -311,7 +311,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         capacity,
         slots,
         kv_s,
-        ttft_overhead_s(calib, list(r.backend), prof.layers, isl),
+        ttft_overhead_s(calib, list(r.backend), prof.layers, new),
         g.queue(i, calib.queue_factor),
         sync_factor(calib, list(r.backend)),
         servers,

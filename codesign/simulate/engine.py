@@ -11,8 +11,9 @@ phases as in a steady state. Metrics are measured from the last lane's start to 
 moment the first lane finds no session left (``t_stop``); the loop then drains, so
 every request that was issued finishes exactly once.
 
-A request enters the router ``ttft_overhead`` (fixed, per layer and per prompt token) after
-the client sends it (request handling outside the engine). Routers: ``round_robin``;
+A request enters the router ``ttft_overhead`` (fixed and per layer) after the client sends
+it (request handling outside the engine), and its prefill queue a calibrated time per
+uncached prompt token after that. Routers: ``round_robin``;
 ``session_affinity`` (a session copy sticks to one worker); ``kv_aware`` (the worker with
 the least uncached prompt tokens plus queued work, ``Worker.load_tokens``; when no worker
 holds any of the prompt, the session's home worker unless it is busier by more than the
@@ -41,13 +42,13 @@ from codesign.errors import SpecError
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.simulate.kvstore import RequestRuns, RunCache, one_runs, request_runs
 from codesign.simulate.plan import ReplayPlan, build_plan
-from codesign.simulate.requests import N_IN, N_OUT, NAN, PART, T_FIRST, WORKER, Requests
+from codesign.simulate.requests import N_IN, N_OUT, NAN, PART, PF_LEFT, T_FIRST, WORKER, Requests
 from codesign.simulate.router import kv_aware_one, route
 from codesign.simulate.stepmodel import PoolModel, build_pool_model
 from codesign.simulate.worker import WAKE, Worker
 from codesign.workload.schema import Trace
 
-ISSUE, DECODE_ARRIVE, LANE = 1, 2, 3  # and WAKE (0, ``worker``)
+ISSUE, DECODE_ARRIVE, LANE, PREFILL_QUEUE = 1, 2, 3, 4  # and WAKE (0, ``worker``)
 DEFAULT_PIN_TTL_S = 600.0
 # heavy-tailed client gaps (hours) need many sessions per lane before rates converge
 DEFAULT_SESSIONS_PER_LANE = 16
@@ -77,6 +78,7 @@ class Part:
     same_domain: bool
     rr: int = 0
     kv_many: bool = False  # kv_aware on two or more workers (set below)
+    overhead_per_token_s: float = 0.0  # request handling per uncached prompt token
     # (worker, its prefix cache's ``tot.get`` and ``dev.get``), for the router
     kv_index: list[tuple[Worker, Callable[..., int], Callable[..., int]]] = field(
         default_factory=list, repr=False
@@ -144,12 +146,7 @@ class Simulator:
             if small >= 0:
                 self.part_of_tier[small] = 1
         self.req_part = [self.part_of_tier.get(t, 0) for t in self.plan.tier]
-        # request handling before the router: a fixed and per-layer part, and a part per
-        # prompt token (the frontend receives and tokenises the whole prompt)
-        self.overhead_s = [
-            self.parts[p].overhead_s + self.parts[p].kv_model.ttft_per_input_token_s * n
-            for p, n in zip(self.req_part, trace.input_tokens.tolist(), strict=True)
-        ]
+        self.overhead_s = [self.parts[p].overhead_s for p in self.req_part]
         self.n_in = trace.input_tokens.astype(np.int64).tolist()
         self.n_out = np.maximum(trace.output_tokens, 1).astype(np.int64).tolist()
         # per trace request, for ``_arrive``: part, tokens, its one run (or 0 blocks), runs
@@ -231,6 +228,7 @@ class Simulator:
             self.dep.router,
             kv_model.ttft_overhead_s,
             same,
+            overhead_per_token_s=kv_model.ttft_per_input_token_s,
         )
 
     # --- scheduling helpers used by the workers ------------------------------------------
@@ -286,6 +284,8 @@ class Simulator:
                 arrive(t, a, b)
             elif kind == DECODE_ARRIVE:
                 self.req_worker(a).enqueue_decode(a, t)
+            elif kind == PREFILL_QUEUE:
+                self._queue_prefill(a, t)
             else:
                 start(a, t)
 
@@ -366,11 +366,25 @@ class Simulator:
                 cached,
             ]
         )
-        if part.pf_workers:
+        # request-path work per uncached prompt token (calibrated) before the prefill queue
+        delay = part.overhead_per_token_s * pf_left
+        if delay > 0.0:
+            self._push(t + delay, PREFILL_QUEUE, rid)
+        elif part.pf_workers:
             pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
             pw.enqueue(rid, t, pf_left)
         else:
             w.enqueue(rid, t, pf_left, last=True)
+
+    def _queue_prefill(self, rid: int, t: float) -> None:
+        """The request joins the prefill queue (after its per-token request handling)."""
+        row = self.req.rows[rid]
+        part = self.parts[row[PART]]
+        if part.pf_workers:
+            pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
+            pw.enqueue(rid, t, row[PF_LEFT])
+        else:
+            part.workers[row[WORKER]].enqueue(rid, t, row[PF_LEFT], last=True)
 
     # --- worker callbacks ----------------------------------------------------------------
     def on_prefilled(self, rid: int, t: float) -> None:

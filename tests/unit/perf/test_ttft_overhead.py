@@ -1,4 +1,4 @@
-"""Request handling outside the engine steps: fixed, per layer and per prompt token."""
+"""Request handling outside the engine steps: fixed, per layer and per uncached prompt token."""
 
 from __future__ import annotations
 

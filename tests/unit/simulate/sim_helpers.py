@@ -60,6 +60,7 @@ def use_fixed_model(sim, model: FixedModel | None = None) -> FixedModel:
     sim.overhead_s = [0.0] * len(sim.overhead_s)
     for part in sim.parts:
         part.overhead_s = 0.0
+        part.overhead_per_token_s = 0.0
         for w in (*part.workers, *part.pf_workers):
             w.model = m
             w.E = 1.0

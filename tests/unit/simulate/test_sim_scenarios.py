@@ -48,6 +48,34 @@ def test_two_turns_exact_ttft_tpot_and_session_time():
     assert m["cache_hit_ratio"] == pytest.approx(1000 / 3000)
 
 
+def test_request_handling_per_uncached_token_delays_the_prefill_queue():
+    # the two turns above with 0.1 ms per uncached prompt token: r0 prefills 1000 new
+    # tokens (0.1 s later), r1 has 1000 of its 2000 cached (0.1 s later as well, not 0.2)
+    tr = block_trace(
+        [
+            {"arrival": 0.0, "server": 1.0, "input": 1000, "output": 11, "blocks": range(10)},
+            {
+                "arrival": 6.0,
+                "server": 1.0,
+                "input": 2000,
+                "output": 1,
+                "gap": 5.0,
+                "blocks": range(20),
+            },
+        ]
+    )
+    sim = Simulator(qwen_agg(1), tr, SimOptions(sessions=1, total_sessions=1))
+    use_fixed_model(sim)
+    for part in sim.parts:
+        part.overhead_per_token_s = 1e-4
+    sim.run()
+    r = request_table(sim)
+    assert r["ttft_s"][0] == pytest.approx(0.1 + 0.1)
+    assert r["t_finish"][0] == pytest.approx(0.3)
+    assert r["cached"][1] == 1000
+    assert r["ttft_s"][1] == pytest.approx(0.1 + 0.1)
+
+
 def test_subagent_spawn_and_join():
     # parent r0 ends at 1 s (recorded); a sub-agent runs 1..4 s; the parent's next request
     # came 2 s after the sub-agent ended (recorded gap 5 s includes the wait).
