@@ -87,9 +87,10 @@ class Catalog:
 
     def system(self, name: str) -> System:
         key = name.strip().lower()
-        key = self.aliases.get(key, key)
-        if key in self.systems:
-            return self.systems[key]
+        for k in (key, _underscored(key)):  # "gb300-nvl72", "H100 SXM" spell the same part
+            k = self.aliases.get(k, k)
+            if k in self.systems:
+                return self.systems[k]
         raise NotFoundError(_unknown("system", name, [*self.systems, *self.aliases]))
 
     def remove(self, kind: str, name: str) -> None:
@@ -98,6 +99,11 @@ class Catalog:
         self.origin.pop(f"{kind}:{name}", None)
         if kind == "system":
             self.aliases = {a: n for a, n in self.aliases.items() if n != name}
+
+
+def _underscored(key: str) -> str:
+    """Hyphens and spaces as underscores (catalog names and aliases use underscores)."""
+    return "_".join(key.replace("-", " ").split())
 
 
 def _unknown(kind: str, name: str, known: Iterable[str]) -> str:

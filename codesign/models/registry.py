@@ -227,6 +227,19 @@ def load_model(id_or_path: str | Path) -> ModelArch:
     aliases = {_norm(k): (k, v) for k, v in ALIASES.items()}
     if key in aliases:
         return _apply_alias(*aliases[key])
+    # other spellings of one id: a trailing slash, "org--name" (the config files' own), or a
+    # bare name that exactly one stored config carries
+    alt = key.rstrip("/").replace("--", "/", 1)
+
+    def same(k: str) -> bool:
+        return k == alt or ("/" not in alt and k.split("/")[-1] == alt)
+
+    hits = [k for k in idx if same(k)] + [k for k in aliases if same(k)]
+    if len(hits) == 1:
+        if hits[0] in idx:
+            mid, p = idx[hits[0]]
+            return load_config_file(p, mid)
+        return _apply_alias(*aliases[hits[0]])
     if text.endswith(".json") or ("/" in text and text.startswith((".", "/", "~"))):
         raise NotFoundError(f"model config file {text} does not exist")
     known = [mid for mid, _ in idx.values()] + list(ALIASES)

@@ -44,6 +44,14 @@ def test_aliases_resolve_case_insensitively() -> None:
     assert get_system("Ironwood").name == "tpu_v7"
 
 
+def test_hyphens_and_spaces_spell_the_same_system() -> None:
+    assert get_system("gb300-nvl72").name == "gb300"
+    assert get_system("H100 SXM").name == "h100_sxm"
+    assert get_system("rtx-pro-6000").name == "rtx_pro_6000_server"
+    with pytest.raises(Exception, match="unknown system 'h100-pcie'"):
+        get_system("h100-pcie")
+
+
 def _walk_sourced(spec: object, path: str = ""):
     if isinstance(spec, Sourced):
         yield path, spec

@@ -18,6 +18,21 @@ def test_case_insensitive_id() -> None:
 
 
 @pytest.mark.usefixtures("config_dir")
+@pytest.mark.parametrize(
+    "spelling", ["deepseek-ai/DeepSeek-R1/", "deepseek-ai--DeepSeek-R1", "DeepSeek-R1"]
+)
+def test_other_spellings_of_one_id(spelling: str) -> None:
+    assert load_model(spelling).id == "deepseek-ai/DeepSeek-R1"
+
+
+@pytest.mark.usefixtures("config_dir")
+def test_a_bare_name_resolves_aliases_too_and_refuses_unknown_ones() -> None:
+    assert load_model("Llama-3.1-8B-Instruct").id == "meta-llama/Llama-3.1-8B-Instruct"
+    with pytest.raises(NotFoundError, match="unknown model 'Llama-9-8B'"):
+        load_model("Llama-9-8B")
+
+
+@pytest.mark.usefixtures("config_dir")
 def test_hf_quant_config_is_read_with_the_config() -> None:
     p = load_model("nvidia/Llama-3.1-70B-Instruct-FP8").precision
     assert (p.attention, p.dense_mlp, p.lm_head, p.kv_cache) == ("fp8", "fp8", "bf16", "fp8")
