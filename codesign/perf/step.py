@@ -92,6 +92,9 @@ def _roofline(flops, nbytes, peak, eff_c, bw, eff_m):
     return np.maximum(flops / (peak * eff_c), nbytes / (bw * eff_m))
 
 
+# two fused residual-add + RMSNorm kernels per layer, 4 passes of the hidden state each
+NORM_ELEMS_PER_LAYER = 8.0
+
 # The efficiency ramp of a GEMM follows the point where it turns compute-bound: its
 # m_half is calibrated on a chip whose weight-streaming ridge is H100 BF16's and scales
 # with each chip's own ridge, peak x bytes per weight / (2 x bandwidth) tokens. A
@@ -99,9 +102,6 @@ def _roofline(flops, nbytes, peak, eff_c, bw, eff_m):
 # an H100 (295); with a fixed m_half its small-M expert GEMMs came out compute-bound
 # (DeepSeek-R1 on 8 x H20 at batch 32: 141 ms TPOT, 69 ms scaled; dev rows: TPOT 15.5% ->
 # 14.7% median in sample).
-# two fused residual-add + RMSNorm kernels per layer, 4 passes of the hidden state each
-NORM_ELEMS_PER_LAYER = 8.0
-
 RIDGE_REF_TOKENS = 989.4e12 * 2.0 / (2.0 * 3.35e12)  # H100 SXM, BF16: ~295 tokens
 
 

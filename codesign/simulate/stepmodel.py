@@ -55,7 +55,7 @@ class PoolModel:
     kv_bytes_per_token: float  # one copy of one token's KV (host tier, transfers)
     host_tokens_per_worker: int
     ttft_overhead_s: float  # request handling: fixed and per-layer parts
-    ttft_per_input_token_s: float  # request handling per prompt token (frontend)
+    ttft_per_input_token_s: float  # request handling per uncached prompt token
     layers: int
     spec_k: int
     spec_tokens_per_step: float  # E: output tokens per sequence per decode step
