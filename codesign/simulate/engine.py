@@ -370,21 +370,22 @@ class Simulator:
         delay = part.overhead_per_token_s * pf_left
         if delay > 0.0:
             self._push(t + delay, PREFILL_QUEUE, rid)
-        elif part.pf_workers:
-            pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
-            pw.enqueue(rid, t, pf_left)
         else:
-            w.enqueue(rid, t, pf_left, last=True)
+            self._enqueue_prefill(part, w, rid, t, pf_left)
 
     def _queue_prefill(self, rid: int, t: float) -> None:
         """The request joins the prefill queue (after its per-token request handling)."""
         row = self.req.rows[rid]
         part = self.parts[row[PART]]
+        self._enqueue_prefill(part, part.workers[row[WORKER]], rid, t, row[PF_LEFT])
+
+    def _enqueue_prefill(self, part: Part, w: Worker, rid: int, t: float, pf_left: int) -> None:
+        """Disaggregated: the prefill worker with the least queued prefill; else ``w``."""
         if part.pf_workers:
             pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
-            pw.enqueue(rid, t, row[PF_LEFT])
+            pw.enqueue(rid, t, pf_left)
         else:
-            part.workers[row[WORKER]].enqueue(rid, t, row[PF_LEFT], last=True)
+            w.enqueue(rid, t, pf_left, last=True)
 
     # --- worker callbacks ----------------------------------------------------------------
     def on_prefilled(self, rid: int, t: float) -> None:

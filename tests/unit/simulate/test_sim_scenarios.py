@@ -17,10 +17,10 @@ def run(trace, **kw):
     return sim, request_table(sim)
 
 
-def test_two_turns_exact_ttft_tpot_and_session_time():
-    # r0: 1000 tokens (10 blocks), 11 out; r1 after a 5 s tool gap: 2000 tokens, first 10
-    # blocks shared with r0, 1 out.
-    tr = block_trace(
+def two_turns():
+    """r0: 1000 tokens (10 blocks), 11 out; r1 after a 5 s tool gap: 2000 tokens, first 10
+    blocks shared with r0, 1 out."""
+    return block_trace(
         [
             {"arrival": 0.0, "server": 1.0, "input": 1000, "output": 11, "blocks": range(10)},
             {
@@ -33,7 +33,10 @@ def test_two_turns_exact_ttft_tpot_and_session_time():
             },
         ]
     )
-    sim, r = run(tr)
+
+
+def test_two_turns_exact_ttft_tpot_and_session_time():
+    sim, r = run(two_turns())
     # r0: one 0.1 s prefill step gives the first token, then 10 decode steps of 10 ms
     assert r["ttft_s"][0] == pytest.approx(0.1)
     assert r["tpot_s"][0] == pytest.approx(0.010)
@@ -51,20 +54,7 @@ def test_two_turns_exact_ttft_tpot_and_session_time():
 def test_request_handling_per_uncached_token_delays_the_prefill_queue():
     # the two turns above with 0.1 ms per uncached prompt token: r0 prefills 1000 new
     # tokens (0.1 s later), r1 has 1000 of its 2000 cached (0.1 s later as well, not 0.2)
-    tr = block_trace(
-        [
-            {"arrival": 0.0, "server": 1.0, "input": 1000, "output": 11, "blocks": range(10)},
-            {
-                "arrival": 6.0,
-                "server": 1.0,
-                "input": 2000,
-                "output": 1,
-                "gap": 5.0,
-                "blocks": range(20),
-            },
-        ]
-    )
-    sim = Simulator(qwen_agg(1), tr, SimOptions(sessions=1, total_sessions=1))
+    sim = Simulator(qwen_agg(1), two_turns(), SimOptions(sessions=1, total_sessions=1))
     use_fixed_model(sim)
     for part in sim.parts:
         part.overhead_per_token_s = 1e-4
