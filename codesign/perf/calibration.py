@@ -70,8 +70,8 @@ class Calibration(BaseModel):
     ttft_overhead_ms: dict[str, float] = Field(
         default_factory=lambda: {"trtllm": 20.0, "vllm": 25.0, "sglang": 25.0}
     )
-    ttft_per_layer_us: float = 0.0
-    ttft_per_input_token_us: float = 0.0
+    ttft_per_layer_us: float = Field(0.0, ge=0.0)
+    ttft_per_input_token_us: float = Field(0.0, ge=0.0)
     moe_imbalance: float = 1.0  # unidentified by the dev rows; bounded to [0.5, 2] in fits
     queue_factor: float = 1.0
     sync_factor: dict[str, float] = Field(

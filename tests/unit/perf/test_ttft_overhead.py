@@ -33,3 +33,11 @@ def test_longer_prompts_never_wait_less() -> None:
     got = ttft_overhead_s(cal, ["trtllm"] * 4, 61, isl)
     assert np.all(np.diff(got) >= 0)
     assert cal.ttft_per_input_token_us >= 0
+
+
+@pytest.mark.parametrize("field", ["ttft_per_layer_us", "ttft_per_input_token_us"])
+def test_a_negative_request_handling_time_is_refused(field: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        Calibration(**{field: -3.0})
