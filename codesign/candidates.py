@@ -47,6 +47,7 @@ class Candidates:
     router: np.ndarray  # index into ROUTERS
     spec_k: np.ndarray
     spec_alpha: np.ndarray
+    cuda_graphs: np.ndarray  # bool: decode steps replayed as CUDA graphs
 
     def __len__(self) -> int:
         return len(self.tp)
@@ -121,15 +122,18 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             if sub or d.spec_decoding.method == "none"
             else d.spec_decoding.draft_tokens,
             "spec_alpha": d.spec_decoding.acceptance,
+            "cuda_graphs": d.cuda_graphs,
         }
         for k, v in vals.items():
             cols[k].append(v)
     arrays = {}
     for k, v in cols.items():
-        arrays[k] = (
-            np.array(v, dtype=object)
-            if k in ("engine", "mode", "gemm", "moe", "kv")
-            else np.asarray(v, dtype=np.float64 if k in ("host_gb", "spec_alpha") else np.int64)
-        )
+        if k in ("engine", "mode", "gemm", "moe", "kv"):
+            arrays[k] = np.array(v, dtype=object)
+        elif k == "cuda_graphs":
+            arrays[k] = np.asarray(v, dtype=bool)
+        else:
+            real = k in ("host_gb", "spec_alpha")
+            arrays[k] = np.asarray(v, dtype=np.float64 if real else np.int64)
     model = deps[0].subagents.model if sub else deps[0].model  # type: ignore[union-attr]
     return Candidates(model=model, systems=tuple(systems), **arrays)

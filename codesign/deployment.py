@@ -130,6 +130,13 @@ class Deployment(_Strict):
     kv_tiers: KVTiers = Field(default_factory=KVTiers)
     router: Literal["round_robin", "session_affinity", "kv_aware"] = "kv_aware"
     spec_decoding: SpecDecoding = Field(default_factory=SpecDecoding)
+    cuda_graphs: bool = Field(
+        True,
+        description="replay decode steps as captured CUDA graphs (every engine's default); "
+        "false: every step is launched kernel by kernel (vLLM --enforce-eager, SGLang "
+        "--disable-cuda-graph, TRT-LLM without cuda_graph_config), host-bound at small "
+        "batches",
+    )
     subagents: SubAgents | None = None
 
     @model_validator(mode="after")

@@ -166,6 +166,7 @@ def evaluate_candidates(
         # scales with (1 + SCV) / 2 of the service time (a few whole-context prefills
         # among many small ones make it large)
         queue_factor=(1.0 + tier.prefill_scv(h_tot)) / 2.0 * np.ones(n),
+        eager=~c.cuda_graphs if not c.cuda_graphs.all() else None,
         # the rows' concurrency is an integer; sessions per worker and a sub-agent tier's
         # share of the sessions are not
         clients=np.broadcast_to(np.where(agg, clients / c.workers, clients), (n,)).astype(

@@ -149,6 +149,7 @@ class Decoder:
             router=np.array([ROUTERS.index(r) for r in space.values(pts, "router")]),
             spec_k=k,
             spec_alpha=np.full(n, SPEC_ACCEPTANCE),
+            cuda_graphs=np.ones(n, dtype=bool),  # every engine's default; never slower
         )
         reason = np.full(n, "", dtype=object)
         if space.is_moe:

@@ -151,6 +151,7 @@ def sub_candidates(
         router=router,
         spec_k=zeros.copy(),
         spec_alpha=np.full(n, spec_alpha),
+        cuda_graphs=np.ones(n, dtype=bool),
     )
 
 

@@ -314,6 +314,12 @@ def estimate_command(
     arrival_rate: float = typer.Option(
         None, min=0.0, help="Open loop: offered requests/s (default: closed-loop --batch)."
     ),
+    cuda_graphs: bool = typer.Option(
+        True,
+        "--cuda-graphs/--eager",
+        help="Decode steps replayed as CUDA graphs (the engines' default), or launched "
+        "eagerly kernel by kernel (vLLM --enforce-eager, SGLang --disable-cuda-graph).",
+    ),
     calibration: Path = typer.Option(None, help="Calibration file (default: packaged)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -348,11 +354,14 @@ def estimate_command(
         ffn_chips=ffn_chips,
         micro_batches=micro_batches,
         arrival_rate=arrival_rate or None,
+        cuda_graphs=cuda_graphs,
     )
     result = estimate(req, load_calibration(calibration))
     if as_json:
         print_json(result)
         return
     print_table(
-        f"{model} on {system} ({mode}, {engine})", ["metric", "value"], list(result.items())
+        f"{model} on {system} ({mode}, {engine}{'' if cuda_graphs else ', eager'})",
+        ["metric", "value"],
+        list(result.items()),
     )

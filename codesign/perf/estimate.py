@@ -56,6 +56,9 @@ class EstimateRequest(BaseModel):
     arrival_rate: float | None = Field(
         None, gt=0, description="open loop: requests/s offered (default: closed loop)"
     )
+    cuda_graphs: bool = Field(
+        True, description="decode steps replayed as CUDA graphs (false: eager launches)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EstimateRequest:
@@ -137,6 +140,11 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     decode = get_system(req.decode_system) if req.decode_system else None
     if req.mode == "afd" and req.arrival_rate:
         raise SpecError("open-loop (--arrival-rate) is not modelled for afd; use clients")
+    if req.mode == "afd" and not req.cuda_graphs:
+        raise SpecError(
+            "--eager is not modelled for afd (no engine runs attention-FFN disaggregation "
+            "eagerly); drop --eager"
+        )
     if req.mode == "afd":
         from codesign.perf.afd_estimate import estimate_afd
 
@@ -158,6 +166,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         spec_k=np.array([float(k)]) if k else None,
         spec_alpha=np.array([req.acceptance]) if k else None,
         arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,
+        eager=None if req.cuda_graphs else np.array([True]),
     )
     out = {k: float(v[0]) for k, v in evaluate_group(group, calib).items()}
     ttft, tpot = out["ttft_s"], out["tpot_s"]

@@ -101,6 +101,9 @@ class Group:
     # random-arrival queueing scale per row (default: the calibration's, fitted on
     # benchmark rows); agent workloads: M/G/1, (1 + SCV of the prefill work) / 2
     queue_factor: np.ndarray | None = None
+    # steps launched kernel by kernel, without CUDA graphs (default: graphs, as the
+    # calibration rows ran)
+    eager: np.ndarray | None = None
 
     def concurrency(self, i: np.ndarray, rows: SiliconRows) -> np.ndarray:
         """Closed-loop clients (per worker for agg rows): the exact ``clients`` where given
@@ -116,6 +119,9 @@ class Group:
 
     def hit(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
+
+    def eager_at(self, i: np.ndarray) -> np.ndarray | None:
+        return None if self.eager is None else self.eager[i]
 
     def host(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.host_share is None else self.host_share[i]

@@ -159,7 +159,7 @@ def _per_seq(
 def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     r, prof = g.rows.subset(i), g.prof
     hw, nb = take(g.hw, i), take(g.nb, i)
-    eff = efficiency(calib, hw, list(r.backend))
+    eff = efficiency(calib, hw, list(r.backend), g.eager_at(i))
     isl, osl = _f(r.isl), _f(r.osl)
     cached = np.floor(isl * g.hit(i))
     new = np.maximum(isl - cached, 1.0)
@@ -238,8 +238,10 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     r, prof = g.rows.subset(i), g.prof
     hw, nb = take(g.hw, i), take(g.nb, i)
     hw_d = take(g.hw_decode, i) if g.hw_decode is not None else hw
-    eff = efficiency(calib, hw, list(r.backend))
-    eff_d = efficiency(calib, hw_d, list(r.backend)) if g.hw_decode is not None else eff
+    eff = efficiency(calib, hw, list(r.backend), g.eager_at(i))
+    eff_d = (
+        efficiency(calib, hw_d, list(r.backend), g.eager_at(i)) if g.hw_decode is not None else eff
+    )
     isl, osl, conc = _f(r.isl), _f(r.osl), g.concurrency(i, r)
     cached = np.floor(isl * g.hit(i))
     new = np.maximum(isl - cached, 1.0)

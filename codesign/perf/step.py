@@ -17,7 +17,11 @@ bytes / (bandwidth x memory efficiency)), summed in order (kernels run one after
   the scale-out NICs;
 - element-wise kernels (fused residual add + RMSNorm, replicated on every tp rank; the MLP
   activation over its intermediate): memory-bound passes over the activations;
-- fixed costs: per-layer kernel overhead and per-step engine overhead.
+- fixed costs: per-layer kernel overhead and per-step engine overhead;
+- eager steps (no CUDA graph): the host launches every kernel itself, asynchronously, so
+  the kernels cannot finish before the host has launched them: the step takes at least
+  the engine overhead plus layers x the host launch time per layer (``eager_wait`` is
+  what that adds over the GPU time).
 
 All inputs are numpy arrays broadcastable to the number of candidates.
 """
@@ -76,6 +80,9 @@ class Efficiency:
     step_overhead_s: np.ndarray
     moe_imbalance: float
     comm_overlap: float = 0.0  # fraction of in-worker communication hidden under compute
+    # host seconds per layer to launch an eagerly run step's kernels (0: the step replays
+    # a captured CUDA graph, one launch for all of them)
+    eager_host_s: np.ndarray | float = 0.0
 
 
 @dataclass(frozen=True)
@@ -216,7 +223,7 @@ def step_time(
         routed = tokens * dp * prof.top_k * prof.p_expert * prof.moe_layers / h
         elems = elems + routed / (lay.moe_ep * lay.moe_tp)
     t_elem = elems * nb.act / (hw.mem_bw * eff.mem)
-    total = (
+    gpu = (
         t_gemm
         + t_head
         + t_moe
@@ -228,6 +235,10 @@ def step_time(
         + t_fixed
         + t_elem
     )
+    # launches are asynchronous: an eager step is host-bound when its kernels are short
+    host = eff.step_overhead_s + prof.layers * np.asarray(eff.eager_host_s, dtype=np.float64)
+    eager_wait = np.maximum(host - gpu, 0.0)
+    total = gpu + eager_wait
     return {
         "total": total,
         "gemm": t_gemm + t_head,
@@ -238,4 +249,5 @@ def step_time(
         "kv_load": t_kv_load + 0 * total,
         "fixed": t_fixed + 0 * total,
         "elementwise": t_elem + 0 * total,
+        "eager_wait": eager_wait + 0 * total,
     }

@@ -188,11 +188,14 @@ class Simulator:
         kv_pool, pf_pool = _pools(pools)
         sd = self.dep.spec_decoding
         k = sd.draft_tokens if main and sd.method != "none" else 0
+        eager = not self.dep.cuda_graphs
         kv_model = build_pool_model(
-            model, kv_pool, prec, self.dep.engine, calib, host_gb, k, sd.acceptance, max_ctx
+            model, kv_pool, prec, self.dep.engine, calib, host_gb, k, sd.acceptance, max_ctx, eager
         )
         pf_model = (
-            build_pool_model(model, pf_pool, prec, self.dep.engine, calib, 0.0, 0, 0.0, max_ctx)
+            build_pool_model(
+                model, pf_pool, prec, self.dep.engine, calib, 0.0, 0, 0.0, max_ctx, eager
+            )
             if pf_pool is not None
             else None
         )

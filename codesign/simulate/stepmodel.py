@@ -24,7 +24,13 @@ from codesign.deployment import DeploymentPrecision, Pool
 from codesign.errors import SpecError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration
-from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
+from codesign.perf.engine import (
+    DEFAULT_CHUNK_TOKENS,
+    EAGER_HOST_US_PER_LAYER,
+    byte_sizes,
+    efficiency,
+    ttft_overhead_s,
+)
 from codesign.perf.hardware import HwVec, hw_vectors_indexed
 from codesign.perf.memory import memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
@@ -71,6 +77,9 @@ class PoolModel:
     host_kv_s_per_token: float
     fixed_s: float
     layer_overhead_s: float
+    # eager steps (no CUDA graph): the least a step takes, the engine overhead plus the
+    # host's kernel launches (``perf.step``); 0 with CUDA graphs
+    eager_floor_s: float = 0.0
     # derived (the fields above are not changed after construction):
     # a decode-only step without speculation less its attention, by sequences
     dec_base_s: list[float] = field(init=False, repr=False, compare=False)
@@ -157,15 +166,19 @@ class PoolModel:
         k = self.spec_k
         if k and n_dec:
             # verify k + 1 tokens per sequence (k as a prefill after ctx), then k drafts
+            floor = self.eager_floor_s
             base = self._tok(n_dec) + self._head(n_dec) + dec_attn
+            if floor and base + self.fixed_s < floor:
+                base = floor - self.fixed_s
             draft = base / self.layers + self.layer_overhead_s
             t += self._tok(n_dec * (k + 1) + n_pf) + self._head(2 * n_dec + pf_seqs)
-            t += dec_attn + n_dec * self.prefill_attn_s(k, ctx_mean) + k * draft
-            return t
+            t += dec_attn + n_dec * self.prefill_attn_s(k, ctx_mean)
+            return (t if t > floor else floor) + k * draft
         n, tok, h = n_dec + n_pf, self.tok_s, self.head_s
         tt = tok[n] if n < len(tok) else self._tok(n)
         n = n_dec + pf_seqs
-        return t + tt + (h[n] if n < len(h) else self._head(n)) + dec_attn
+        t = t + tt + (h[n] if n < len(h) else self._head(n)) + dec_attn
+        return t if t > self.eager_floor_s else self.eager_floor_s
 
     def run_step_s(self, n_dec: int, ctx_mean: float) -> float:
         """``step_s(n_dec, ctx_mean)`` (a decode-only step), from ``dec_base_s``."""
@@ -177,7 +190,8 @@ class PoolModel:
         d = self.dec_attn_s
         if i >= len(d) - 1:
             i = len(d) - 2
-        return base[n_dec] + n_dec * (d[i] + (d[i + 1] - d[i]) * (x - i))
+        t = base[n_dec] + n_dec * (d[i] + (d[i + 1] - d[i]) * (x - i))
+        return t if t > self.eager_floor_s else self.eager_floor_s
 
     def chunk_step_s(self, c: int, done: int, host_tokens: float) -> float:
         """A step with one prefill chunk (``c`` tokens after ``done``, ``host_tokens``
@@ -240,6 +254,7 @@ def build_pool_model(
     spec_k: int = 0,
     spec_alpha: float = 0.0,
     max_context_tokens: int = 262_144,
+    eager: bool = False,
 ) -> PoolModel:
     """Tabulate the step model for one pool (raises SpecError for impossible pools)."""
     arch = load_model(model)
@@ -269,7 +284,8 @@ def build_pool_model(
             f"kv_tiers.host_gb_per_worker={host_gb_per_worker:g} exceeds the {host_cap_gb:.0f} "
             f"GB of host memory a worker has on {system.name}"
         )
-    eff = efficiency(calib, hw, [engine])
+    eff = efficiency(calib, hw, [engine])  # GPU time; an eager step's floor is applied per step
+    host_s = prof.layers * EAGER_HOST_US_PER_LAYER * 1e-6 if eager else 0.0
     kv_bpt = kv_elems * float(nb.kv[0])
     max_seqs_rank = pool.max_batch or DEFAULT_MAX_BATCH
     chunk = pool.max_batch_tokens or DEFAULT_CHUNK_TOKENS
@@ -298,6 +314,7 @@ def build_pool_model(
         scale_up_domain=int(hw.su_domain[0]),
         fixed_s=float(eff.layer_overhead_s[0]) * prof.layers + float(eff.step_overhead_s[0]),
         layer_overhead_s=float(eff.layer_overhead_s[0]),
+        eager_floor_s=float(eff.step_overhead_s[0]) + host_s if eager else 0.0,
         **tables,
     )
 

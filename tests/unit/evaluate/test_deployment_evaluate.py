@@ -197,3 +197,15 @@ def test_ttft_percentiles_take_the_wait_quantile_by_hand() -> None:
     _, p90, p99 = _ttft_percentiles(np.array([1.0]), np.array([0.2]), q, m, expo)
     assert p90[0] == pytest.approx(0.9 + 0.2 + 0.1 / 0.3 * np.log(3.0), rel=0.01)
     assert p99[0] == pytest.approx(0.9 + 0.8 + 0.1 / 0.3 * np.log(30.0), rel=0.01)
+
+
+def test_eager_launches_slow_small_batches(load) -> None:
+    # two sessions on 16 GB200s: small decode batches, where R1's 61 layers of eager
+    # launches (16 ms per step) exceed the GPU time of a step (the simulator agrees:
+    # test_fidelity_agreement)
+    graphs = Deployment.from_yaml(AGG)
+    eager = graphs.model_copy(update={"cuda_graphs": False})
+    out = evaluate([graphs, eager], load, 2)
+    assert out["feasible"].all(), out["reason"]
+    assert out["tpot_p50_ms"][1] > 1.2 * out["tpot_p50_ms"][0]
+    assert out["tpot_p50_ms"][1] >= 16.0  # 61 x 262.5 us of host launches per step
