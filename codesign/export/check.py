@@ -69,8 +69,13 @@ def check_sglang_argv(argv: list[str], where: str, version: str) -> None:
 def check_llm_api(opts: dict[str, Any], where: str, version: str) -> None:
     f = argdefs("trtllm", version)["fields"]
     bad = [k for k in opts if k not in f["llm_api"]]
-    for key in ("kv_cache_config", "speculative_config", "cache_transceiver_config"):
-        bad += [f"{key}.{k}" for k in opts.get(key, {}) if k not in f[key]]
+    for key in (
+        "kv_cache_config",
+        "speculative_config",
+        "cache_transceiver_config",
+        "cuda_graph_config",
+    ):
+        bad += [f"{key}.{k}" for k in opts.get(key) or {} if k not in f[key]]
     spec = opts.get("speculative_config")
     if spec and spec.get("decoding_type") not in f["decoding_types"]:
         bad.append(f"decoding_type={spec.get('decoding_type')}")

@@ -35,6 +35,10 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
         argv += ["--max-running-requests", str(pool.max_batch * par.dp)]
     if pool.max_batch_tokens:
         argv += ["--chunked-prefill-size", str(pool.max_batch_tokens)]
+    if not dep.cuda_graphs:
+        argv.append("--disable-cuda-graph")
+    elif pool.max_batch:  # graphs for every decode batch of a DP rank
+        argv += ["--cuda-graph-max-bs-decode", str(pool.max_batch)]
     if fp8_kv(group.precision):
         argv += ["--kv-cache-dtype", "fp8_e4m3"]
     elif note := kv_note(group.precision, "SGLang"):

@@ -38,6 +38,17 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
         opts["max_batch_size"] = pool.max_batch
     if pool.max_batch_tokens:
         opts["max_num_tokens"] = pool.max_batch_tokens
+    # decode steps as CUDA graphs up to the pool's batch (TRT-LLM's own default stops at
+    # 128 sequences and runs larger batches eagerly); null turns graphs off
+    graphs: dict[str, Any] = {"enable_padding": True}
+    if pool.max_batch:
+        graphs["max_batch_size"] = pool.max_batch
+    opts["cuda_graph_config"] = graphs if dep.cuda_graphs else None
+    if dep.cuda_graphs and not pool.max_batch:
+        notes.append(
+            f"{pool_label(group, pool)}: no max_batch, so TRT-LLM captures CUDA graphs up to "
+            "128 sequences and runs larger decode batches eagerly"
+        )
     kv: dict[str, Any] = {"enable_block_reuse": True}
     if fp8_kv(group.precision):
         kv["dtype"] = "fp8"

@@ -39,13 +39,18 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
         argv += ["--max-num-seqs", str(pool.max_batch)]
     if pool.max_batch_tokens:
         argv += ["--max-num-batched-tokens", str(pool.max_batch_tokens)]
+    spec = dep.spec_decoding
+    k = spec.draft_tokens if group.name == "main" and spec.method != "none" else 0
+    if not dep.cuda_graphs:
+        argv.append("--enforce-eager")
+    elif pool.max_batch:  # graphs for every decode batch (k + 1 tokens per sequence)
+        argv += ["--max-cudagraph-capture-size", str(pool.max_batch * (k + 1))]
     if fp8_kv(group.precision):
         argv += ["--kv-cache-dtype", "fp8"]
     elif note := kv_note(group.precision, "vLLM"):
         notes.append(note)
     argv.append("--enable-prefix-caching")
-    spec = dep.spec_decoding
-    if group.name == "main" and spec.method != "none":
+    if k:
         cfg: dict[str, object] = {"num_speculative_tokens": spec.draft_tokens}
         if spec.method == "mtp":
             cfg["method"] = "mtp"

@@ -145,3 +145,27 @@ def test_recorded_names_cover_what_exports_use() -> None:
     assert {"--enable-dp-attention", "--hicache-size"} <= set(argdefs("sglang")["arguments"])
     assert "host_cache_size" in argdefs("trtllm")["fields"]["kv_cache_config"]
     assert flag_names(["a", "--x=1", "-3", "--y"]) == ["--x", "--y"]
+
+
+def test_cuda_graphs_cover_the_decode_batch_or_are_off() -> None:
+    # graphs (the default): captured up to the pool's decode batch, which is what the
+    # performance model assumes (decode pool: 128 sequences per DP rank, MTP k = 2)
+    vllm = script_argv(export(dep(DISAGG, engine="vllm"), "vllm").files["decode.sh"])
+    assert value(vllm, "--max-cudagraph-capture-size") == "384"  # 128 x (2 + 1) tokens
+    assert "--enforce-eager" not in vllm
+    sgl = script_argv(export(dep(DISAGG, engine="sglang"), "sglang").files["decode.sh"])
+    assert value(sgl, "--cuda-graph-max-bs-decode") == "128"
+    res = export(dep(DISAGG, engine="trtllm"), "trtllm")
+    opts = yaml.safe_load(res.files["decode.llm_api.yaml"])
+    assert opts["cuda_graph_config"] == {"enable_padding": True, "max_batch_size": 128}
+    # a pool without max_batch keeps TRT-LLM's 128-sequence default, and says so
+    assert any("128 sequences" in n and "prefill" in n for n in res.notes)
+    # eager: each engine's own switch, still only recorded names
+    for fmt in ("vllm", "sglang", "trtllm", "dynamo"):
+        engine = "trtllm" if fmt == "dynamo" else fmt
+        res = export(dep(DISAGG, engine=engine, cuda_graphs=False), fmt)
+        check_result(res)
+        text = "\n".join(res.files.values())
+        want = {"vllm": "--enforce-eager", "sglang": "--disable-cuda-graph"}
+        assert want.get(engine, "cuda_graph_config: null") in text
+        assert "max-cudagraph" not in text and "cuda-graph-max-bs" not in text
