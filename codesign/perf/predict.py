@@ -171,10 +171,16 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
     slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / (isl + osl)), 1.0)
     active = np.maximum(np.minimum(c, slots), 1.0)  # a decoding token's own sequence
-    chunk = np.minimum(new, DEFAULT_CHUNK_TOKENS)
     t_dec = _decode_time(g, i, hw, lay, active, ctx, nb, eff)
     host_kv = cached * g.host(i)
-    own = step_time(prof, hw, lay, make_load(active, ctx, chunk, cached, 1, host_kv), nb, eff)
+    # the prompt in equal chunks; chunk k attends the cached prefix and the k chunks before
+    # it, linear in that offset, so the mean offset times the chunks is the exact total
+    # (the host-tier prefix is loaded once)
+    chunks = np.ceil(new / DEFAULT_CHUNK_TOKENS)
+    chunk = new / chunks
+    before = cached + (chunks - 1.0) / 2.0 * chunk
+    load = make_load(active, ctx, chunk, before, 1, host_kv / chunks)
+    own = step_time(prof, hw, lay, load, nb, eff)
     pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1, host_kv), nb, eff)
     if g.arrival_rate is not None:
         one = np.ones_like(slots)
@@ -185,7 +191,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             _decode_time(g, i, hw, lay, slots, ctx, nb, eff),
             one,
             slots,
-            own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
+            own["total"] * chunks,
             pf["total"] - pf["fixed"],
             ttft_overhead_s(calib, list(r.backend), prof.layers, new),
             g.queue(i, calib.queue_factor),
@@ -204,7 +210,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         c,
         osl,
         t_dec,
-        own["total"] * np.ceil(new / DEFAULT_CHUNK_TOKENS),
+        own["total"] * chunks,
         pf["total"] - pf["fixed"],
         ttft_overhead_s(calib, list(r.backend), prof.layers, new),
         g.queue(i, calib.queue_factor),
