@@ -10,7 +10,18 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   are weight-streaming bound; this shapes the transition), on a chip whose ridge is
   H100 BF16's; each chip scales it by its own ridge (``step.ridge_scale``).
 - ``moe_m_half_tokens``: the same for the grouped expert GEMMs, in tokens per expert.
-- ``attn_eff``: fraction of the 16-bit peak that flash-style prefill attention reaches.
+- ``attn_eff``: fraction of the 16-bit peak that flash-style prefill attention reaches on
+  long sequences. Not fitted: a kernel measurement, FlashAttention-3 on an H100 SXM (head
+  dim 128, BF16) at 621 of 989 TFLOPs with 16K keys (pytorch/benchmark, FA3 vs Triton,
+  2024); ``attn_half_tokens``: the mean keys a query attends at which it reaches half
+  that, eff(S) = attn_eff x S / (S + S_half). FA3's own ramp reaches half by ~250 keys
+  (430 TFLOPs at 512). The dev rows (prompts up to 8K) put more time into short prefills
+  than the kernels explain, and the fit puts it here (~9K keys: 0.2 of peak at 8K-token
+  prompts), so short prompts get the time the rows show while long contexts approach
+  kernel speed (0.56 at 64K keys). Bounded at 16K keys so they always do. The constant
+  fitted efficiency before (0.20) made a 128K-token prefill 2.3x the kernel figure and
+  grew Llama-3.1-405B's TTFT 7.4x from 32K to 123K tokens, where NVIDIA measured 4.7x
+  (``tests/unit/perf/test_long_context.py``).
 - ``decode_attn_eff``: the same for decode attention when it is compute-bound (an MLA
   latent read once for all heads makes decode attention compute-heavy).
 - ``mem_eff``: fraction of the memory bandwidth that streaming kernels reach.
@@ -38,7 +49,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DEFAULT_CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 ENGINES = ("trtllm", "vllm", "sglang")
@@ -56,7 +67,8 @@ class Calibration(BaseModel):
     )
     gemm_m_half_tokens: float = 48.0
     moe_m_half_tokens: float = 16.0
-    attn_eff: float = 0.45
+    attn_eff: float = Field(0.64, gt=0.0, le=1.0)
+    attn_half_tokens: float = Field(2048.0, ge=0.0)
     decode_attn_eff: float = 0.5
     mem_eff: float = 0.80
     comm_eff: float = 0.70
@@ -78,6 +90,15 @@ class Calibration(BaseModel):
         default_factory=lambda: {"trtllm": 0.3, "vllm": 0.3, "sglang": 0.3}
     )
     fit_summary: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _constant_attention_before_v10(cls, data: object) -> object:
+        """Files before version 10 fitted a constant prefill-attention efficiency."""
+        old = isinstance(data, dict) and int(data.get("version", 10)) < 10
+        if old and "attn_half_tokens" not in data:  # type: ignore[operator]
+            data = {**data, "attn_half_tokens": 0.0}  # type: ignore[dict-item]
+        return data
 
     @field_validator("sync_factor", mode="before")
     @classmethod

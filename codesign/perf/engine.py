@@ -49,6 +49,7 @@ def efficiency(
         m_half=calib.gemm_m_half_tokens,
         moe_m_half=calib.moe_m_half_tokens,
         attn=calib.attn_eff,
+        attn_half_tokens=calib.attn_half_tokens,
         decode_attn=calib.decode_attn_eff,
         mem=calib.mem_eff,
         comm=calib.comm_eff,

@@ -11,7 +11,8 @@ bytes / (bandwidth x memory efficiency)), summed in order (kernels run one after
   EP ranks with the expected max-over-ranks excess (balls into bins); the weights read are
   those of the distinct experts the step touches;
 - attention: decode reads the KV cache (GQA heads split over tp, an MLA latent replicated
-  on every tp rank); prefill is causal flash attention, compute-bound at ``attn_eff``;
+  on every tp rank); prefill is causal flash attention, compute-bound at an efficiency
+  that rises with the keys a query attends, attn x S / (S + S_half);
 - communication: tensor-parallel all-reduce (2 per layer) or, with attention-DP, the MoE
   dispatch/combine all-to-all, over the scale-up domain when the worker fits in it, else
   the scale-out NICs;
@@ -83,6 +84,7 @@ class Efficiency:
     # host seconds per layer to launch an eagerly run step's kernels (0: the step replays
     # a captured CUDA graph, one launch for all of them)
     eager_host_s: np.ndarray | float = 0.0
+    attn_half_tokens: float = 0.0  # mean keys per query at which prefill attention is attn / 2
 
 
 @dataclass(frozen=True)
@@ -182,9 +184,13 @@ def step_time(
     per_seq = load.n_pf / np.maximum(load.pf_seqs, 1.0)
     pf_flops = load.pf_seqs * prof.prefill_attn_flops(per_seq, load.ctx_pf) / head_split
     pf_bytes = load.pf_seqs * prof.prefill_kv_elems(load.ctx_pf + per_seq, tp) * nb.kv
+    keys = np.maximum(load.ctx_pf + per_seq / 2.0, 1.0)  # mean keys a query attends
+    attn_e = (
+        eff.attn * keys / (keys + eff.attn_half_tokens) if eff.attn_half_tokens > 0 else eff.attn
+    )
     t_pf_attn = np.where(
         load.n_pf > 0,
-        _roofline(pf_flops, pf_bytes, hw.peak_attn, eff.attn, hw.mem_bw, eff.mem),
+        _roofline(pf_flops, pf_bytes, hw.peak_attn, attn_e, hw.mem_bw, eff.mem),
         0.0,
     )
 

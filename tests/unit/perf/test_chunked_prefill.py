@@ -61,7 +61,9 @@ def test_own_prefill_is_the_sum_of_its_chunk_steps(isl: int, hit: float) -> None
         )
         for k in range(n)
     )  # fmt: skip
-    assert got == pytest.approx(want, rel=1e-9)
+    # exact up to the attention-efficiency ramp (keys = offset + chunk / 2, pairs count
+    # chunk (chunk + 1) / 2): a few parts per million
+    assert got == pytest.approx(want, rel=1e-5)
 
 
 def test_a_long_prompt_pays_its_attention_across_chunks() -> None:

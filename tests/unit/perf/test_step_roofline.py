@@ -159,6 +159,26 @@ def test_prefill_is_compute_bound_by_hand() -> None:
     assert t["attn_prefill"][0] == pytest.approx(pairs * 2 * 8 * 256 / 1e15, rel=1e-6)
 
 
+def test_prefill_attention_efficiency_rises_with_the_keys_attended_by_hand() -> None:
+    # 1,024 new tokens after 3,072 cached: a query attends 3,072 + 512 keys on average, so
+    # at S_half = 2,048 the kernel runs at 0.64 x 3,584 / 5,632 of peak
+    prof = profile()
+    load = StepLoad(n_dec=one(0), ctx_dec=one(0), n_pf=one(1024), ctx_pf=one(3072), pf_seqs=one(1))
+    t = step_time(prof, hw(), LAY1, load, BF16, eff(attn=0.64, attn_half_tokens=2048.0))
+    pairs = (1024 * 3072 + 1024 * 1025 / 2) * 2  # per layer x 2 layers
+    flops = pairs * 2 * 8 * 256
+    assert t["attn_prefill"][0] == pytest.approx(flops / (1e15 * 0.64 * 3584 / 5632), rel=1e-6)
+    # the same request's cost per pair falls as the prefix grows (and never below 1 / 0.64)
+    longer = StepLoad(
+        n_dec=one(0), ctx_dec=one(0), n_pf=one(1024), ctx_pf=one(100_000), pf_seqs=one(1)
+    )
+    t_long = step_time(prof, hw(), LAY1, longer, BF16, eff(attn=0.64, attn_half_tokens=2048.0))
+    pairs_long = (1024 * 100_000 + 1024 * 1025 / 2) * 2
+    per_pair = t["attn_prefill"][0] / pairs, t_long["attn_prefill"][0] / pairs_long
+    assert per_pair[1] < per_pair[0]
+    assert per_pair[1] >= 2 * 8 * 256 / (1e15 * 0.64)
+
+
 def test_tensor_parallel_adds_allreduce_by_hand() -> None:
     prof = profile()
     lay = Layout(tp=one(2), dp=one(1), moe_tp=one(2), moe_ep=one(1), pp=one(1))
