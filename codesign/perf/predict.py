@@ -7,7 +7,7 @@ fits re-evaluate thousands of rows in milliseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -109,8 +109,10 @@ def _decode_time(
     if g.spec_k is None:
         return dec["total"]
     k = g.spec_k[i]
-    # verify: k + 1 tokens per sequence, the KV cache read once
-    verify = step_time(g.prof, hw, lay, make_load(n_dec, ctx, n_dec * k, ctx, n_dec), nb, eff)
+    # verify: k + 1 tokens per sequence, the KV cache read once (by the decode token's
+    # attention, for all k + 1 queries; it was read a second time for the k drafts)
+    drafts = replace(make_load(n_dec, ctx, n_dec * k, ctx, n_dec), pf_reads_cache=False)
+    verify = step_time(g.prof, hw, lay, drafts, nb, eff)
     # draft (MTP / EAGLE head): about one decoder layer of the target per draft token
     draft = (dec["total"] - dec["fixed"]) / g.prof.layers + eff.layer_overhead_s
     per_token = speculative_time_per_token(verify["total"], draft, k, g.spec_alpha[i])

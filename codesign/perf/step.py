@@ -62,6 +62,9 @@ class StepLoad:
     ctx_pf: np.ndarray  # tokens cached before those prefill tokens (per sequence)
     pf_seqs: np.ndarray  # prefill sequences the prefill tokens belong to
     host_kv_tokens: np.ndarray | float = 0.0  # cached tokens loaded from host memory
+    # False: the prefill tokens are speculative drafts verified with their sequence's decode
+    # token, whose attention already reads the cached KV once for all of them
+    pf_reads_cache: bool = True
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,8 @@ def step_time(
     per_seq = load.n_pf / np.maximum(load.pf_seqs, 1.0)
     pf_flops = load.pf_seqs * prof.prefill_attn_flops(per_seq, load.ctx_pf) / head_split
     pf_bytes = load.pf_seqs * prof.prefill_kv_elems(load.ctx_pf + per_seq, tp) * nb.kv
+    if not load.pf_reads_cache:
+        pf_bytes = 0.0 * pf_bytes
     keys = np.maximum(load.ctx_pf + per_seq / 2.0, 1.0)  # mean keys a query attends
     attn_e = (
         eff.attn * keys / (keys + eff.attn_half_tokens) if eff.attn_half_tokens > 0 else eff.attn

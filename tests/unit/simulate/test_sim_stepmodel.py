@@ -73,3 +73,31 @@ def test_run_and_chunk_step_times_are_step_s_exactly(spec_k):
         want = m.step_s(0, 0.0, c, 0.0 + m.prefill_attn_s(c, done), 1, host)
         assert m.chunk_step_s(c, done, host) == want
         assert m.chunk_step_s(c, done, host) == want  # remembered: the same answer
+
+
+@pytest.mark.parametrize("eager", [False, True])
+def test_speculative_step_is_the_analytic_verify_plus_drafts(eager):
+    # a verify step reads each sequence's KV once for its k + 1 queries (the analytic
+    # model read it a second time for the k drafts: 20% over at 64 sequences of 20K)
+    from dataclasses import replace
+
+    calib, k = load_calibration(), 2
+    pool = R1.pools[0]
+    m = build_pool_model(
+        R1.model, pool, R1.precision, R1.engine, calib, 200.0, k, 0.8, 262_144, eager
+    )
+    prof = build_profile(load_model(R1.model))
+    hw = hw_vectors_indexed(
+        [m.system], np.zeros(1, np.int64), np.array(["nvfp4"]), np.array(["nvfp4"])
+    )
+    nb = byte_sizes(["nvfp4"], ["nvfp4"], ["fp8"])
+    lay = make_layout(
+        np.array([8.0]), np.array([1.0]), np.array([1.0]), np.array([8.0]), np.array([1.0]), True
+    )
+    eff = efficiency(calib, hw, ["trtllm"], eager)
+    for n, ctx in ((1, 2000.0), (8, 20_000.0), (64, 20_000.0), (256, 100_000.0)):
+        dec = step_time(prof, hw, lay, make_load(n, ctx, 0, 0, 0), nb, eff)
+        drafts = replace(make_load(n, ctx, n * k, ctx, n), pf_reads_cache=False)
+        verify = step_time(prof, hw, lay, drafts, nb, eff)["total"][0]
+        draft = (dec["total"][0] - dec["fixed"][0]) / prof.layers + eff.layer_overhead_s[0]
+        assert m.step_s(n, ctx) == pytest.approx(float(verify + k * draft), rel=0.005)
