@@ -33,8 +33,8 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   ``ttft_per_input_token_us``: the part that grows with the prompt, per uncached prompt
   token. The dev rows have no prefix hits, so they cannot tell frontend work on the whole
   prompt (tokenising: ~1 us per token) from work on the tokens to prefill; the fitted
-  value (~5 us) is several times a tokeniser's cost, so it is charged on uncached tokens
-  (charged on every token, a 156K-token agent context would wait ~0.8 s more).
+  value (5-8 us) is several times a tokeniser's cost, so it is charged on uncached tokens
+  (charged on every token, a 156K-token agent context would wait ~1.2 s more).
 - ``moe_imbalance``: scale of the expected max-over-ranks token excess under EP.
 - ``queue_factor``: scale of the random-arrival queueing wait (1 = M/D/1-like).
 - ``sync_factor`` (per engine): closed-loop clients with equal output lengths finish, and
