@@ -7,7 +7,7 @@ fits re-evaluate thousands of rows in milliseconds.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,7 +33,7 @@ from codesign.perf.group import (
 from codesign.perf.hardware import HwVec, hw_vectors
 from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, memory_use
 from codesign.perf.profile import ModelProfile, build_profile
-from codesign.perf.step import Bytes, Efficiency, Layout, step_time
+from codesign.perf.step import Bytes, Efficiency, Layout, step_time, verify_and_draft_s
 from codesign.serving.closed_loop import aggregated, disaggregated
 from codesign.serving.open_loop import aggregated_open, disaggregated_open
 from codesign.serving.specdec import speculative_time_per_token
@@ -105,18 +105,12 @@ def _decode_time(
     eff: Efficiency,
 ) -> np.ndarray:
     """Seconds per output token of a decode step, speculative decoding included."""
-    dec = step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)
     if g.spec_k is None:
-        return dec["total"]
+        return step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)["total"]
     k = g.spec_k[i]
-    # verify: k + 1 tokens per sequence, the KV cache read once (by the decode token's
-    # attention, for all k + 1 queries; it was read a second time for the k drafts)
-    drafts = replace(make_load(n_dec, ctx, n_dec * k, ctx, n_dec), pf_reads_cache=False)
-    verify = step_time(g.prof, hw, lay, drafts, nb, eff)
-    # draft (MTP / EAGLE head): about one decoder layer of the target per draft token
-    draft = (dec["total"] - dec["fixed"]) / g.prof.layers + eff.layer_overhead_s
-    per_token = speculative_time_per_token(verify["total"], draft, k, g.spec_alpha[i])
-    return np.where(k > 0, per_token, dec["total"])
+    dec, verify, draft = verify_and_draft_s(g.prof, hw, lay, n_dec, ctx, k, nb, eff)
+    per_token = speculative_time_per_token(verify, draft, k, g.spec_alpha[i])
+    return np.where(k > 0, per_token, dec)
 
 
 def _own_ctx_deltas(

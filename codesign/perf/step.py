@@ -29,7 +29,7 @@ All inputs are numpy arrays broadcastable to the number of candidates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -125,6 +125,12 @@ def ridge_scale(peak: np.ndarray, bw: np.ndarray, bytes_per_weight: np.ndarray) 
 def _gemm_eff(eff_max: np.ndarray, m: np.ndarray, m_half: np.ndarray) -> np.ndarray:
     m = np.maximum(m, 1e-9)
     return eff_max * m / (m + m_half)
+
+
+def launch_floor_s(prof: ModelProfile, eff: Efficiency) -> np.ndarray:
+    """The least a step takes when the host launches its kernels one by one: the engine
+    overhead plus the launches of every layer (just the overhead with CUDA graphs)."""
+    return eff.step_overhead_s + prof.layers * np.asarray(eff.eager_host_s, dtype=np.float64)
 
 
 def step_time(
@@ -247,8 +253,7 @@ def step_time(
         + t_elem
     )
     # launches are asynchronous: an eager step is host-bound when its kernels are short
-    host = eff.step_overhead_s + prof.layers * np.asarray(eff.eager_host_s, dtype=np.float64)
-    eager_wait = np.maximum(host - gpu, 0.0)
+    eager_wait = np.maximum(launch_floor_s(prof, eff) - gpu, 0.0)
     total = gpu + eager_wait
     return {
         "total": total,
@@ -262,3 +267,27 @@ def step_time(
         "elementwise": t_elem + 0 * total,
         "eager_wait": eager_wait + 0 * total,
     }
+
+
+def verify_and_draft_s(
+    prof: ModelProfile,
+    hw: HwVec,
+    lay: Layout,
+    n_dec: np.ndarray,
+    ctx: np.ndarray,
+    k: np.ndarray,
+    nb: Bytes,
+    eff: Efficiency,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Speculative decoding with ``k`` drafts per sequence: (the plain decode step, the
+    verify step, one draft pass) in seconds."""
+    n, c, kk = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (n_dec, ctx, k)))
+    zero = np.zeros_like(n)
+    dec = step_time(prof, hw, lay, StepLoad(n, c, zero, zero, zero), nb, eff)
+    # verify: k + 1 tokens per sequence, the KV cache read once (by the decode token's
+    # attention, for all k + 1 queries; it was read a second time for the k drafts)
+    drafts = replace(StepLoad(n, c, n * kk, c, n), pf_reads_cache=False)
+    verify = step_time(prof, hw, lay, drafts, nb, eff)
+    # draft (MTP / EAGLE head): about one decoder layer of the target per draft token
+    draft = (dec["total"] - dec["fixed"]) / prof.layers + eff.layer_overhead_s
+    return dec["total"], verify["total"], draft

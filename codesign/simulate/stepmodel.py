@@ -24,18 +24,12 @@ from codesign.deployment import DeploymentPrecision, Pool
 from codesign.errors import SpecError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration
-from codesign.perf.engine import (
-    DEFAULT_CHUNK_TOKENS,
-    EAGER_HOST_US_PER_LAYER,
-    byte_sizes,
-    efficiency,
-    ttft_overhead_s,
-)
+from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
 from codesign.perf.hardware import HwVec, hw_vectors_indexed
 from codesign.perf.memory import memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
-from codesign.perf.step import step_time
+from codesign.perf.step import launch_floor_s, step_time
 from codesign.serving.specdec import expected_tokens_per_step
 from hwmodels import System, derive_system, get_system
 
@@ -285,7 +279,8 @@ def build_pool_model(
             f"GB of host memory a worker has on {system.name}"
         )
     eff = efficiency(calib, hw, [engine])  # GPU time; an eager step's floor is applied per step
-    host_s = prof.layers * EAGER_HOST_US_PER_LAYER * 1e-6 if eager else 0.0
+    eager_eff = efficiency(calib, hw, [engine], True) if eager else None
+    floor_s = float(launch_floor_s(prof, eager_eff)[0]) if eager_eff is not None else 0.0
     kv_bpt = kv_elems * float(nb.kv[0])
     max_seqs_rank = pool.max_batch or DEFAULT_MAX_BATCH
     chunk = pool.max_batch_tokens or DEFAULT_CHUNK_TOKENS
@@ -314,7 +309,7 @@ def build_pool_model(
         scale_up_domain=int(hw.su_domain[0]),
         fixed_s=float(eff.layer_overhead_s[0]) * prof.layers + float(eff.step_overhead_s[0]),
         layer_overhead_s=float(eff.layer_overhead_s[0]),
-        eager_floor_s=float(eff.step_overhead_s[0]) + host_s if eager else 0.0,
+        eager_floor_s=floor_s,
         **tables,
     )
 

@@ -12,25 +12,30 @@ from codesign.perf.engine import byte_sizes, efficiency
 from codesign.perf.hardware import hw_vectors_indexed
 from codesign.perf.predict import make_layout, make_load
 from codesign.perf.profile import build_profile
-from codesign.perf.step import step_time
+from codesign.perf.step import step_time, verify_and_draft_s
 from codesign.simulate.stepmodel import build_pool_model
 
 R1 = Deployment.from_file("examples/deployment-r1-gb200-agg.yaml")
+
+
+def _analytic_r1(system, eager: bool = False):
+    """The analytic step model's inputs for R1's pool (nvfp4, TP8/EP8 on ``system``)."""
+    prof = build_profile(load_model(R1.model))
+    hw = hw_vectors_indexed(
+        [system], np.zeros(1, np.int64), np.array(["nvfp4"]), np.array(["nvfp4"])
+    )
+    nb = byte_sizes(["nvfp4"], ["nvfp4"], ["fp8"])
+    lay = make_layout(
+        np.array([8.0]), np.array([1.0]), np.array([1.0]), np.array([8.0]), np.array([1.0]), True
+    )
+    return prof, hw, nb, lay, efficiency(load_calibration(), hw, ["trtllm"], eager)
 
 
 def test_step_s_matches_step_time_at_random_loads():
     calib = load_calibration()
     pool = R1.pools[0]
     m = build_pool_model(R1.model, pool, R1.precision, R1.engine, calib, 200.0)
-    prof = build_profile(load_model(R1.model))
-    hw = hw_vectors_indexed(
-        [m.system], np.zeros(1, np.int64), np.array(["nvfp4"]), np.array(["nvfp4"])
-    )
-    nb = byte_sizes(["nvfp4"], ["nvfp4"], ["fp8"])
-    lay = make_layout(
-        np.array([8.0]), np.array([1.0]), np.array([1.0]), np.array([8.0]), np.array([1.0]), True
-    )
-    eff = efficiency(calib, hw, ["trtllm"])
+    prof, hw, nb, lay, eff = _analytic_r1(m.system)
     rng = np.random.default_rng(0)
     for _ in range(40):
         n_dec = int(rng.integers(0, 200))
@@ -79,25 +84,13 @@ def test_run_and_chunk_step_times_are_step_s_exactly(spec_k):
 def test_speculative_step_is_the_analytic_verify_plus_drafts(eager):
     # a verify step reads each sequence's KV once for its k + 1 queries (the analytic
     # model read it a second time for the k drafts: 20% over at 64 sequences of 20K)
-    from dataclasses import replace
-
     calib, k = load_calibration(), 2
     pool = R1.pools[0]
     m = build_pool_model(
         R1.model, pool, R1.precision, R1.engine, calib, 200.0, k, 0.8, 262_144, eager
     )
-    prof = build_profile(load_model(R1.model))
-    hw = hw_vectors_indexed(
-        [m.system], np.zeros(1, np.int64), np.array(["nvfp4"]), np.array(["nvfp4"])
-    )
-    nb = byte_sizes(["nvfp4"], ["nvfp4"], ["fp8"])
-    lay = make_layout(
-        np.array([8.0]), np.array([1.0]), np.array([1.0]), np.array([8.0]), np.array([1.0]), True
-    )
-    eff = efficiency(calib, hw, ["trtllm"], eager)
+    prof, hw, nb, lay, eff = _analytic_r1(m.system, eager)
     for n, ctx in ((1, 2000.0), (8, 20_000.0), (64, 20_000.0), (256, 100_000.0)):
-        dec = step_time(prof, hw, lay, make_load(n, ctx, 0, 0, 0), nb, eff)
-        drafts = replace(make_load(n, ctx, n * k, ctx, n), pf_reads_cache=False)
-        verify = step_time(prof, hw, lay, drafts, nb, eff)["total"][0]
-        draft = (dec["total"][0] - dec["fixed"][0]) / prof.layers + eff.layer_overhead_s[0]
-        assert m.step_s(n, ctx) == pytest.approx(float(verify + k * draft), rel=0.005)
+        one = np.array([1.0])
+        _, verify, draft = verify_and_draft_s(prof, hw, lay, n * one, ctx * one, k * one, nb, eff)
+        assert m.step_s(n, ctx) == pytest.approx(float(verify[0] + k * draft[0]), rel=0.005)
