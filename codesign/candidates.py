@@ -48,6 +48,8 @@ class Candidates:
     spec_k: np.ndarray
     spec_alpha: np.ndarray
     cuda_graphs: np.ndarray  # bool: decode steps replayed as CUDA graphs
+    # TRT-LLM attention-DP balancing timeout in iterations (None or 0: off, the default)
+    adp_balance_iters: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tp)
@@ -123,6 +125,7 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             else d.spec_decoding.draft_tokens,
             "spec_alpha": d.spec_decoding.acceptance,
             "cuda_graphs": d.cuda_graphs,
+            "adp_balance_iters": 0 if sub else d.adp_balance_timeout_iters,
         }
         for k, v in vals.items():
             cols[k].append(v)

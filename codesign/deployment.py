@@ -137,7 +137,25 @@ class Deployment(_Strict):
         "--disable-cuda-graph, TRT-LLM without cuda_graph_config), host-bound at small "
         "batches",
     )
+    adp_balance_timeout_iters: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="TRT-LLM attention-DP context balancing (attention_dp_config."
+        "enable_balance, TRT-LLM's default off): 0 off; N holds new prefills until every "
+        "attention-DP rank has one or N iterations pass (the DEP serving recipes use 60), "
+        "which adds up to N decode iterations to TTFT",
+    )
     subagents: SubAgents | None = None
+
+    @model_validator(mode="after")
+    def _balance_engine(self) -> Self:
+        if self.adp_balance_timeout_iters and self.engine != "trtllm":
+            raise ValueError(
+                "adp_balance_timeout_iters is TRT-LLM's attention-DP balancing; engine "
+                f"{self.engine} has no such scheduler option (set it to 0)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _roles(self) -> Self:

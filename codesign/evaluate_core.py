@@ -167,6 +167,11 @@ def evaluate_candidates(
         # among many small ones make it large)
         queue_factor=(1.0 + tier.prefill_scv(h_tot)) / 2.0 * np.ones(n),
         eager=~c.cuda_graphs if not c.cuda_graphs.all() else None,
+        # attention-DP balancing only where the deployment turns it on (TRT-LLM's default
+        # is off; the measured rows' recipes turned it on)
+        adp_balance_iters=np.zeros(n)
+        if c.adp_balance_iters is None
+        else np.asarray(c.adp_balance_iters, dtype=np.float64),
         # the rows' concurrency is an integer; sessions per worker and a sub-agent tier's
         # share of the sessions are not
         clients=np.broadcast_to(np.where(agg, clients / c.workers, clients), (n,)).astype(

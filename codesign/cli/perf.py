@@ -320,6 +320,12 @@ def estimate_command(
         help="Decode steps replayed as CUDA graphs (the engines' default), or launched "
         "eagerly kernel by kernel (vLLM --enforce-eager, SGLang --disable-cuda-graph).",
     ),
+    adp_balance_iters: int = typer.Option(
+        0,
+        min=0,
+        help="TRT-LLM attention-DP balancing (attention_dp_config.enable_balance) with this "
+        "timeout in iterations; 0: off (TRT-LLM's default). The DEP recipes use 60.",
+    ),
     calibration: Path = typer.Option(None, help="Calibration file (default: packaged)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -355,6 +361,7 @@ def estimate_command(
         micro_batches=micro_batches,
         arrival_rate=arrival_rate or None,
         cuda_graphs=cuda_graphs,
+        adp_balance_iters=adp_balance_iters,
     )
     result = estimate(req, load_calibration(calibration))
     if as_json:

@@ -32,6 +32,14 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
         "pipeline_parallel_size": par.pp,
         "enable_attention_dp": par.dp > 1,
     }
+    if par.dp > 1 and dep.adp_balance_timeout_iters:
+        # the wait the model charges (codesign.serving.adp_balance) assumes no extra
+        # batching wait once every rank has a prefill (TRT-LLM's default is 10 iterations)
+        opts["attention_dp_config"] = {
+            "enable_balance": True,
+            "timeout_iters": dep.adp_balance_timeout_iters,
+            "batching_wait_iters": 0,
+        }
     if par.ep > 0:
         opts["moe_expert_parallel_size"] = par.ep
     if pool.max_batch:

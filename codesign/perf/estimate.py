@@ -59,6 +59,12 @@ class EstimateRequest(BaseModel):
     cuda_graphs: bool = Field(
         True, description="decode steps replayed as CUDA graphs (false: eager launches)"
     )
+    adp_balance_iters: int = Field(
+        0,
+        ge=0,
+        le=100_000,
+        description="TRT-LLM attention-DP balancing timeout in iterations (0: off, the default)",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EstimateRequest:
@@ -68,6 +74,10 @@ class EstimateRequest(BaseModel):
             raise ValueError("--host-share needs --prefix-hit > 0 (it splits the cached part)")
         if self.spec_method != "none" and self.draft_tokens == 0:
             raise ValueError(f"--spec {self.spec_method} needs --draft-tokens >= 1")
+        if self.adp_balance_iters and self.engine != "trtllm":
+            raise ValueError(
+                "--adp-balance-iters is TRT-LLM's attention-DP balancing; use --engine trtllm"
+            )
         return self
 
 
@@ -167,6 +177,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         spec_alpha=np.array([req.acceptance]) if k else None,
         arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,
         eager=None if req.cuda_graphs else np.array([True]),
+        adp_balance_iters=np.array([float(req.adp_balance_iters)]),
     )
     out = {k: float(v[0]) for k, v in evaluate_group(group, calib).items()}
     ttft, tpot = out["ttft_s"], out["tpot_s"]

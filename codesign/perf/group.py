@@ -12,6 +12,7 @@ import numpy as np
 from codesign.perf.hardware import HwVec
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Bytes, Layout, StepLoad
+from codesign.serving.adp_balance import RECIPE_TIMEOUT_ITERS
 from codesign.validation.silicon import SiliconRows
 
 _QUANT = {
@@ -104,6 +105,10 @@ class Group:
     # steps launched kernel by kernel, without CUDA graphs (default: graphs, as the
     # calibration rows ran)
     eager: np.ndarray | None = None
+    # TRT-LLM attention-DP context balancing, timeout iterations per row (0: off). Default:
+    # what the measured rows' serving recipes set, on with 60 iterations for TRT-LLM
+    # workers with attention DP (``codesign.serving.adp_balance``)
+    adp_balance_iters: np.ndarray | None = None
 
     def concurrency(self, i: np.ndarray, rows: SiliconRows) -> np.ndarray:
         """Closed-loop clients (per worker for agg rows): the exact ``clients`` where given
@@ -122,6 +127,13 @@ class Group:
 
     def eager_at(self, i: np.ndarray) -> np.ndarray | None:
         return None if self.eager is None else self.eager[i]
+
+    def adp_balance(self, i: np.ndarray, rows: SiliconRows, dp: np.ndarray) -> np.ndarray:
+        """Attention-DP balancing timeout (iterations) of each row's worker, 0 where off."""
+        if self.adp_balance_iters is not None:
+            return np.where(dp > 1, self.adp_balance_iters[i], 0.0)
+        on = (np.asarray(rows.backend) == "trtllm") & (dp > 1)
+        return np.where(on, float(RECIPE_TIMEOUT_ITERS), 0.0)
 
     def host(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.host_share is None else self.host_share[i]

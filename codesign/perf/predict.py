@@ -36,7 +36,7 @@ from codesign.perf.profile import ModelProfile, build_profile
 from codesign.perf.step import Bytes, Efficiency, Layout, step_time, verify_and_draft_s
 from codesign.serving.closed_loop import aggregated, disaggregated
 from codesign.serving.open_loop import aggregated_open, disaggregated_open
-from codesign.serving.specdec import speculative_time_per_token
+from codesign.serving.specdec import expected_tokens_per_step, speculative_time_per_token
 from codesign.validation.silicon import SiliconRows
 
 __all__ = [
@@ -111,6 +111,15 @@ def _decode_time(
     dec, verify, draft = verify_and_draft_s(g.prof, hw, lay, n_dec, ctx, k, nb, eff)
     per_token = speculative_time_per_token(verify, draft, k, g.spec_alpha[i])
     return np.where(k > 0, per_token, dec)
+
+
+def _tokens_per_iter(g: Group, i: np.ndarray) -> np.ndarray:
+    """Output tokens per sequence per engine iteration (speculative decoding: the expected
+    accepted drafts plus the verifier's own token)."""
+    if g.spec_k is None:
+        return np.ones(len(i))
+    k = g.spec_k[i]
+    return np.where(k > 0, expected_tokens_per_step(k, g.spec_alpha[i]), 1.0)
 
 
 def _own_ctx_deltas(
@@ -191,6 +200,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             pf["total"] - pf["fixed"],
             ttft_overhead_s(calib, list(r.backend), prof.layers, new),
             g.queue(i, calib.queue_factor),
+            lay.dp,
+            g.adp_balance(i, r, lay.dp),
+            _tokens_per_iter(g, i),
         )
         return {
             "ttft_s": out["ttft_s"],
@@ -214,6 +226,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         slots,
         g.think(i),
         _per_seq(g, i, hw, lay, active, ctx, nb, eff, t_dec),
+        lay.dp,
+        g.adp_balance(i, r, lay.dp),
+        _tokens_per_iter(g, i),
     )
     # each of the request's steps carries its own sequence once (the prefill chunks in
     # them do not grow with its context)

@@ -27,6 +27,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from codesign.serving.adp_balance import balance_wait_s
+
 _ITER = 60
 
 
@@ -76,6 +78,9 @@ def aggregated(
     slots: np.ndarray | None = None,
     think_s: np.ndarray | float = 0.0,
     decode_per_seq_s: np.ndarray | float | None = None,
+    adp_ranks: np.ndarray | float = 1.0,
+    adp_timeout_iters: np.ndarray | float = 0.0,
+    tokens_per_iter: np.ndarray | float = 1.0,
 ) -> dict[str, np.ndarray]:
     """Steady state of one aggregated worker rank (all arrays per candidate).
 
@@ -89,6 +94,11 @@ def aggregated(
     batch is not all the clients but those decoding, B = X (osl - 1) TPOT (Little's law;
     with long think times far fewer than the clients), and the step time is affine in B,
     TPOT = (a + b B) / (1 - rho), solved in closed form for each X.
+
+    ``adp_ranks``, ``adp_timeout_iters``: TRT-LLM attention-DP context balancing
+    (``adp_balance``; 0 iterations: off), which holds a request before its prefill; an
+    iteration is ``tokens_per_iter`` x TPOT (speculative decoding yields several tokens
+    per iteration).
     """
     w = np.maximum(prefill_work_s, 1e-12)
     slots = clients_per_rank if slots is None else np.minimum(slots, clients_per_rank)
@@ -109,7 +119,8 @@ def aggregated(
         tpot = np.where(ok, free, full)
         # an arriving request's prefill shares its step with the other clients' decodes
         smaller = np.where(ok, b * (slots - others * running), 0.0)
-        wait = queue_wait(rho, w, q)
+        held = balance_wait_s(adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters)
+        wait = queue_wait(rho, w, q) + held
         ttft = ttft_overhead_s + t_own_prefill - smaller + wait + cohort
         return ttft, tpot, wait
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from codesign.serving.adp_balance import balance_wait_s
+
 
 def _affine(
     t_small: np.ndarray, t_large: np.ndarray, b_small: np.ndarray, b_large: np.ndarray
@@ -38,14 +40,23 @@ def aggregated_open(
     prefill_work_s: np.ndarray,
     ttft_overhead_s: np.ndarray,
     q: float,
+    adp_ranks: np.ndarray | float = 1.0,
+    adp_timeout_iters: np.ndarray | float = 0.0,
+    tokens_per_iter: np.ndarray | float = 1.0,
 ) -> dict[str, np.ndarray]:
+    """``adp_*``, ``tokens_per_iter``: TRT-LLM attention-DP balancing, as in
+    ``closed_loop.aggregated``."""
     a, b = _affine(t_dec_small, t_dec_large, b_small, b_large)
     x = np.asarray(rate_per_rank, dtype=np.float64)
     rho = x * prefill_work_s
     denom = 1.0 - rho - b * x * (osl - 1)
     ok = denom > 0
     tpot = np.where(ok, (a + b) / np.where(ok, denom, 1.0), np.inf)
-    wait = np.where(rho < 1, q * rho / np.maximum(1 - rho, 1e-12) * prefill_work_s, np.inf)
+    held = balance_wait_s(
+        adp_ranks, x * adp_ranks, np.where(ok, tpot, 0.0) * tokens_per_iter, adp_timeout_iters
+    )
+    queued = q * rho / np.maximum(1 - rho, 1e-12) * prefill_work_s
+    wait = np.where(rho < 1, queued + held, np.inf)
     ttft = np.where(ok, ttft_overhead_s + t_own_prefill + wait, np.inf)
     batch = np.where(ok, x * (osl - 1) * tpot, np.inf)
     return {

@@ -103,6 +103,11 @@ class Simulator:
     def __init__(self, dep: Deployment, trace: Trace, opts: SimOptions) -> None:
         if dep.mode == "afd":
             raise SpecError("afd deployments are not simulated yet (use codesign estimate)")
+        if dep.adp_balance_timeout_iters and any(p.parallel.dp > 1 for p in dep.pools):
+            raise SpecError(
+                "adp_balance_timeout_iters (TRT-LLM attention-DP balancing) is not simulated "
+                "yet; codesign evaluate models it, or set it to 0 to replay"
+            )
         if opts.sessions < 1:
             raise SpecError("sessions must be >= 1")
         self.dep, self.trace, self.opts = dep, trace, opts
