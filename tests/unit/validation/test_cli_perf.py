@@ -43,9 +43,15 @@ class FakePerf:
         return calib.ms_per_token * rows.isl, np.full(len(rows), 10.0), why
 
     def fit_calibration(
-        self, rows: SiliconRows, base: FakeCalibration | None = None, max_nfev: int = 40
+        self,
+        rows: SiliconRows,
+        base: FakeCalibration | None = None,
+        max_nfev: int = 40,
+        progress=None,
     ):
         self.calls.append(("fit", len(rows), base.ms_per_token if base else None, max_nfev))
+        if progress is not None:
+            progress(max_nfev)
         return FakeCalibration(float(np.mean(rows.ttft_ms / rows.isl)))
 
     def load_calibration(self, path: Path | None = None) -> FakeCalibration:
@@ -244,6 +250,18 @@ def test_calibrate_writes_file_and_reports_before_after(
     assert res.exit_code == 0, res.stderr
     assert ("load", str(out)) in fake.calls
     assert "before → after" in res.stdout and "calibration written to" in res.stdout
+
+
+def test_calibrate_evaluations_reach_the_fit(app, fake: FakePerf, small_csv: Path) -> None:
+    res = runner.invoke(app, ["calibrate", "--silicon", str(small_csv), "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert ("fit", 3, None, perf_cli.DEFAULT_FIT_EVALUATIONS) in fake.calls
+    args = ["calibrate", "--silicon", str(small_csv), "--evaluations", "500", "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    assert ("fit", 3, None, 500) in fake.calls
+    res = runner.invoke(app, ["calibrate", "--silicon", str(small_csv), "--evaluations", "0"])
+    assert res.exit_code == 2 and "--evaluations" in res.stderr
 
 
 def test_calibrate_default_path(app, fake: FakePerf, small_csv: Path) -> None:
