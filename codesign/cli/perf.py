@@ -114,20 +114,25 @@ def _load_rows(silicon: Path | None) -> SiliconRows:
     return SiliconRows.from_csv(silicon if silicon is not None else default_silicon_path())
 
 
+def _bar(title: str) -> Progress:
+    """A transient progress bar on stderr: ``title``, bar, done/total, elapsed."""
+    return Progress(
+        TextColumn(title),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
 @contextlib.contextmanager
 def _fit_progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] | None]:
     """A progress bar over the fit's model evaluations (None when not on a terminal)."""
     if not enabled:
         yield None
         return
-    with Progress(
-        TextColumn("[bold]calibrating[/] evaluations"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
+    with _bar("[bold]calibrating[/] evaluations") as progress:
         task = progress.add_task("fit", total=total)
 
         def on_eval(done: int) -> None:
@@ -139,14 +144,7 @@ def _fit_progress(enabled: bool, total: int) -> Iterator[Callable[[int], None] |
 def _fold_progress(enabled: bool) -> contextlib.AbstractContextManager[Any]:
     if not enabled:
         return contextlib.nullcontext(None)
-    return Progress(
-        TextColumn("[bold]cross-validation[/] {task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    )
+    return _bar("[bold]cross-validation[/] {task.description}")
 
 
 def _run_cv(

@@ -22,7 +22,7 @@ from codesign.perf.hardware import hw_vectors
 from codesign.perf.memory import memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile
-from codesign.perf.step import step_time
+from codesign.perf.step import layer_fixed_s, step_time
 from codesign.serving.afd import afd_step_time
 from hwmodels import System, power_w_per_chip, usd_per_chip_hour
 
@@ -79,7 +79,8 @@ def estimate_afd(
     t_a = step_time(attn_p, hw_a, lay_a, make_load(req.batch / mb, ctx, 0, 0, 0), nb, eff_a)
     t_f = step_time(ffn_p, hw_f, lay_f, make_load(tokens / mb, 0, 0, 0, 0), nb, eff_f)
     per_layer_a = (t_a["total"] - t_a["fixed"]) / prof.layers + eff_a.layer_overhead_s
-    per_layer_f = (t_f["total"] - t_f["fixed"]) / prof.layers + eff_f.layer_overhead_s
+    # the FFN pool runs the experts: its layers carry the MoE layers' extra fixed cost
+    per_layer_f = (t_f["total"] - t_f["fixed"]) / prof.layers + layer_fixed_s(ffn_p, eff_f)
     same = (system.name == ffn_system.name) & (ranks + req.ffn_chips <= hw_a.su_domain)
     bw = np.where(same, hw_a.su_bw, np.minimum(hw_a.so_bw, hw_f.so_bw)) * eff_a.comm
     xfer = tokens / mb * prof.hidden * nb.act / (bw * min(ranks, req.ffn_chips))

@@ -32,6 +32,7 @@ PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
     ("comm_eff", None, 0.05, 0.98),
     ("comm_latency_us", None, 0.5, 200.0),
     *(("layer_overhead_us", e, 0.0, 300.0) for e in ENGINES),
+    ("moe_layer_overhead_us", None, 0.0, 300.0),
     *(("step_overhead_ms", e, 0.0, 50.0) for e in ENGINES),
     *(("ttft_overhead_ms", e, 0.0, 3000.0) for e in ENGINES),
     ("ttft_per_layer_us", None, 0.0, 20_000.0),

@@ -83,6 +83,7 @@ class Efficiency:
     layer_overhead_s: np.ndarray
     step_overhead_s: np.ndarray
     moe_imbalance: float
+    moe_layer_overhead_s: float = 0.0  # extra fixed cost of an MoE layer (router, dispatch)
     comm_overlap: float = 0.0  # fraction of in-worker communication hidden under compute
     # host seconds per layer to launch an eagerly run step's kernels (0: the step replays
     # a captured CUDA graph, one launch for all of them)
@@ -125,6 +126,13 @@ def ridge_scale(peak: np.ndarray, bw: np.ndarray, bytes_per_weight: np.ndarray) 
 def _gemm_eff(eff_max: np.ndarray, m: np.ndarray, m_half: np.ndarray) -> np.ndarray:
     m = np.maximum(m, 1e-9)
     return eff_max * m / (m + m_half)
+
+
+def layer_fixed_s(prof: ModelProfile, eff: Efficiency) -> np.ndarray:
+    """Mean fixed cost of one layer: the engine's per-layer overhead plus, averaged over
+    the layers, the extra of an MoE layer (router, top-k, token permute and combine)."""
+    moe_share = prof.moe_layers / max(prof.layers, 1)
+    return np.asarray(eff.layer_overhead_s + moe_share * eff.moe_layer_overhead_s)
 
 
 def launch_floor_s(prof: ModelProfile, eff: Efficiency) -> np.ndarray:
@@ -229,7 +237,7 @@ def step_time(
         host_tokens > 0, host_tokens * kv_tok / pp / np.maximum(hw.host_bw * eff.comm, 1e-9), 0.0
     )
 
-    t_fixed = prof.layers * eff.layer_overhead_s + eff.step_overhead_s
+    t_fixed = prof.layers * layer_fixed_s(prof, eff) + eff.step_overhead_s
     # element-wise kernels, memory-bound passes over the activations: a fused residual add
     # + RMSNorm before attention and before the MLP (read x and the residual, write both),
     # replicated on every tp rank, and the MLP activation over the intermediate (sharded)
@@ -289,5 +297,5 @@ def verify_and_draft_s(
     drafts = replace(StepLoad(n, c, n * kk, c, n), pf_reads_cache=False)
     verify = step_time(prof, hw, lay, drafts, nb, eff)
     # draft (MTP / EAGLE head): about one decoder layer of the target per draft token
-    draft = (dec["total"] - dec["fixed"]) / prof.layers + eff.layer_overhead_s
+    draft = (dec["total"] - dec["fixed"]) / prof.layers + layer_fixed_s(prof, eff)
     return dec["total"], verify["total"], draft

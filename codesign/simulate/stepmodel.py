@@ -29,7 +29,7 @@ from codesign.perf.hardware import HwVec, hw_vectors_indexed
 from codesign.perf.memory import memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
-from codesign.perf.step import launch_floor_s, step_time
+from codesign.perf.step import launch_floor_s, layer_fixed_s, step_time
 from codesign.serving.specdec import expected_tokens_per_step
 from hwmodels import System, derive_system, get_system
 
@@ -307,8 +307,8 @@ def build_pool_model(
         scale_out_bytes_per_s=float(hw.so_bw[0]) * gpus,
         scale_up_bytes_per_s=float(hw.su_bw[0]) * gpus,
         scale_up_domain=int(hw.su_domain[0]),
-        fixed_s=float(eff.layer_overhead_s[0]) * prof.layers + float(eff.step_overhead_s[0]),
-        layer_overhead_s=float(eff.layer_overhead_s[0]),
+        fixed_s=float(layer_fixed_s(prof, eff)[0]) * prof.layers + float(eff.step_overhead_s[0]),
+        layer_overhead_s=float(layer_fixed_s(prof, eff)[0]),
         eager_floor_s=floor_s,
         **tables,
     )
