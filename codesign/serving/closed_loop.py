@@ -107,6 +107,7 @@ def aggregated(
     b = 0.0 if decode_per_seq_s is None else np.maximum(decode_per_seq_s, 0.0)
     a = np.maximum(t_decode_step - b * slots, 0.0)
     others = _others_share(slots)
+    balancing = bool(np.any(np.asarray(adp_timeout_iters) > 0))
 
     def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(TTFT, TPOT, queue wait for a chunk slot) at throughput x."""
@@ -119,8 +120,11 @@ def aggregated(
         tpot = np.where(ok, free, full)
         # an arriving request's prefill shares its step with the other clients' decodes
         smaller = np.where(ok, b * (slots - others * running), 0.0)
-        held = balance_wait_s(adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters)
-        wait = queue_wait(rho, w, q) + held
+        wait = queue_wait(rho, w, q)
+        if balancing:
+            wait = wait + balance_wait_s(
+                adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters
+            )
         ttft = ttft_overhead_s + t_own_prefill - smaller + wait + cohort
         return ttft, tpot, wait
 
