@@ -16,9 +16,9 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   2024); ``attn_half_tokens``: the mean keys a query attends at which it reaches half
   that, eff(S) = attn_eff x S / (S + S_half). FA3's own ramp reaches half by ~250 keys
   (430 TFLOPs at 512). The dev rows (prompts up to 8K) put more time into short prefills
-  than the kernels explain, and the fit puts it here (~9K keys: 0.2 of peak at 8K-token
+  than the kernels explain, and the fit puts it here (~8K keys: 0.2 of peak at 8K-token
   prompts), so short prompts get the time the rows show while long contexts approach
-  kernel speed (0.56 at 64K keys). Bounded at 16K keys so they always do. The constant
+  kernel speed (0.57 at 64K keys). Bounded at 16K keys so they always do. The constant
   fitted efficiency before (0.20) made a 128K-token prefill 2.3x the kernel figure and
   grew Llama-3.1-405B's TTFT 7.4x from 32K to 123K tokens, where NVIDIA measured 4.7x
   (``tests/unit/perf/test_long_context.py``).
