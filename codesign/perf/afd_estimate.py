@@ -78,7 +78,7 @@ def estimate_afd(
     )
     t_a = step_time(attn_p, hw_a, lay_a, make_load(req.batch / mb, ctx, 0, 0, 0), nb, eff_a)
     t_f = step_time(ffn_p, hw_f, lay_f, make_load(tokens / mb, 0, 0, 0, 0), nb, eff_f)
-    per_layer_a = (t_a["total"] - t_a["fixed"]) / prof.layers + eff_a.layer_overhead_s
+    per_layer_a = (t_a["total"] - t_a["fixed"]) / prof.layers + layer_fixed_s(attn_p, eff_a)
     # the FFN pool runs the experts: its layers carry the MoE layers' extra fixed cost
     per_layer_f = (t_f["total"] - t_f["fixed"]) / prof.layers + layer_fixed_s(ffn_p, eff_f)
     same = (system.name == ffn_system.name) & (ranks + req.ffn_chips <= hw_a.su_domain)
@@ -87,7 +87,7 @@ def estimate_afd(
     tpot = afd_step_time(prof.layers, per_layer_a, per_layer_f, xfer, mb) + eff_a.step_overhead_s
     full = make_layout(req.tp, req.dp, 1, ranks, req.pp, prof.is_moe)
     pf = step_time(prof, hw_a, full, make_load(0, 0, isl, 0, 1), nb, eff_a)
-    ttft = pf["total"] + ttft_overhead_s(calib, [req.engine], prof.layers, isl)
+    ttft = pf["total"] + ttft_overhead_s(calib, [req.engine], prof.units, isl)
     clients = tokens
     rps = clients / (ttft + (osl - 1) * tpot)
     chips_a, chips_f = ranks * req.pp, req.ffn_chips

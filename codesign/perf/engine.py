@@ -65,7 +65,7 @@ def efficiency(
 def ttft_overhead_s(
     calib: Calibration,
     engines: Sequence[str],
-    layers: int = 0,
+    layers: float = 0,
     input_tokens: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Request handling outside the engine steps: a fixed part per engine, a part per layer

@@ -47,10 +47,20 @@ class ModelProfile:
     native_gemm: str
     native_moe: str
     native_attn: str
+    # transformer-layer equivalents for the costs every layer's residual blocks pay (a
+    # fused add + norm, a TP all-reduce and the engine's fixed cost per mixer or FFN
+    # block): (mixer blocks + FFN blocks) / 2. A Nemotron-H block holds a mixer OR an MLP,
+    # so its 52 blocks are 26 such layers; None: every layer holds both (``layers``)
+    layer_units: float | None = None
 
     @property
     def is_moe(self) -> bool:
         return self.moe_layers > 0
+
+    @property
+    def units(self) -> float:
+        """Transformer-layer equivalents (``layer_units``, or ``layers``)."""
+        return float(self.layers if self.layer_units is None else self.layer_units)
 
     @property
     def attn_layers(self) -> int:
@@ -123,7 +133,9 @@ def build_profile(arch: ModelArch) -> ModelProfile:
     heads = 0
     for g in groups:
         heads = math.gcd(heads, g.spec.num_heads)
+    blocks = sum(m != "none" for m in arch.layer_mixers) + sum(f != "none" for f in arch.layer_ffns)
     return ModelProfile(
+        layer_units=blocks / 2.0 if blocks != 2 * arch.num_layers else None,
         id=arch.id,
         hidden=arch.hidden_size,
         vocab=arch.vocab_size,

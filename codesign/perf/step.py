@@ -131,14 +131,14 @@ def _gemm_eff(eff_max: np.ndarray, m: np.ndarray, m_half: np.ndarray) -> np.ndar
 def layer_fixed_s(prof: ModelProfile, eff: Efficiency) -> np.ndarray:
     """Mean fixed cost of one layer: the engine's per-layer overhead plus, averaged over
     the layers, the extra of an MoE layer (router, top-k, token permute and combine)."""
-    moe_share = prof.moe_layers / max(prof.layers, 1)
-    return np.asarray(eff.layer_overhead_s + moe_share * eff.moe_layer_overhead_s)
+    per_layer = prof.units * eff.layer_overhead_s + prof.moe_layers * eff.moe_layer_overhead_s
+    return np.asarray(per_layer / max(prof.layers, 1))
 
 
 def launch_floor_s(prof: ModelProfile, eff: Efficiency) -> np.ndarray:
     """The least a step takes when the host launches its kernels one by one: the engine
     overhead plus the launches of every layer (just the overhead with CUDA graphs)."""
-    return eff.step_overhead_s + prof.layers * np.asarray(eff.eager_host_s, dtype=np.float64)
+    return eff.step_overhead_s + prof.units * np.asarray(eff.eager_host_s, dtype=np.float64)
 
 
 def step_time(
@@ -154,7 +154,7 @@ def step_time(
     # dense GEMMs on this rank's tokens, weights sharded over tp (pp folds into layers)
     p_dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
     flops = 2.0 * tokens * p_dense / tp + tokens * prof.recurrent_flops_per_token / tp
-    nbytes = p_dense * nb.gemm / tp + 4.0 * tokens * h * nb.act * prof.layers / tp
+    nbytes = p_dense * nb.gemm / tp + 4.0 * tokens * h * nb.act * prof.units / tp
     t_gemm = _roofline(
         flops, nbytes, hw.peak_gemm, _gemm_eff(eff.gemm_max, tokens, m_half), hw.mem_bw, eff.mem
     )
@@ -221,7 +221,7 @@ def step_time(
     act = tokens * h * nb.act
     ar_group = np.where(dp > 1, tp, np.maximum(tp, lay.moe_tp * lay.moe_ep))
     allreduce = np.where(ar_group > 1, 2.0 * (ar_group - 1) / ar_group * act / bw + lat, 0.0)
-    t_comm = 2.0 * prof.layers * allreduce
+    t_comm = 2.0 * prof.units * allreduce  # one all-reduce per mixer or FFN block
     if prof.is_moe:
         ep = lay.moe_ep
         a2a_bytes = tokens * prof.top_k * h * (1.0 + nb.act) * (ep - 1) / np.maximum(ep, 1)
@@ -242,7 +242,7 @@ def step_time(
     # + RMSNorm before attention and before the MLP (read x and the residual, write both),
     # replicated on every tp rank, and the MLP activation over the intermediate (sharded)
     elems = tokens * (
-        NORM_ELEMS_PER_LAYER * h * prof.layers + (prof.p_dense + prof.p_shared) / h / tp
+        NORM_ELEMS_PER_LAYER * h * prof.units + (prof.p_dense + prof.p_shared) / h / tp
     )
     if prof.is_moe:
         routed = tokens * dp * prof.top_k * prof.p_expert * prof.moe_layers / h

@@ -298,7 +298,7 @@ def build_pool_model(
         kv_tokens_per_worker=int(use.kv_tokens_per_worker[0]),
         kv_bytes_per_token=kv_bpt,
         host_tokens_per_worker=int(host_gb_per_worker * 1e9 / max(kv_bpt, 1e-9)),
-        ttft_overhead_s=float(ttft_overhead_s(calib, [engine], prof.layers)[0]),
+        ttft_overhead_s=float(ttft_overhead_s(calib, [engine], prof.units)[0]),
         ttft_per_input_token_s=calib.ttft_per_input_token_us * 1e-6,
         layers=prof.layers,
         spec_k=spec_k,
