@@ -89,7 +89,8 @@ class Chip(Sourced):
 
     # --- derived views -------------------------------------------------------------
     def device_memory(self) -> MemoryTier | None:
-        """The main device tier (HBM or GDDR), or None for an SRAM-only chip."""
+        """The main device tier (HBM, GDDR or unified SoC memory), or None for an SRAM-only
+        chip."""
         for tier in self.memory:
             if tier.kind in DEVICE_KINDS and tier.kind != MemoryKind.sram:
                 return tier

@@ -48,7 +48,7 @@ def _hbm_path(field: str) -> ChipKnob:
         idx = _device_tier_index(chip)
         if idx is None:
             raise SpecError(
-                f"chip {chip['name']} has no HBM/GDDR tier to change; "
+                f"chip {chip['name']} has no HBM/GDDR/unified memory tier to change; "
                 "add one with hbm_capacity_gb and hbm_bandwidth_tb_s together"
             )
         return ["memory", idx, field]
@@ -88,7 +88,7 @@ SYSTEM_KNOBS: dict[str, tuple[Callable[[dict], Path_], float]] = {
         lambda s: [
             "host_cpu",
             "memory",
-            _require(_host_tier_index(s.get("host_cpu") or {}), s, "a host CPU memory tier"),
+            _require(_host_tier_index(s.get("host_cpu") or {}), s, "host CPU memory tier"),
             "capacity_gb",
         ],
         1.0,

@@ -1,4 +1,4 @@
-"""Memory tiers: device HBM/GDDR, host LPDDR/DDR, CXL, NVMe storage."""
+"""Memory tiers: device HBM/GDDR, unified SoC memory, host LPDDR/DDR, CXL, NVMe storage."""
 
 from __future__ import annotations
 
@@ -19,9 +19,15 @@ class MemoryKind(StrEnum):
     cxl = "cxl"
     nvme = "nvme"
     sram = "sram"
+    # One DRAM pool shared by the CPU and the accelerator of an SoC (DGX Spark's GB10:
+    # 128 GB LPDDR5X). A kind of its own rather than ``lpddr`` with a flag: the
+    # accelerator's device memory is found by kind (DEVICE_KINDS) and a host-memory KV
+    # tier by ``lpddr``/``ddr``/``cxl`` (System.host_memory_tier, derive's knobs), so
+    # a unified pool is counted once, as device memory, and never again as host memory.
+    unified = "unified"
 
 
-DEVICE_KINDS = frozenset({MemoryKind.hbm, MemoryKind.gddr, MemoryKind.sram})
+DEVICE_KINDS = frozenset({MemoryKind.hbm, MemoryKind.gddr, MemoryKind.unified, MemoryKind.sram})
 
 
 class MemoryTier(Sourced):

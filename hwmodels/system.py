@@ -78,6 +78,21 @@ class System(Sourced):
                 raise ValueError(f"system {self.name}: host_cpu {self.host_cpu.name} is not a CPU")
             if self.cpus_per_node < 1:
                 raise ValueError(f"system {self.name}: a host_cpu needs cpus_per_node >= 1")
+            dev = self.chip.device_memory()
+            if dev is not None and dev.kind == MemoryKind.unified:
+                # the CPU of a unified-memory SoC reads the accelerator's own DRAM: a
+                # DRAM tier listed on it would count that memory twice (as a KV tier too)
+                shared = [
+                    t.name
+                    for t in self.host_cpu.memory
+                    if t.kind in (MemoryKind.lpddr, MemoryKind.ddr)
+                ]
+                if shared:
+                    raise ValueError(
+                        f"system {self.name}: chip {self.chip.name} has unified memory "
+                        f"shared with the CPU; host_cpu {self.host_cpu.name} must not list "
+                        f"it again as {', '.join(shared)}"
+                    )
         if self.storage is not None and self.storage.kind not in (
             MemoryKind.nvme,
             MemoryKind.cxl,
