@@ -27,6 +27,7 @@ from codesign.deployment import Deployment
 from codesign.errors import CodesignError
 from codesign.evaluate_core import evaluate_candidates
 from codesign.perf.calibration import Calibration, load_calibration
+from codesign.serving.adp_balance import balance_wait_quantile_s
 from codesign.workload.agent_load import QUANTILES, AgentLoad, TierLoad
 from hwmodels import power_w_per_chip, usd_per_chip_hour
 
@@ -109,11 +110,17 @@ def _ttft_percentiles(
     wait = np.nan_to_num(m.get("queue_wait_s", np.zeros_like(ttft)), nan=0.0)
     rho = np.clip(np.nan_to_num(m["prefill_utilization"], nan=0.0), 1e-9, 1.0 - 1e-9)
     hit = np.nan_to_num(m["hit"], nan=0.0) * np.ones_like(ttft)
+    # TRT-LLM attention-DP balancing holds a request min(U T, F): its own quantiles
+    zero = np.zeros_like(ttft)
+    held = np.nan_to_num(m.get("adp_wait_s", zero), nan=0.0)
+    cycle = np.nan_to_num(m.get("adp_cycle_s", zero), nan=0.0)
+    fill = np.nan_to_num(m.get("adp_fill_s", zero + np.inf), nan=np.inf)
     out = []
     for k, p in enumerate(QUANTILES):
         tail = (1.0 - p) / rho
         w_p = np.where(tail < 1.0, wait / rho * tier.wait_ratio(hit, np.minimum(tail, 1.0)), 0.0)
-        out.append(np.maximum(ttft - wait + own * (q[:, k] - 1) + w_p, 0.0))
+        held_p = balance_wait_quantile_s(p, cycle, fill)
+        out.append(np.maximum(ttft - wait - held + own * (q[:, k] - 1) + w_p + held_p, 0.0))
     return out
 
 

@@ -34,26 +34,45 @@ TRTLLM_DEFAULT_TIMEOUT_ITERS = 50
 RECIPE_TIMEOUT_ITERS = 60
 
 
-def balance_wait_s(
+def balance_cycle_and_fill_s(
     dp: np.ndarray | float,
     arrival_rate_per_s: np.ndarray | float,
     iteration_s: np.ndarray | float,
     timeout_iters: np.ndarray | float,
-) -> np.ndarray:
-    """Mean seconds a context request is held by attention-DP balancing.
+) -> tuple[np.ndarray, np.ndarray]:
+    """(T, F): the timeout cycle in seconds (0 where balancing is off or there is one
+    rank) and the time for the other ranks to get a request (inf with no arrivals).
 
     ``dp``: attention-DP ranks of the worker; ``arrival_rate_per_s``: requests per second
     arriving at the whole worker; ``iteration_s``: one engine iteration (a decode step);
-    ``timeout_iters``: 0 where balancing is off (no wait)."""
+    ``timeout_iters``: 0 where balancing is off."""
     dp, rate, it, timeout = np.broadcast_arrays(
         *(
             np.asarray(v, dtype=np.float64)
             for v in (dp, arrival_rate_per_s, iteration_s, timeout_iters)
         )
     )
-    t_cycle = np.maximum(timeout, 0.0) * np.maximum(it, 0.0)
+    t_cycle = np.where(dp > 1, np.maximum(timeout, 0.0) * np.maximum(it, 0.0), 0.0)
     fill = np.where(rate > 0, (dp - 1.0) / np.maximum(rate, 1e-12), np.inf)
+    return t_cycle, fill
+
+
+def balance_wait_s(
+    dp: np.ndarray | float,
+    arrival_rate_per_s: np.ndarray | float,
+    iteration_s: np.ndarray | float,
+    timeout_iters: np.ndarray | float,
+) -> np.ndarray:
+    """Mean seconds a context request is held by attention-DP balancing, E[min(U T, F)]
+    (arguments as ``balance_cycle_and_fill_s``)."""
+    t_cycle, fill = balance_cycle_and_fill_s(dp, arrival_rate_per_s, iteration_s, timeout_iters)
     capped = t_cycle / 2.0
     filled = fill - fill**2 / np.maximum(2.0 * t_cycle, 1e-300)
-    wait = np.where(fill >= t_cycle, capped, filled)
-    return np.where((dp > 1) & (t_cycle > 0), wait, 0.0)
+    return np.where(t_cycle > 0, np.where(fill >= t_cycle, capped, filled), 0.0)
+
+
+def balance_wait_quantile_s(
+    p: float | np.ndarray, t_cycle: np.ndarray, fill: np.ndarray
+) -> np.ndarray:
+    """The p-quantile of the hold, min(U T, F) with U uniform: min(p T, F)."""
+    return np.where(t_cycle > 0, np.minimum(np.asarray(p) * t_cycle, fill), 0.0)

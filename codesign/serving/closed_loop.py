@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from codesign.serving.adp_balance import balance_wait_s
+from codesign.serving.adp_balance import balance_cycle_and_fill_s, balance_wait_s
 
 _ITER = 60
 
@@ -109,6 +109,14 @@ def aggregated(
     others = _others_share(slots)
     balancing = bool(np.any(np.asarray(adp_timeout_iters) > 0))
 
+    def held_by_balancing(x: np.ndarray, tpot: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(mean hold, timeout cycle, fill time) of attention-DP balancing at x."""
+        t_cycle, fill = balance_cycle_and_fill_s(
+            adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters
+        )
+        mean = balance_wait_s(adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters)
+        return mean, t_cycle, fill
+
     def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(TTFT, TPOT, queue wait for a chunk slot) at throughput x."""
         rho = np.clip(x * w, 0.0, 1.0 - 1e-9)
@@ -121,11 +129,8 @@ def aggregated(
         # an arriving request's prefill shares its step with the other clients' decodes
         smaller = np.where(ok, b * (slots - others * running), 0.0)
         wait = queue_wait(rho, w, q)
-        if balancing:
-            wait = wait + balance_wait_s(
-                adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters
-            )
-        ttft = ttft_overhead_s + t_own_prefill - smaller + wait + cohort
+        held = held_by_balancing(x, tpot)[0] if balancing else 0.0
+        ttft = ttft_overhead_s + t_own_prefill - smaller + wait + held + cohort
         return ttft, tpot, wait
 
     def latency(x: np.ndarray) -> np.ndarray:
@@ -142,14 +147,20 @@ def aggregated(
     wait = wait + np.maximum(bound - ttft, 0.0)
     ttft = np.maximum(ttft, bound)
     running = slots if decode_per_seq_s is None else np.minimum(x * (osl - 1) * tpot, slots)
+    zero = 0 * x
+    held, t_cycle, fill = held_by_balancing(x, tpot) if balancing else (zero, zero, zero + np.inf)
     return {
         "ttft_s": ttft,
         "queue_wait_s": wait,
         "tpot_s": tpot,
         "requests_per_s": x,
         "prefill_utilization": x * w,
-        "own_prefill_s": t_own_prefill + 0 * x,
+        "own_prefill_s": t_own_prefill + zero,
         "decode_batch": running,
+        # attention-DP balancing: the mean hold and what its quantiles need
+        "adp_wait_s": held + zero,
+        "adp_cycle_s": t_cycle + zero,
+        "adp_fill_s": fill + zero,
     }
 
 

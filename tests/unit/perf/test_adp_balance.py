@@ -11,7 +11,11 @@ from codesign.deployment import Deployment
 from codesign.errors import SpecError
 from codesign.perf.estimate import EstimateRequest, estimate
 from codesign.perf.predict import predict_rows
-from codesign.serving.adp_balance import RECIPE_TIMEOUT_ITERS, balance_wait_s
+from codesign.serving.adp_balance import (
+    RECIPE_TIMEOUT_ITERS,
+    balance_wait_quantile_s,
+    balance_wait_s,
+)
 from codesign.serving.closed_loop import aggregated
 from codesign.serving.open_loop import aggregated_open
 from codesign.validation.silicon import SiliconRows
@@ -32,6 +36,13 @@ def test_wait_by_hand():
     # off, or one rank: no wait
     assert float(balance_wait_s(8, 10.0, 0.02, 0)) == 0.0
     assert float(balance_wait_s(1, 10.0, 0.02, 60)) == 0.0
+
+
+def test_quantiles_of_the_hold():
+    # min(U T, F): uniform up to the fill time, then a mass at F
+    t_cycle, fill = np.array([1.2, 1.2, 0.0]), np.array([np.inf, 0.7, 0.7])
+    assert np.allclose(balance_wait_quantile_s(0.5, t_cycle, fill), [0.6, 0.6, 0.0])
+    assert np.allclose(balance_wait_quantile_s(0.9, t_cycle, fill), [1.08, 0.7, 0.0])
 
 
 def test_wait_falls_with_load_and_grows_with_the_timeout():
@@ -63,7 +74,13 @@ def test_closed_loop_adds_the_wait_at_its_operating_point():
     assert float(held[0]) > 0.1
     # TTFT carries the wait at the (slightly lower) throughput it settles at
     assert float(on["ttft_s"][0] - off["ttft_s"][0]) == pytest.approx(float(held[0]), rel=0.02)
-    assert float(on["queue_wait_s"][0]) >= float(held[0])
+    # reported on its own (its quantiles are not the queue's), with what they need
+    assert float(on["adp_wait_s"][0]) == pytest.approx(float(held[0]), rel=1e-12)
+    assert float(on["queue_wait_s"][0]) == pytest.approx(float(off["queue_wait_s"][0]), abs=1e-6)
+    t_cycle, fill = float(on["adp_cycle_s"][0]), float(on["adp_fill_s"][0])
+    assert t_cycle == pytest.approx(60 * float(on["tpot_s"][0]), rel=1e-12)
+    assert fill == pytest.approx(7.0 / (8.0 * float(x[0])), rel=1e-12)
+    assert float(off["adp_wait_s"][0]) == 0.0 and float(off["adp_cycle_s"][0]) == 0.0
     assert float(on["requests_per_s"][0]) < float(off["requests_per_s"][0])
     # speculative decoding: an iteration yields several tokens, so it lasts longer
     spec = _agg(adp_ranks=8.0, adp_timeout_iters=60.0, tokens_per_iter=2.5)
@@ -146,3 +163,28 @@ def test_measured_trtllm_attention_dp_rows_get_closer(shared_dir):
     # (0.85x with it)
     assert 0.6 < float(np.median(ratio)) < 1.5
     assert RECIPE_TIMEOUT_ITERS == 60
+
+
+def test_agent_evaluator_charges_the_wait_only_where_the_deployment_balances(shared_dir):
+    from codesign.evaluate import evaluate
+    from codesign.workload import load_trace
+    from codesign.workload.agent_load import agent_load, session_gaps
+    from codesign.workload.summary import summarize
+
+    trace = load_trace(shared_dir / "traces" / "claude-code-weka" / "trace_0001.json.gz")
+    load = agent_load(summarize(trace), session_gaps(trace), merge_tiers=True)
+    base = (
+        "model: deepseek-ai/DeepSeek-R1\nprecision: {gemm: nvfp4, moe: nvfp4, kv: fp8}\n"
+        "pools: [{role: agg, system: gb200, workers: 1, parallel: {tp: 1, dp: 8, ep: 8}}]\n"
+    )
+    off = Deployment.from_yaml(base)
+    on = Deployment.from_yaml(base + "adp_balance_timeout_iters: 60\n")
+    out = evaluate([off, on], load, 32)
+    assert out["feasible"].all(), out["reason"]
+    # the median hold is at most half the 60-iteration cycle, the p90 at most 0.9 of it
+    tpot_s = out["tpot_p50_ms"][1] / 1e3
+    extra50 = out["ttft_p50_s"][1] - out["ttft_p50_s"][0]
+    extra90 = out["ttft_p90_s"][1] - out["ttft_p90_s"][0]
+    assert 0.0 < extra50 <= 0.5 * 60 * tpot_s * 1.1
+    assert extra50 <= extra90 <= 0.9 * 60 * tpot_s * 1.1
+    assert out["tpot_p50_ms"][1] == pytest.approx(out["tpot_p50_ms"][0], rel=0.05)
