@@ -116,6 +116,8 @@ def test_estimate_charges_the_wait_only_when_asked():
     off = estimate(_req())
     on = estimate(_req(adp_balance_iters=60))
     assert on["ttft_ms"] > off["ttft_ms"] + 50.0
+    assert off["adp_balance_wait_ms"] == 0.0
+    assert on["adp_balance_wait_ms"] == pytest.approx(on["ttft_ms"] - off["ttft_ms"], rel=0.05)
     assert on["tpot_ms"] == pytest.approx(off["tpot_ms"], rel=0.02)
     # no attention DP, nothing to balance
     tp8 = estimate(_req(tp=8, dp=1, adp_balance_iters=60))
