@@ -65,7 +65,13 @@ def balance_wait_s(
 ) -> np.ndarray:
     """Mean seconds a context request is held by attention-DP balancing, E[min(U T, F)]
     (arguments as ``balance_cycle_and_fill_s``)."""
-    t_cycle, fill = balance_cycle_and_fill_s(dp, arrival_rate_per_s, iteration_s, timeout_iters)
+    return mean_hold_s(
+        *balance_cycle_and_fill_s(dp, arrival_rate_per_s, iteration_s, timeout_iters)
+    )
+
+
+def mean_hold_s(t_cycle: np.ndarray, fill: np.ndarray) -> np.ndarray:
+    """E[min(U T, F)] for U uniform on [0, 1]: T / 2 when F >= T, else F - F^2 / 2T."""
     capped = t_cycle / 2.0
     filled = fill - fill**2 / np.maximum(2.0 * t_cycle, 1e-300)
     return np.where(t_cycle > 0, np.where(fill >= t_cycle, capped, filled), 0.0)

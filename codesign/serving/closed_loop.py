@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from codesign.serving.adp_balance import balance_cycle_and_fill_s, balance_wait_s
+from codesign.serving.adp_balance import balance_cycle_and_fill_s, mean_hold_s
 
 _ITER = 60
 
@@ -114,8 +114,7 @@ def aggregated(
         t_cycle, fill = balance_cycle_and_fill_s(
             adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters
         )
-        mean = balance_wait_s(adp_ranks, x * adp_ranks, tpot * tokens_per_iter, adp_timeout_iters)
-        return mean, t_cycle, fill
+        return mean_hold_s(t_cycle, fill), t_cycle, fill
 
     def parts(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(TTFT, TPOT, queue wait for a chunk slot) at throughput x."""
