@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import numpy as np
 
-# TRT-LLM's AttentionDpConfig defaults (tensorrt_llm/llmapi/llm_args.py)
-TRTLLM_DEFAULT_TIMEOUT_ITERS = 50
 # the DEP serving recipes' setting (attention_dp_config.timeout_iters)
 RECIPE_TIMEOUT_ITERS = 60
 

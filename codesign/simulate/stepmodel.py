@@ -287,6 +287,7 @@ def build_pool_model(
     tables = _tables(prof, hw, lay, nb, eff, chunk, max_seqs_rank, spec_k, max_context_tokens)
     gpus = int(lay.gpus[0])
     alpha = spec_alpha if spec_k else 0.0
+    per_layer_s = float(layer_fixed_s(prof, eff)[0])  # engine + MoE fixed cost, mean
     return PoolModel(
         role=pool.role,
         system=system,
@@ -307,8 +308,8 @@ def build_pool_model(
         scale_out_bytes_per_s=float(hw.so_bw[0]) * gpus,
         scale_up_bytes_per_s=float(hw.su_bw[0]) * gpus,
         scale_up_domain=int(hw.su_domain[0]),
-        fixed_s=float(layer_fixed_s(prof, eff)[0]) * prof.layers + float(eff.step_overhead_s[0]),
-        layer_overhead_s=float(layer_fixed_s(prof, eff)[0]),
+        fixed_s=per_layer_s * prof.layers + float(eff.step_overhead_s[0]),
+        layer_overhead_s=per_layer_s,
         eager_floor_s=floor_s,
         **tables,
     )
