@@ -8,7 +8,8 @@ from pydantic import Field, model_validator
 
 from hwmodels.base import Sourced
 
-GB = 1e9  # decimal gigabyte, as vendors publish capacities and bandwidths
+GB = 1e9  # decimal gigabyte, as vendors publish bandwidths
+GIB = 2.0**30  # binary gigabyte: what a quoted DRAM capacity in "GB" usually is
 
 
 class MemoryKind(StrEnum):
@@ -40,19 +41,25 @@ class MemoryTier(Sourced):
 
     name: str = Field(min_length=1, description="e.g. HBM3e, LPDDR5X, NVMe")
     kind: MemoryKind
-    capacity_gb: float = Field(gt=0, description="capacity in decimal GB")
+    capacity_gb: float = Field(gt=0, description="capacity as the vendor quotes it, in GB")
     usable_capacity_gb: float | None = Field(
-        default=None, gt=0, description="capacity left to software (ECC, firmware); default all"
+        default=None,
+        gt=0,
+        description="bytes / 1e9 left to software (what nvidia-smi reports); default all",
     )
     bandwidth_gb_s: float = Field(gt=0, description="peak read bandwidth in GB/s")
     latency_us: float | None = Field(default=None, gt=0, description="access latency in µs")
 
     @model_validator(mode="after")
     def _usable_within_capacity(self) -> MemoryTier:
-        if self.usable_capacity_gb is not None and self.usable_capacity_gb > self.capacity_gb:
+        # DRAM comes in binary sizes and vendors quote GiB as "GB": an H100's "80 GB" is
+        # 81,559 MiB = 85.5e9 bytes to CUDA. The usable bytes may exceed the quoted figure
+        # read as decimal, never the quoted figure read as binary.
+        most = self.capacity_gb * GIB / GB
+        if self.usable_capacity_gb is not None and self.usable_capacity_gb > most * (1 + 1e-9):
             raise ValueError(
                 f"{self.name}: usable_capacity_gb ({self.usable_capacity_gb}) exceeds "
-                f"capacity_gb ({self.capacity_gb})"
+                f"capacity_gb ({self.capacity_gb}) read as GiB ({most:.3f} GB)"
             )
         return self
 

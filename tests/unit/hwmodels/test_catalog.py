@@ -137,4 +137,37 @@ def test_kv_tiers_share_host_memory_and_cap_by_link() -> None:
 def test_usable_capacity_is_used_for_memory_fit() -> None:
     gb300 = get_chip("gb300")
     assert gb300.hbm_capacity_gb == 288
-    assert gb300.memory_capacity_bytes == pytest.approx(279e9)
+    assert gb300.memory_capacity_bytes == pytest.approx(279 * 2**30)
+
+
+@pytest.mark.parametrize(
+    ("chip", "quoted_gb", "smi_mib"),
+    [
+        # what nvidia-smi reports as memory.total: the quoted "GB" are binary
+        ("h100_sxm", 80, 81_559),
+        ("h200_sxm", 141, 143_771),
+        ("b200", 180, 183_359),
+        ("gb200", 186, 189_471),
+        ("b300", 288, 275_040),
+        ("a100_sxm", 80, 81_920),
+        ("l40s", 48, 46_068),
+    ],
+)
+def test_device_memory_is_the_measured_bytes_not_the_quoted_decimal_gb(
+    chip: str, quoted_gb: float, smi_mib: int
+) -> None:
+    c = get_chip(chip)
+    assert c.hbm_capacity_gb == quoted_gb
+    assert c.memory_capacity_bytes == pytest.approx(smi_mib * 2**20, rel=1e-5)
+    # an H100's "80 GB" holds 85.5e9 bytes: 6.9% more KV room than 80e9 would say
+    assert c.memory_capacity_bytes <= quoted_gb * 2**30
+
+
+def test_usable_capacity_may_not_exceed_the_quoted_figure_read_as_binary() -> None:
+    from hwmodels.memory import MemoryTier
+
+    src = {"*": {"ref": "test", "grade": "assumed"}}
+    tier = {"name": "HBM", "kind": "hbm", "capacity_gb": 80, "bandwidth_gb_s": 1, "sources": src}
+    assert MemoryTier(**tier, usable_capacity_gb=85.5).usable_bytes == pytest.approx(85.5e9)
+    with pytest.raises(ValueError, match="read as GiB"):
+        MemoryTier(**tier, usable_capacity_gb=86)

@@ -39,7 +39,8 @@ def test_h800_is_an_h100_with_half_the_nvlink() -> None:
 def test_h20_3e_keeps_h20_compute_with_more_and_faster_memory() -> None:
     h20, h20e = get_system("h20"), get_system("h20_3e")
     assert h20e.chip.peak_dense_tflops["fp8"] == h20.chip.peak_dense_tflops["fp8"] == 296
-    assert h20e.chip.memory_capacity_bytes == 141e9
+    assert h20e.chip.memory_capacity_bytes == pytest.approx(143_771 * 2**20, rel=1e-5)  # an H200's
+    assert h20e.chip.memory_capacity_bytes > h20.chip.memory_capacity_bytes
     assert h20e.chip.memory_bandwidth_bytes_per_s == pytest.approx(4.917e12)
 
 

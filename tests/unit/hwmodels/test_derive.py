@@ -44,7 +44,7 @@ def test_sram_only_chip_gains_hbm_when_both_knobs_given() -> None:
 
 def test_capacity_change_keeps_the_usable_share() -> None:
     new = derive_system(get_system("gb300"), set={"hbm_capacity_gb": 576})
-    assert new.chip.memory_capacity_bytes == pytest.approx(576 * 279 / 288 * 1e9)
+    assert new.chip.memory_capacity_bytes == pytest.approx(576 * 279 / 288 * 2**30)
 
 
 def test_dotted_paths_and_system_knobs() -> None:
