@@ -19,6 +19,12 @@ from codesign.perf.step import Bytes, Layout
 
 DEFAULT_RESERVE_FRACTION = 0.05
 
+# Engines whose scheduler reserves a request's whole KV (prompt + max new tokens) when it
+# admits it: TRT-LLM's default capacity policy, GUARANTEED_NO_EVICT. vLLM and SGLang page
+# the KV in blocks as sequences grow and admit against what is in use (preempting or
+# retracting a sequence when the blocks run out).
+RESERVES_MAX_TOKENS = frozenset({"trtllm"})
+
 
 @dataclass(frozen=True)
 class MemoryUse:
@@ -45,3 +51,19 @@ def memory_use(
     free = mem_bytes * (1.0 - reserve_fraction) - w
     tokens = np.where(free > 0, free / np.maximum(kv_tok, 1e-9), 0.0) * lay.dp
     return MemoryUse(w, kv_tok, free, np.floor(tokens), free > 0)
+
+
+def kv_tokens_held_per_seq(
+    engines: np.ndarray | list[str], isl: np.ndarray, osl: np.ndarray
+) -> np.ndarray:
+    """KV tokens one running sequence takes from the cache when the scheduler decides
+    whether another fits: the whole isl + osl for an engine that reserves it up front
+    (``RESERVES_MAX_TOKENS``); for a paged engine the mean of what the running sequences
+    hold, isl + osl / 2 (decoding sequences are spread evenly over their output).
+    Llama-3.1-70B FP8 on one B200 at 1K/8K, 64 clients: vLLM measured 0.38 s TTFT (every
+    client fits at the mean, 5.1K tokens each; at 9.2K only 38 would), TRT-LLM at 128
+    clients 137 s (queued: 128 x 9.2K exceeds the cache)."""
+    isl = np.asarray(isl, dtype=np.float64)
+    osl = np.asarray(osl, dtype=np.float64)
+    upfront = np.isin(np.asarray(engines, dtype=str), sorted(RESERVES_MAX_TOKENS))
+    return isl + np.where(upfront, osl, osl / 2.0)

@@ -31,7 +31,7 @@ from codesign.perf.group import (
     take,
 )
 from codesign.perf.hardware import HwVec, hw_vectors
-from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, memory_use
+from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, kv_tokens_held_per_seq, memory_use
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.perf.step import Bytes, Efficiency, Layout, step_time, verify_and_draft_s
 from codesign.serving.closed_loop import aggregated, disaggregated
@@ -75,7 +75,7 @@ def prepare(rows: SiliconRows) -> Prepared:
             ]
             g, m, kv = (list(x) for x in zip(*precs, strict=True))
             hw = hw_vectors(list(sub.system), g, m)
-            sub = unrecorded.read_product_layouts(sub, hw.su_domain)
+            sub = unrecorded.read_product_layouts(sub, hw.su_domain, prof.num_heads, prof.is_moe)
             groups.append(
                 Group(
                     np.flatnonzero(mask),
@@ -174,7 +174,10 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
     c = g.concurrency(i, r) / lay.dp
     use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
-    slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / (isl + osl)), 1.0)
+    held = kv_tokens_held_per_seq(r.backend, isl, osl)
+    slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / held), 1.0)
+    if g.clients is None:
+        c = unrecorded.replica_clients(c, _f(r.batch), slots)
     active = np.maximum(np.minimum(c, slots), 1.0)  # a decoding token's own sequence
     t_dec = _decode_time(g, i, hw, lay, active, ctx, nb, eff)
     host_kv = cached * g.host(i)
@@ -272,7 +275,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # Rows that do not record worker counts get the layout such benchmarks ran
     # (``unrecorded``): decode workers for a typical per-rank batch (and every client's
     # KV), prefill workers that keep up with the unqueued request rate.
-    need = conc * (isl + osl)
+    need = conc * (isl + osl)  # benchmarks size decode pools for every client's full KV
     use_d = memory_use(prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token)
     cap_d = use_d.kv_tokens_per_worker
     kv_fit = np.maximum(1.0, np.ceil(need / np.maximum(cap_d, 1.0)))
@@ -298,7 +301,8 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     kv_s = isl * g.kv_elems_per_token * nb.kv / link
     if g.arrival_rate is not None:
         one = np.ones_like(b_d)
-        big = np.maximum(np.floor(cap_d / d_lay.dp / (isl + osl)), 2.0)
+        held = kv_tokens_held_per_seq(r.backend, isl, osl)
+        big = np.maximum(np.floor(cap_d / d_lay.dp / held), 2.0)
         out = disaggregated_open(
             g.arrival_rate[i],
             osl,

@@ -136,8 +136,11 @@ def aggregated(
         ttft, tpot, _ = parts(x)
         return ttft + (osl - 1) * tpot + think_s
 
-    # throughput is bounded by prefill work (x w < 1) and by the KV slots
-    x_slots = slots / np.maximum((osl - 1) * t_decode_step, 1e-12)
+    # throughput is bounded by prefill work (x w < 1) and by the KV slots: with every slot
+    # decoding, x (osl - 1) TPOT = slots and TPOT = t_decode / (1 - x w), so
+    # x = slots / ((osl - 1) t_decode + slots w) (the decode steps stretch by the prefill
+    # the admitted requests bring)
+    x_slots = slots / np.maximum((osl - 1) * t_decode_step + slots * w, 1e-12)
     x = solve_throughput(clients_per_rank, np.minimum(1.0 / w, x_slots), latency)
     ttft, tpot, wait = parts(x)
     # at a bound (KV slots full) the clients that cannot be served wait before their first

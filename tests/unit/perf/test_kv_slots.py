@@ -1,0 +1,95 @@
+"""How many sequences a worker's KV cache holds, and what happens when it is full: the
+engines' admission policies, the slot-bound closed loop, and the measured rows whose
+recorded layout or concurrency cannot be what ran (wide expert parallelism, replicas)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.perf import unrecorded
+from codesign.perf.memory import kv_tokens_held_per_seq
+from codesign.perf.step import Layout
+from codesign.serving.closed_loop import aggregated
+
+
+def test_trtllm_reserves_the_whole_request_and_paged_engines_hold_the_mean() -> None:
+    engines = ["trtllm", "vllm", "sglang"]
+    held = kv_tokens_held_per_seq(engines, np.full(3, 1024.0), np.full(3, 8192.0))
+    # GUARANTEED_NO_EVICT: prompt + max new tokens; paged: prompt + half the output
+    assert held.tolist() == [1024 + 8192, 1024 + 4096, 1024 + 4096]
+
+
+def test_slot_bound_closed_loop_by_hand() -> None:
+    """1,000 clients, 10 KV slots: with every slot decoding, X (osl - 1) TPOT = slots and
+    TPOT = t_dec / (1 - X w), so X = slots / ((osl - 1) t_dec + slots w). Before, the
+    bound ignored the stretch, X ran up to the prefill limit 1 / w and TPOT blew up."""
+    slots, osl, t_dec, w = 10.0, 101.0, 0.020, 0.050
+    out = aggregated(
+        np.array([1000.0]),
+        np.array([osl]),
+        np.array([t_dec]),
+        np.array([w]),
+        np.array([w]),
+        np.array([0.0]),
+        q=0.0,
+        s=0.0,
+        slots=np.array([slots]),
+    )
+    x_bound = slots / ((osl - 1) * t_dec + slots * w)  # 10 / 2.5 = 4 requests/s
+    x = out["requests_per_s"][0]
+    assert x == pytest.approx(x_bound, rel=1e-6)
+    tpot = t_dec / (1 - x_bound * w)  # 0.020 / 0.8 = 25 ms
+    assert out["tpot_s"][0] == pytest.approx(tpot, rel=1e-6)
+    assert x * (osl - 1) * out["tpot_s"][0] == pytest.approx(slots, rel=1e-6)
+    # the clients that cannot hold a slot wait: Little's law sets TTFT
+    assert out["ttft_s"][0] == pytest.approx(1000.0 / x - (osl - 1) * tpot, rel=1e-6)
+
+
+def _lay(tp: float, dp: float, moe_tp: float, moe_ep: float) -> Layout:
+    one = np.array([1.0])
+    return Layout(tp=tp * one, dp=dp * one, moe_tp=moe_tp * one, moe_ep=moe_ep * one, pp=one)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "heads", "moe", "read"),
+    [
+        # DeepSeek-R1 (128 heads) recorded as tp 72 on a GB200 NVL72: DEP72
+        ((72, 1, 72, 1), 128, True, (1, 72, 1, 72)),
+        ((28, 1, 28, 1), 128, True, (1, 28, 1, 28)),
+        # possible as recorded: kept
+        ((8, 1, 1, 8), 128, True, (8, 1, 1, 8)),
+        ((16, 1, 1, 16), 128, True, (16, 1, 1, 16)),
+        ((1, 8, 1, 8), 128, True, (1, 8, 1, 8)),  # attention-DP already recorded
+        ((6, 1, 6, 1), 64, False, (6, 1, 6, 1)),  # a dense model: no experts to spread
+    ],
+)
+def test_tp_that_cannot_split_the_heads_is_read_as_wide_ep(recorded, heads, moe, read) -> None:
+    got = unrecorded.wide_ep_recorded_layout(_lay(*recorded), heads, moe)
+    assert (got.tp[0], got.dp[0], got.moe_tp[0], got.moe_ep[0]) == read
+    assert got.gpus[0] == _lay(*recorded).gpus[0]  # the same GPUs, read another way
+
+
+def test_measured_wide_ep_row_is_read_as_dep(shared_dir) -> None:
+    from codesign.models import load_model
+    from codesign.perf.profile import build_profile
+    from codesign.validation.silicon import SiliconRows
+
+    rows = SiliconRows.from_csv(shared_dir / "validation" / "silicon_dev.csv")
+    rid = "2026_04_06_deepseek_r1_gb200_sglang_fp8_agg_1024x1024_c2048_tp72_ep1_46"
+    row = rows.subset(np.flatnonzero(rows.id == rid))
+    assert (row.tp[0], row.dp[0], row.moe_tp[0], row.moe_ep[0]) == (72, 1, 72, 1)
+    prof = build_profile(load_model("deepseek-ai/DeepSeek-R1"))
+    read = unrecorded.read_product_layouts(row, np.array([72.0]), prof.num_heads, prof.is_moe)
+    assert (read.tp[0], read.dp[0], read.moe_tp[0], read.moe_ep[0]) == (1, 72, 1, 72)
+
+
+def test_replicas_only_where_the_recorded_clients_cannot_fit() -> None:
+    c = np.array([448.0, 448.0, 448.0, 64.0, 96.0])
+    batch = np.array([14.0, 14.0, 0.0, 16.0, 40.0])
+    slots = np.array([74.0, 500.0, 74.0, 10.0, 74.0])
+    got = unrecorded.replica_clients(c, batch, slots)
+    # 448 = 32 x 14 and 448 > 74 slots >= 14: 32 replicas of 14 clients
+    # fits as recorded (500 slots), no batch recorded, the batch itself does not fit,
+    # and 96 is no whole multiple of 40: kept
+    assert got.tolist() == [14.0, 448.0, 448.0, 64.0, 96.0]
