@@ -26,7 +26,7 @@ from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration
 from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
 from codesign.perf.hardware import HwVec, hw_vectors_indexed
-from codesign.perf.memory import memory_use
+from codesign.perf.memory import RESERVES_MAX_TOKENS, memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.perf.step import launch_floor_s, layer_fixed_s, step_time
@@ -74,6 +74,11 @@ class PoolModel:
     # eager steps (no CUDA graph): the least a step takes, the engine overhead plus the
     # host's kernel launches (``perf.step``); 0 with CUDA graphs
     eager_floor_s: float = 0.0
+    # KV a running sequence holds for its output, in halves of the output: 2 where the
+    # engine reserves prompt + maximum output at admission (TRT-LLM's default policy), 1
+    # where it pages the cache and holds the prompt plus half the output on average
+    # (vLLM, SGLang; ``perf.memory.kv_tokens_held_per_seq``)
+    kv_out_halves: int = 2
     # derived (the fields above are not changed after construction):
     # a decode-only step without speculation less its attention, by sequences
     dec_base_s: list[float] = field(init=False, repr=False, compare=False)
@@ -311,6 +316,7 @@ def build_pool_model(
         fixed_s=per_layer_s * prof.layers + float(eff.step_overhead_s[0]),
         layer_overhead_s=per_layer_s,
         eager_floor_s=floor_s,
+        kv_out_halves=2 if engine in RESERVES_MAX_TOKENS else 1,
         **tables,
     )
 

@@ -93,3 +93,37 @@ def test_replicas_only_where_the_recorded_clients_cannot_fit() -> None:
     # fits as recorded (500 slots), no batch recorded, the batch itself does not fit,
     # and 96 is no whole multiple of 40: kept
     assert got.tolist() == [14.0, 448.0, 448.0, 64.0, 96.0]
+
+
+@pytest.mark.parametrize(("engine", "admitted"), [("trtllm", 1), ("vllm", 2), ("sglang", 2)])
+def test_simulator_admits_as_the_engine_does(engine, admitted) -> None:
+    """Three waiting requests of 1,000 prompt + 1,000 output tokens, 3,000 KV tokens free
+    beside one running sequence's: TRT-LLM reserves 2,000 a request (one more fits), a
+    paged engine 1,500 (two more)."""
+    from collections import deque
+    from types import SimpleNamespace
+
+    from codesign.perf.memory import RESERVES_MAX_TOKENS
+    from codesign.simulate.batching import admit
+    from codesign.simulate.requests import COLUMNS, N_IN, N_OUT
+
+    rows = []
+    for _ in range(3):
+        row = [0] * len(COLUMNS)
+        row[N_IN], row[N_OUT] = 1000, 1000
+        rows.append(row)
+    halves = 2 if engine in RESERVES_MAX_TOKENS else 1
+    w = SimpleNamespace(
+        rows=rows,
+        model=SimpleNamespace(max_seqs=64, kv_out_halves=halves),
+        waiting=deque([0, 1, 2]),
+        pf_active=[],
+        n_dec=1,  # one sequence decoding already
+        role="agg",
+        kv_cap=5000,
+        kv_used=2000,
+        dec_wait=deque(),
+    )
+    admit(w)
+    assert len(w.pf_active) == admitted
+    assert w.kv_used == 2000 + admitted * (1000 + 1000 * halves // 2)

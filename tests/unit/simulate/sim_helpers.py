@@ -40,6 +40,7 @@ class FixedModel:
     spec_tokens_per_step: float = 1.0
     kv_tokens_per_worker: int = 10**9
     role: str = "agg"
+    kv_out_halves: int = 2  # reserves prompt + output, as TRT-LLM
 
     def step_s(self, n_dec, ctx, n_pf=0, pf_attn_s=0.0, pf_seqs=0, host_tokens=0.0):
         return self.prefill_step_s if n_pf else self.decode_step_s
