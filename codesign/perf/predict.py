@@ -216,6 +216,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             "kv_tokens_per_worker": use.kv_tokens_per_worker,
             "fits": use.fits & (out["decode_batch"] <= slots),
             "decode_batch_per_rank": out["decode_batch"],
+            "kv_slots_per_rank": slots,
         }
     out = aggregated(
         c,
@@ -254,6 +255,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "kv_tokens_per_worker": use.kv_tokens_per_worker,
         "fits": use.fits,
         "decode_batch_per_rank": out["decode_batch"],
+        "kv_slots_per_rank": slots,
     }
 
 
@@ -299,10 +301,13 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     same_domain = (gpus <= hw.su_domain) & (g.hw_decode is None)
     link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw)) * p_lay.gpus
     kv_s = isl * g.kv_elems_per_token * nb.kv / link
+    # sequences a decode rank's KV holds at the engine's admission
+    kv_slots = np.maximum(
+        np.floor(cap_d / d_lay.dp / kv_tokens_held_per_seq(r.backend, isl, osl)), 1.0
+    )
     if g.arrival_rate is not None:
         one = np.ones_like(b_d)
-        held = kv_tokens_held_per_seq(r.backend, isl, osl)
-        big = np.maximum(np.floor(cap_d / d_lay.dp / held), 2.0)
+        big = np.maximum(kv_slots, 2.0)
         out = disaggregated_open(
             g.arrival_rate[i],
             osl,
@@ -328,6 +333,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             "kv_tokens_per_worker": use_d.kv_tokens_per_worker,
             "fits": use_d.fits & (out["decode_batch"] <= big),
             "decode_batch_per_rank": out["decode_batch"],
+            "kv_slots_per_rank": kv_slots,
         }
     out = disaggregated(
         conc,
@@ -369,6 +375,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "kv_tokens_per_worker": use_d.kv_tokens_per_worker,
         "fits": use_d.fits,
         "decode_batch_per_rank": active,
+        "kv_slots_per_rank": kv_slots,
     }
 
 

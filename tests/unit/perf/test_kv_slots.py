@@ -127,3 +127,30 @@ def test_simulator_admits_as_the_engine_does(engine, admitted) -> None:
     admit(w)
     assert len(w.pf_active) == admitted
     assert w.kv_used == 2000 + admitted * (1000 + 1000 * halves // 2)
+
+
+def test_estimate_reports_the_slots_each_engine_admits(shared_dir) -> None:
+    """Llama-3.1-70B FP8 on one B200 at 1K/8K (the measured example above): vLLM holds
+    kv_tokens / (1,024 + 4,096) sequences and its 64 clients fit; TRT-LLM (an FP8 KV
+    cache) holds kv_tokens / 9,216 and 128 clients queue for a slot."""
+    from codesign.perf.estimate import EstimateRequest, estimate
+
+    def point(engine: str, clients: int) -> dict:
+        req = EstimateRequest(
+            model="meta-llama/Llama-3.1-70B",
+            system="b200_sxm",
+            mode="agg",
+            tp=1,
+            batch=clients,
+            isl=1024,
+            osl=8192,
+            engine=engine,
+            gemm_precision="fp8",
+        )
+        return estimate(req)
+
+    vllm, trt = point("vllm", 64), point("trtllm", 128)
+    assert vllm["kv_slots_per_rank"] == vllm["kv_tokens_per_worker"] // (1024 + 4096)
+    assert trt["kv_slots_per_rank"] == trt["kv_tokens_per_worker"] // (1024 + 8192)
+    assert vllm["kv_slots_per_rank"] >= 64 and vllm["ttft_ms"] < 2_000  # measured 0.38 s
+    assert trt["kv_slots_per_rank"] < 128 and trt["ttft_ms"] > 30_000  # measured 137 s
