@@ -213,6 +213,8 @@ class System(Sourced):
                 self.fabric.scale_out.bandwidth_gb_s_per_direction if self.fabric.scale_out else 0
             ),
             "hbm_capacity_gb": self.chip.hbm_capacity_gb,
+            # what the driver reports, as the memory fit uses (the quoted "GB" are GiB)
+            "device_memory_usable_gb": round(self.chip.memory_capacity_bytes / GB, 3),
             "hbm_bandwidth_tb_s": self.chip.hbm_bandwidth_tb_s,
             "sram_mb": self.chip.sram_mb,
             "peak_dense_tflops": dict(self.chip.peak_dense_tflops),

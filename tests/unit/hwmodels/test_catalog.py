@@ -138,6 +138,10 @@ def test_usable_capacity_is_used_for_memory_fit() -> None:
     gb300 = get_chip("gb300")
     assert gb300.hbm_capacity_gb == 288
     assert gb300.memory_capacity_bytes == pytest.approx(279 * 2**30)
+    # the summary (CLI, API) shows both: the quoted figure and what the memory fit uses
+    summary = get_system("h100_sxm").summary()
+    assert summary["hbm_capacity_gb"] == 80
+    assert summary["device_memory_usable_gb"] == pytest.approx(85.52, abs=0.01)
 
 
 @pytest.mark.parametrize(
