@@ -41,9 +41,12 @@ def row_precisions(
     """(GEMM, expert, KV) precisions a measured row ran with."""
     g = _QUANT.get(gemm_q or precision) or prof.native_gemm
     m = _QUANT.get(moe_q) or (g if gemm_q else prof.native_moe)
-    # TRT-LLM serves quantised checkpoints with an FP8 KV cache; vLLM and SGLang keep the
-    # model dtype unless told otherwise.
-    kv = "fp8" if backend == "trtllm" and g in ("fp8", "fp8_block", "nvfp4") else "bf16"
+    # TRT-LLM serves quantised checkpoints with an FP8 KV cache, and any checkpoint whose
+    # hf_quant_config declares kv_cache_quant_algo FP8 (an NVFP4 checkpoint that keeps its
+    # attention in BF16, GLM-5.1's, still caches FP8); vLLM and SGLang keep the model dtype
+    # unless told otherwise.
+    quantised = g in ("fp8", "fp8_block", "nvfp4") or prof.native_kv == "fp8"
+    kv = "fp8" if backend == "trtllm" and quantised else "bf16"
     return g, m, kv
 
 

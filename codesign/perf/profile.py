@@ -52,6 +52,9 @@ class ModelProfile:
     # block): (mixer blocks + FFN blocks) / 2. A Nemotron-H block holds a mixer OR an MLP,
     # so its 52 blocks are 26 such layers; None: every layer holds both (``layers``)
     layer_units: float | None = None
+    # the KV-cache precision the checkpoint declares (hf_quant_config kv_cache_quant_algo),
+    # None where it declares none
+    native_kv: str | None = None
 
     @property
     def is_moe(self) -> bool:
@@ -158,6 +161,7 @@ def build_profile(arch: ModelArch) -> ModelProfile:
         native_gemm=prec.dense_mlp if arch.dense_mlp else prec.attention,
         native_moe=prec.experts,
         native_attn=prec.attention,
+        native_kv=prec.kv_cache,
     )
 
 

@@ -102,3 +102,21 @@ def test_row_precisions_read_benchmark_quant_names() -> None:
     assert row_precisions("sq", "", "", "sglang", prof)[0] == "int8"
     # an unknown name keeps the checkpoint's own precision
     assert row_precisions("", "", "", "vllm", prof)[1] == prof.native_moe
+
+
+def test_trtllm_caches_fp8_where_the_checkpoint_declares_it() -> None:
+    """GLM-5.1 NVFP4 keeps attention and dense layers in BF16 (its exclude list) but its
+    hf_quant_config declares kv_cache_quant_algo FP8, which TRT-LLM follows; vLLM and
+    SGLang keep the model dtype unless told; a BF16 checkpoint stays BF16."""
+    from codesign.models import load_model
+    from codesign.perf.group import row_precisions
+    from codesign.perf.profile import build_profile
+
+    glm = build_profile(load_model("nvidia/GLM-5.1-NVFP4"))
+    assert (glm.native_gemm, glm.native_moe, glm.native_kv) == ("bf16", "nvfp4", "fp8")
+    assert row_precisions("", "", "", "trtllm", glm) == ("bf16", "nvfp4", "fp8")
+    assert row_precisions("", "", "", "vllm", glm)[2] == "bf16"
+    llama = build_profile(load_model("meta-llama/Llama-3.1-70B"))
+    assert llama.native_kv is None
+    assert row_precisions("", "", "", "trtllm", llama)[2] == "bf16"
+    assert row_precisions("fp8", "", "", "trtllm", llama)[2] == "fp8"
