@@ -24,6 +24,7 @@ from hwmodels import (
     usd_per_chip_hour,
 )
 from hwmodels.derive import parse_assignments
+from hwmodels.memory import GB
 
 SET_HELP = (
     "Override a field: KNOB=VALUE (e.g. hbm_bandwidth_tb_s=16) or a dotted path "
@@ -48,7 +49,7 @@ def chip_row(c: Chip) -> dict[str, Any]:
         "kind": c.kind.value,
         "peak_dense_tflops": dict(c.peak_dense_tflops),
         "hbm_capacity_gb": c.hbm_capacity_gb,
-        "device_memory_usable_gb": round(c.memory_capacity_bytes / 1e9, 3),
+        "device_memory_usable_gb": round(c.memory_capacity_bytes / GB, 3),
         "hbm_bandwidth_tb_s": c.hbm_bandwidth_tb_s,
         "sram_mb": c.sram_mb,
         "tdp_w": c.tdp_w,

@@ -208,7 +208,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         "decode_batch_per_rank": out["decode_batch_per_rank"],
         # sequences a (decode) rank's KV cache holds at the engine's admission policy
         # (TRT-LLM reserves prompt + output, vLLM/SGLang hold prompt + half the output)
-        "kv_slots_per_rank": out.get("kv_slots_per_rank", float("nan")),
+        "kv_slots_per_rank": out["kv_slots_per_rank"],
         # the part of TTFT that TRT-LLM's attention-DP balancing holds a request (agg)
         "adp_balance_wait_ms": float(np.nan_to_num(out.get("adp_wait_s", 0.0))) * 1e3,
         "fits": bool(out["fits"]),

@@ -67,3 +67,16 @@ def kv_tokens_held_per_seq(
     osl = np.asarray(osl, dtype=np.float64)
     upfront = np.isin(np.asarray(engines, dtype=str), sorted(RESERVES_MAX_TOKENS))
     return isl + np.where(upfront, osl, osl / 2.0)
+
+
+def kv_slots_per_rank(
+    kv_tokens_per_worker: np.ndarray,
+    dp: np.ndarray,
+    engines: np.ndarray | list[str],
+    isl: np.ndarray,
+    osl: np.ndarray,
+) -> np.ndarray:
+    """Sequences one attention-DP rank's KV cache holds at the engine's admission
+    (``kv_tokens_held_per_seq``), at least one."""
+    held = kv_tokens_held_per_seq(engines, isl, osl)
+    return np.maximum(np.floor(kv_tokens_per_worker / dp / held), 1.0)

@@ -31,7 +31,7 @@ from codesign.perf.group import (
     take,
 )
 from codesign.perf.hardware import HwVec, hw_vectors
-from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, kv_tokens_held_per_seq, memory_use
+from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, kv_slots_per_rank, memory_use
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.perf.step import Bytes, Efficiency, Layout, step_time, verify_and_draft_s
 from codesign.serving.closed_loop import aggregated, disaggregated
@@ -174,8 +174,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
     c = g.concurrency(i, r) / lay.dp
     use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
-    held = kv_tokens_held_per_seq(r.backend, isl, osl)
-    slots = np.maximum(np.floor(use.kv_tokens_per_worker / lay.dp / held), 1.0)
+    slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay.dp, r.backend, isl, osl)
     if g.clients is None:
         c = unrecorded.replica_clients(c, _f(r.batch), slots)
     active = np.maximum(np.minimum(c, slots), 1.0)  # a decoding token's own sequence
@@ -302,9 +301,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw)) * p_lay.gpus
     kv_s = isl * g.kv_elems_per_token * nb.kv / link
     # sequences a decode rank's KV holds at the engine's admission
-    kv_slots = np.maximum(
-        np.floor(cap_d / d_lay.dp / kv_tokens_held_per_seq(r.backend, isl, osl)), 1.0
-    )
+    kv_slots = kv_slots_per_rank(cap_d, d_lay.dp, r.backend, isl, osl)
     if g.arrival_rate is not None:
         one = np.ones_like(b_d)
         big = np.maximum(kv_slots, 2.0)

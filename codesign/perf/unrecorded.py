@@ -123,15 +123,14 @@ def wide_ep_recorded_layout(lay: Layout, num_heads: int, is_moe: bool) -> Layout
     0.31 as DEP; TTFT 0.90 and 0.79.)"""
     if not is_moe or num_heads <= 0:
         return lay
-    width = lay.tp * lay.dp
     wide = (lay.dp <= 1) & (lay.tp > 1) & (np.mod(float(num_heads), np.maximum(lay.tp, 1)) != 0)
     if not wide.any():
         return lay
     return Layout(
         tp=np.where(wide, 1.0, lay.tp),
-        dp=np.where(wide, width, lay.dp),
+        dp=np.where(wide, lay.tp, lay.dp),
         moe_tp=np.where(wide, 1.0, lay.moe_tp),
-        moe_ep=np.where(wide, width, lay.moe_ep),
+        moe_ep=np.where(wide, lay.tp, lay.moe_ep),
         pp=lay.pp,
     )
 
