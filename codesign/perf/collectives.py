@@ -1,0 +1,77 @@
+"""Collective communication time inside one worker, vectorised over candidates.
+
+A worker whose GPUs span several scale-up domains (DeepSeek-R1 FP8 needs two 8-GPU H100
+nodes) does not push every byte of a collective through the slow scale-out NICs: NCCL
+and the engines' MoE kernels are hierarchical.
+
+- All-reduce of S bytes over n GPUs, d of them in each of k = n / d domains: a
+  reduce-scatter inside each domain (each GPU sends (d - 1) / d S over the scale-up
+  links), an all-reduce of the GPU's S / d shard across the k domains (ring over each
+  GPU's own NIC: 2 (k - 1) / k S / d), then an all-gather inside the domain. Time =
+  2 (d - 1) / d S / B_up + 2 (k - 1) / k S / (d B_out) + latencies. With k = 1 this is
+  the ring all-reduce 2 (n - 1) / n S / B_up. Latency: one scale-up latency inside a
+  domain; across domains two (reduce-scatter, all-gather) plus 2 (k - 1) sequential NIC
+  steps, which is what small decode-step messages pay. Charging the flat ring 2 (n - 1) / n S to
+  the NICs instead made a 16-GPU H100 all-reduce 6x too slow (TP16 across two nodes:
+  1.875 S / 50 GB/s against 1.75 S / 450 GB/s + 0.125 S / 50 GB/s).
+- All-to-all (MoE dispatch and combine) over ep GPUs, d per domain: a GPU's traffic
+  splits evenly over its ep - 1 peers; the d - 1 in its domain are reached over the
+  scale-up links, the ep - d others over the NIC, concurrently, so the slower share sets
+  the time.
+
+Bandwidths are per GPU and per direction, already scaled by the calibrated efficiency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def members_per_domain(group: np.ndarray, domain: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """GPUs of a group that share one scale-up domain, when ``inner`` GPUs of another
+    parallel dimension are packed inside each group member's domain first (1: none)."""
+    per = np.floor(np.asarray(domain, dtype=np.float64) / np.maximum(inner, 1.0))
+    return np.clip(per, 1.0, np.maximum(group, 1.0))
+
+
+def allreduce_s(
+    n: np.ndarray,
+    nbytes: np.ndarray,
+    per_domain: np.ndarray,
+    bw_up: np.ndarray,
+    bw_out: np.ndarray,
+    lat_up: np.ndarray,
+    lat_out: np.ndarray,
+) -> np.ndarray:
+    """Seconds for a hierarchical all-reduce of ``nbytes`` over ``n`` GPUs."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    d = np.clip(per_domain, 1.0, n)
+    k = np.ceil(n / d - 1e-9)
+    intra = 2.0 * (d - 1.0) / d * nbytes / bw_up
+    inter = 2.0 * (k - 1.0) / k * nbytes / d / np.maximum(bw_out, 1e-9)
+    # inside one domain a single (one-shot or NVLS) pass; across domains the reduce-scatter
+    # and all-gather each pay the scale-up latency and the cross-domain ring its 2 (k - 1)
+    # sequential NIC steps
+    local = np.where(d > 1, lat_up, 0.0)
+    lat = np.where(k > 1, 2.0 * local + 2.0 * (k - 1.0) * lat_out, local)
+    return np.where(n > 1, intra + inter + lat, 0.0)
+
+
+def all_to_all_s(
+    n: np.ndarray,
+    nbytes: np.ndarray,
+    per_domain: np.ndarray,
+    bw_up: np.ndarray,
+    bw_out: np.ndarray,
+    lat_up: np.ndarray,
+    lat_out: np.ndarray,
+) -> np.ndarray:
+    """Seconds for one all-to-all in which each GPU sends ``nbytes`` in all, split evenly
+    over its n - 1 peers."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    d = np.clip(per_domain, 1.0, n)
+    peers = np.maximum(n - 1.0, 1.0)
+    intra = nbytes * (d - 1.0) / peers / bw_up
+    inter = nbytes * (n - d) / peers / np.maximum(bw_out, 1e-9)
+    lat = np.where(n > d, lat_out, lat_up)
+    return np.where(n > 1, np.maximum(intra, inter) + lat, 0.0)

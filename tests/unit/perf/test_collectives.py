@@ -1,0 +1,96 @@
+"""Hierarchical collectives (codesign.perf.collectives) against hand computations, and
+their effect on a step that spans two scale-up domains."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.perf.collectives import all_to_all_s, allreduce_s, members_per_domain
+from codesign.perf.hardware import HwVec
+from codesign.perf.step import Layout, StepLoad, step_time
+from tests.unit.perf.test_step_roofline import BF16, eff, hw, one, profile
+
+UP, OUT = 450e9, 50e9  # H100: NVLink per direction, one 400 Gb/s NIC per GPU
+LAT_UP, LAT_OUT = 1e-6, 5e-6
+S = 64e6  # bytes all-reduced: 4,096 tokens x 8,192 hidden x 2 bytes
+
+
+def a(x: float) -> np.ndarray:
+    return np.array([float(x)])
+
+
+def ar(n: int, per_domain: int) -> float:
+    return float(allreduce_s(a(n), a(S), a(per_domain), a(UP), a(OUT), a(LAT_UP), a(LAT_OUT))[0])
+
+
+def test_allreduce_inside_one_domain_is_the_ring() -> None:
+    assert ar(8, 8) == pytest.approx(2 * 7 / 8 * S / UP + LAT_UP)
+    assert ar(1, 1) == 0.0
+
+
+def test_allreduce_over_two_nodes_is_hierarchical_by_hand() -> None:
+    # TP16 on two 8-GPU nodes: reduce-scatter and all-gather over NVLink (2 x 7/8 S),
+    # then each GPU's S/8 shard all-reduced with its peer node over its own NIC
+    # (2 x 1/2 x S/8)
+    hand = 2 * 7 / 8 * S / UP + 2 * (1 / 2) * (S / 8) / OUT + 2 * LAT_UP + 2 * LAT_OUT
+    assert ar(16, 8) == pytest.approx(hand)
+    # the flat ring over the NICs it replaces is several times slower
+    flat_ring = 2 * 15 / 16 * S / OUT
+    assert flat_ring / hand > 5
+
+
+def test_allreduce_one_gpu_per_domain_is_the_ring_over_the_nics() -> None:
+    assert ar(4, 1) == pytest.approx(2 * 3 / 4 * S / OUT + 2 * 3 * LAT_OUT)  # 6 ring steps
+
+
+def test_all_to_all_splits_peers_between_links_by_hand() -> None:
+    def a2a(n: int, per_domain: int) -> float:
+        out = all_to_all_s(a(n), a(S), a(per_domain), a(UP), a(OUT), a(LAT_UP), a(LAT_OUT))
+        return float(out[0])
+
+    assert a2a(8, 8) == pytest.approx(S / UP + LAT_UP)
+    # EP16 over two nodes: 7 of 15 peers over NVLink, 8 over the NIC, concurrently
+    assert a2a(16, 8) == pytest.approx(max(7 / 15 * S / UP, 8 / 15 * S / OUT) + LAT_OUT)
+
+
+def test_members_per_domain_packs_the_inner_dimension_first() -> None:
+    got = members_per_domain(np.array([16.0, 16, 4, 2]), np.array([8.0, 8, 8, 72]), 2.0)
+    assert got.tolist() == [4.0, 4.0, 4.0, 2.0]
+
+
+def test_collectives_never_slower_with_more_bandwidth() -> None:
+    n = np.array([2.0, 8, 16, 32, 64])
+    d = np.minimum(n, 8)
+    for up, out in ((UP * 2, OUT), (UP, OUT * 2)):
+        for fn in (allreduce_s, all_to_all_s):
+            base = fn(n, S + 0 * n, d, UP + 0 * n, OUT + 0 * n, LAT_UP, LAT_OUT)
+            fast = fn(n, S + 0 * n, d, up + 0 * n, out + 0 * n, LAT_UP, LAT_OUT)
+            assert np.all(fast <= base + 1e-15)
+
+
+def test_a_step_spanning_two_nodes_pays_the_hierarchical_all_reduce() -> None:
+    prof = profile()  # 2 layers, hidden 1,024
+    lay = Layout(tp=one(16), dp=one(1), moe_tp=one(16), moe_ep=one(1), pp=one(1))
+    load = StepLoad(n_dec=one(0), ctx_dec=one(0), n_pf=one(4096), ctx_pf=one(0), pf_seqs=one(1))
+    t = step_time(prof, hw(), lay, load, BF16, eff())
+    act = 4096 * 1024 * 2
+    per = 2 * 7 / 8 * act / UP + 2 * (1 / 2) * (act / 8) / OUT + 2 * LAT_UP + 2 * LAT_OUT
+    assert t["comm"][0] == pytest.approx(2 * 2 * per)  # 2 all-reduces x 2 layers
+    # a chip with a 16-GPU scale-up domain keeps it all on the fast links
+    wide = HwVec(**{**hw().__dict__, "su_domain": one(16)})
+    t16 = step_time(prof, wide, lay, load, BF16, eff())
+    assert t16["comm"][0] == pytest.approx(2 * 2 * (2 * 15 / 16 * act / UP + LAT_UP))
+
+
+def test_pipeline_stages_in_other_domains_keep_their_all_reduce_local() -> None:
+    # TP8 x PP4 on 8-GPU domains: 32 GPUs span four domains, but each stage's all-reduce
+    # stays inside its own domain (the stage-to-stage hand-off is the PP term)
+    prof = profile()
+    lay = Layout(tp=one(8), dp=one(1), moe_tp=one(8), moe_ep=one(1), pp=one(4))
+    load = StepLoad(n_dec=one(64), ctx_dec=one(1000), n_pf=one(0), ctx_pf=one(0), pf_seqs=one(0))
+    t = step_time(prof, hw(), lay, load, BF16, eff())
+    act = 64 * 1024 * 2
+    ar = 2 * 7 / 8 * act / UP + LAT_UP
+    pp = 3 * (act / UP + LAT_UP)
+    assert t["comm"][0] == pytest.approx(2 * 2 * ar + pp)
