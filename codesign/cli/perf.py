@@ -356,6 +356,13 @@ def estimate_command(
         help="TRT-LLM attention-DP balancing (attention_dp_config.enable_balance) with this "
         "timeout in iterations; 0: off (TRT-LLM's default). The DEP recipes use 60.",
     ),
+    breakdown: bool = typer.Option(
+        False,
+        "--breakdown",
+        help="Also show where the time goes: one decode step and the request's prefill by "
+        "component (GEMMs, experts, attention, communication, element-wise, fixed), and "
+        "TTFT's parts (ms).",
+    ),
     calibration: Path = typer.Option(None, help="Calibration file (default: packaged)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -392,13 +399,22 @@ def estimate_command(
         arrival_rate=arrival_rate or None,
         cuda_graphs=cuda_graphs,
         adp_balance_iters=adp_balance_iters,
+        breakdown=breakdown,
     )
     result = estimate(req, load_calibration(calibration))
     if as_json:
         print_json(result)
         return
+    parts = result.pop("breakdown", None)
     print_table(
         f"{model} on {system} ({mode}, {engine}{'' if cuda_graphs else ', eager'})",
         ["metric", "value"],
         list(result.items()),
     )
+    if parts:
+        names = list(dict.fromkeys(k for group in parts.values() for k in group if k != "total"))
+        print_table(
+            "where the time goes (ms)",
+            ["part", *parts],
+            [[k, *(group.get(k, "") for group in parts.values())] for k in [*names, "total"]],
+        )

@@ -6,7 +6,7 @@ estimate and a validated prediction go through exactly the same code.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -65,6 +65,9 @@ class EstimateRequest(BaseModel):
         le=100_000,
         description="TRT-LLM attention-DP balancing timeout in iterations (0: off, the default)",
     )
+    breakdown: bool = Field(
+        False, description="also return the step components behind TPOT and TTFT (ms)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> EstimateRequest:
@@ -74,6 +77,8 @@ class EstimateRequest(BaseModel):
             raise ValueError("--host-share needs --prefix-hit > 0 (it splits the cached part)")
         if self.spec_method != "none" and self.draft_tokens == 0:
             raise ValueError(f"--spec {self.spec_method} needs --draft-tokens >= 1")
+        if self.breakdown and self.mode == "afd":
+            raise ValueError("--breakdown covers agg and disagg; afd has its own step model")
         if self.adp_balance_iters and self.engine != "trtllm":
             raise ValueError(
                 "--adp-balance-iters is TRT-LLM's attention-DP balancing; use --engine trtllm"
@@ -131,8 +136,9 @@ def _rows(req: EstimateRequest, moe: bool) -> SiliconRows:
     return SiliconRows(**arrays)
 
 
-def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str, float]:
-    """TTFT, TPOT, tokens/s per user and per GPU, memory, power and cost of one point."""
+def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str, Any]:
+    """TTFT, TPOT, tokens/s per user and per GPU, memory, power and cost of one point
+    (with ``req.breakdown``, also ``breakdown``: the step components, ``perf.breakdown``)."""
     calib = calib or load_calibration()
     arch = load_model(req.model)
     prof = build_profile(arch)
@@ -192,7 +198,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     else:
         usd_h = gpus * usd_per_chip_hour(system, 1.0)
         power = gpus * power_w_per_chip(system, 1.0)
-    return {
+    result: dict[str, Any] = {
         "ttft_ms": ttft * 1e3,
         "tpot_ms": tpot * 1e3,
         "tokens_per_s_per_user": 1.0 / tpot if stable else 0.0,
@@ -218,3 +224,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         "usd_per_mtok_output": usd_h / max(out_tok_s * 3600.0, 1e-12) * 1e6,
         "calibration": calib.fitted_on,
     }
+    if req.breakdown:
+        from codesign.perf.breakdown import breakdown
+
+        result["breakdown"] = breakdown(group, calib, out)
+    return result

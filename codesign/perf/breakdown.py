@@ -1,0 +1,91 @@
+"""Where one estimate's time goes: the step components behind its TPOT and TTFT.
+
+``estimate --breakdown`` adds three groups (milliseconds):
+
+- ``decode_step``: one decode step of a (decode) rank at the estimate's running batch
+  and the mean context (prompt + half the output), by ``step_time`` component. A plain
+  step of one token per sequence; with speculative decoding TPOT is verify-and-draft
+  steps over the accepted tokens, which this does not split. Agg TPOT is this step
+  stretched by the prefill chunks it carries (``/(1 - prefill utilisation)``).
+- ``prefill``: the request's own uncached prompt prefilled alone on a (prefill) worker,
+  by component; in agg the engine carries it in chunked steps with the decodes.
+- ``ttft``: request handling outside the engine (``ttft_overhead_s``: fixed, per layer,
+  per uncached prompt token), the request's own prefill step(s) as the serving model
+  charges them, queueing for a prefill slot, TRT-LLM's attention-DP balancing hold, and
+  ``cohort_and_other``: the rest (mostly the closed-loop cohort wait, clients with equal
+  output lengths returning together; also disagg's KV transfer, less what the request
+  saves by sharing its prefill step with the decodes), so the parts sum to TTFT.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from codesign.perf.calibration import Calibration
+from codesign.perf.engine import efficiency, ttft_overhead_s
+from codesign.perf.group import Group, make_layout, make_load
+from codesign.perf.step import step_time
+
+STEP_PARTS = (
+    "gemm",
+    "moe",
+    "attn_decode",
+    "attn_prefill",
+    "comm",
+    "kv_load",
+    "elementwise",
+    "fixed",
+    "eager_wait",
+)
+
+
+def _ms(parts: dict[str, np.ndarray]) -> dict[str, float]:
+    out = {k: float(np.asarray(parts[k]).ravel()[0]) * 1e3 for k in STEP_PARTS}
+    out["total"] = float(np.asarray(parts["total"]).ravel()[0]) * 1e3
+    return {k: v for k, v in out.items() if v != 0.0 or k == "total"}
+
+
+def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, dict[str, float]]:
+    """Step components (ms) of the single-row group ``g`` whose outputs are ``out``."""
+    r, prof = g.rows, g.prof
+    agg = r.mode[0] == "agg"
+    engines = list(r.backend)
+    isl, osl = float(r.isl[0]), float(r.osl[0])
+    cached = float(np.floor(isl * float(g.hit(np.array([0]))[0])))
+    new = max(isl - cached, 1.0)
+    host_kv = cached * float(g.host(np.array([0]))[0])
+    hw_d = g.hw_decode if g.hw_decode is not None else g.hw
+    eager = g.eager_at(np.array([0]))
+    if agg:
+        p_lay = d_lay = make_layout(r.tp, r.dp, r.moe_tp, r.moe_ep, r.pp, prof.is_moe)
+    else:
+        p_lay = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
+        d_lay = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
+    batch = max(float(out["decode_batch_per_rank"]), 1.0)
+    dec = step_time(
+        prof,
+        hw_d,
+        d_lay,
+        make_load(batch, isl + osl / 2.0, 0, 0, 0),
+        g.nb,
+        efficiency(calib, hw_d, engines, eager),
+    )
+    pf = step_time(
+        prof,
+        g.hw,
+        p_lay,
+        make_load(0, 0, new, cached, 1, host_kv),
+        g.nb,
+        efficiency(calib, g.hw, engines, eager),
+    )
+    ttft = out["ttft_s"] * 1e3
+    parts = {
+        "request_handling": float(ttft_overhead_s(calib, engines, prof.units, new)[0]) * 1e3,
+        "prefill": float(out.get("own_prefill_s", np.nan)) * 1e3,
+        "queue": float(out.get("queue_wait_s", 0.0)) * 1e3,
+        "adp_balance": float(np.nan_to_num(out.get("adp_wait_s", 0.0))) * 1e3,
+    }
+    parts = {k: v for k, v in parts.items() if np.isfinite(v) and v != 0.0}
+    parts["cohort_and_other"] = ttft - sum(parts.values())
+    parts["total"] = ttft
+    return {"decode_step": _ms(dec), "prefill": _ms(pf), "ttft": parts}

@@ -1,0 +1,88 @@
+"""`estimate --breakdown`: the step components behind an estimate's TPOT and TTFT."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from typer.testing import CliRunner
+
+from codesign.cli import app
+from codesign.perf.estimate import EstimateRequest, estimate
+
+runner = CliRunner()
+
+
+def _point(**over: object) -> dict:
+    spec: dict[str, object] = {
+        "model": "Qwen/Qwen3-32B",
+        "system": "h200_sxm",
+        "tp": 1,
+        "batch": 4,
+        "isl": 512,
+        "osl": 4096,
+        "breakdown": True,
+    }
+    return estimate(EstimateRequest.model_validate({**spec, **over}))
+
+
+def test_parts_add_up(shared_dir) -> None:
+    r = _point()
+    b = r["breakdown"]
+    assert set(b) == {"decode_step", "prefill", "ttft"}
+    for group in b.values():
+        parts = sum(v for k, v in group.items() if k != "total")
+        assert parts == pytest.approx(group["total"])
+    assert b["ttft"]["total"] == pytest.approx(r["ttft_ms"])
+    # one GPU: no communication; decode streams weights and KV, the prompt is GEMM-heavy
+    assert "comm" not in b["decode_step"] and "comm" not in b["prefill"]
+    assert b["prefill"]["gemm"] > b["prefill"]["attn_prefill"] > 0
+    assert b["decode_step"]["attn_decode"] > 0
+
+
+def test_decode_step_is_tpot_when_prefill_is_rare(shared_dir) -> None:
+    # 512-token prompts, 4K outputs: the prefill carried in the decode steps is <1% of the
+    # time, so TPOT is one plain decode step at the running batch (a 32B model's ~64 GB
+    # of BF16 weights streamed at ~4.4 TB/s: ~15 ms)
+    r = _point()
+    step = r["breakdown"]["decode_step"]["total"]
+    assert r["tpot_ms"] >= step * 0.999
+    assert r["tpot_ms"] == pytest.approx(step, rel=0.02)
+    assert 10 < step < 25
+
+
+def test_tensor_parallel_shows_its_all_reduce(shared_dir) -> None:
+    b = _point(tp=2)["breakdown"]
+    assert b["decode_step"]["comm"] > 0 and b["prefill"]["comm"] > 0
+
+
+def test_disagg_breaks_down_both_pools(shared_dir) -> None:
+    r = estimate(
+        EstimateRequest(
+            model="Qwen/Qwen3-32B",
+            system="h200_sxm",
+            mode="disagg",
+            tp=2,
+            batch=8,
+            isl=4096,
+            osl=512,
+            breakdown=True,
+        )
+    )
+    b = r["breakdown"]
+    assert b["ttft"]["total"] == pytest.approx(r["ttft_ms"])
+    assert b["ttft"]["prefill"] > 0 and b["prefill"]["total"] > 0
+
+
+def test_afd_is_refused() -> None:
+    with pytest.raises(ValidationError, match="--breakdown covers agg and disagg"):
+        EstimateRequest(model="Qwen/Qwen3-32B", system="h200_sxm", mode="afd", breakdown=True)
+
+
+def test_cli_prints_the_parts(shared_dir) -> None:
+    args = ["estimate", "-m", "Qwen/Qwen3-32B", "-s", "h200_sxm", "--tp", "2", "--breakdown"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    assert "where the time goes (ms)" in res.stdout and "attn_decode" in res.stdout
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert '"decode_step"' in res.stdout
