@@ -24,7 +24,20 @@ Bandwidths are per GPU and per direction, already scaled by the calibrated effic
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+
+
+@dataclass(frozen=True)
+class Links:
+    """Per-GPU bandwidth (bytes/s, each direction, efficiency applied) and latency (s) of
+    the scale-up links and of the scale-out NIC."""
+
+    bw_up: np.ndarray
+    bw_out: np.ndarray
+    lat_up: np.ndarray
+    lat_out: np.ndarray
 
 
 def members_per_domain(group: np.ndarray, domain: np.ndarray, inner: np.ndarray) -> np.ndarray:
@@ -34,44 +47,30 @@ def members_per_domain(group: np.ndarray, domain: np.ndarray, inner: np.ndarray)
     return np.clip(per, 1.0, np.maximum(group, 1.0))
 
 
-def allreduce_s(
-    n: np.ndarray,
-    nbytes: np.ndarray,
-    per_domain: np.ndarray,
-    bw_up: np.ndarray,
-    bw_out: np.ndarray,
-    lat_up: np.ndarray,
-    lat_out: np.ndarray,
-) -> np.ndarray:
+def allreduce_s(n: np.ndarray, nbytes: np.ndarray, per_domain: np.ndarray, ln: Links) -> np.ndarray:
     """Seconds for a hierarchical all-reduce of ``nbytes`` over ``n`` GPUs."""
     n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
     d = np.clip(per_domain, 1.0, n)
     k = np.ceil(n / d - 1e-9)
-    intra = 2.0 * (d - 1.0) / d * nbytes / bw_up
-    inter = 2.0 * (k - 1.0) / k * nbytes / d / np.maximum(bw_out, 1e-9)
+    intra = 2.0 * (d - 1.0) / d * nbytes / ln.bw_up
+    inter = 2.0 * (k - 1.0) / k * nbytes / d / np.maximum(ln.bw_out, 1e-9)
     # inside one domain a single (one-shot or NVLS) pass; across domains the reduce-scatter
     # and all-gather each pay the scale-up latency and the cross-domain ring its 2 (k - 1)
     # sequential NIC steps
-    local = np.where(d > 1, lat_up, 0.0)
-    lat = np.where(k > 1, 2.0 * local + 2.0 * (k - 1.0) * lat_out, local)
+    local = np.where(d > 1, ln.lat_up, 0.0)
+    lat = np.where(k > 1, 2.0 * local + 2.0 * (k - 1.0) * ln.lat_out, local)
     return np.where(n > 1, intra + inter + lat, 0.0)
 
 
 def all_to_all_s(
-    n: np.ndarray,
-    nbytes: np.ndarray,
-    per_domain: np.ndarray,
-    bw_up: np.ndarray,
-    bw_out: np.ndarray,
-    lat_up: np.ndarray,
-    lat_out: np.ndarray,
+    n: np.ndarray, nbytes: np.ndarray, per_domain: np.ndarray, ln: Links
 ) -> np.ndarray:
     """Seconds for one all-to-all in which each GPU sends ``nbytes`` in all, split evenly
     over its n - 1 peers."""
     n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
     d = np.clip(per_domain, 1.0, n)
     peers = np.maximum(n - 1.0, 1.0)
-    intra = nbytes * (d - 1.0) / peers / bw_up
-    inter = nbytes * (n - d) / peers / np.maximum(bw_out, 1e-9)
-    lat = np.where(n > d, lat_out, lat_up)
+    intra = nbytes * (d - 1.0) / peers / ln.bw_up
+    inter = nbytes * (n - d) / peers / np.maximum(ln.bw_out, 1e-9)
+    lat = np.where(n > d, ln.lat_out, ln.lat_up)
     return np.where(n > 1, np.maximum(intra, inter) + lat, 0.0)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from codesign.perf.collectives import all_to_all_s, allreduce_s, members_per_domain
+from codesign.perf.collectives import Links, all_to_all_s, allreduce_s, members_per_domain
 from codesign.perf.hardware import HwVec
 from codesign.perf.profile import ModelProfile
 
@@ -218,21 +218,25 @@ def step_time(
     # (``collectives``): one all-reduce per mixer or FFN block over the tensor-parallel
     # group (the whole worker without attention-DP), the MoE dispatch/combine all-to-all
     # over the expert-parallel group with attention-DP
-    up_bw, out_bw = hw.su_bw * eff.comm, hw.so_bw * eff.comm
-    lat_up = hw.su_lat + eff.comm_latency_s
-    lat_out = hw.so_lat + eff.comm_latency_s
+    links = Links(
+        bw_up=hw.su_bw * eff.comm,
+        bw_out=hw.so_bw * eff.comm,
+        lat_up=hw.su_lat + eff.comm_latency_s,
+        lat_out=hw.so_lat + eff.comm_latency_s,
+    )
     act = tokens * h * nb.act
     ar_group = np.where(dp > 1, tp, np.maximum(tp, lay.moe_tp * lay.moe_ep))
     ar_local = members_per_domain(ar_group, hw.su_domain, 1.0)
-    allreduce = allreduce_s(ar_group, act, ar_local, up_bw, out_bw, lat_up, lat_out)
+    allreduce = allreduce_s(ar_group, act, ar_local, links)
     t_comm = 2.0 * prof.units * allreduce
     if prof.is_moe:
         ep = lay.moe_ep
         a2a_bytes = tokens * prof.top_k * h * (1.0 + nb.act) * (ep - 1) / np.maximum(ep, 1)
         ep_local = members_per_domain(ep, hw.su_domain, lay.moe_tp)
-        a2a = all_to_all_s(ep, a2a_bytes, ep_local, up_bw, out_bw, lat_up, lat_out)
+        a2a = all_to_all_s(ep, a2a_bytes, ep_local, links)
         # both directions (dispatch and combine) pay the latency
-        a2a = np.where((dp > 1) & (ep > 1), a2a + np.where(ep > ep_local, lat_out, lat_up), 0.0)
+        back = np.where(ep > ep_local, links.lat_out, links.lat_up)
+        a2a = np.where((dp > 1) & (ep > 1), a2a + back, 0.0)
         t_comm = t_comm + prof.moe_layers * a2a
     t_pp = (pp - 1) * (act / hw.su_bw + hw.su_lat)
     t_comm = t_comm * (1.0 - eff.comm_overlap)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.perf.collectives import all_to_all_s, allreduce_s, members_per_domain
+from codesign.perf.collectives import Links, all_to_all_s, allreduce_s, members_per_domain
 from codesign.perf.hardware import HwVec
 from codesign.perf.step import Layout, StepLoad, step_time
 from tests.unit.perf.test_step_roofline import BF16, eff, hw, one, profile
@@ -20,8 +20,11 @@ def a(x: float) -> np.ndarray:
     return np.array([float(x)])
 
 
+H100 = Links(bw_up=a(UP), bw_out=a(OUT), lat_up=a(LAT_UP), lat_out=a(LAT_OUT))
+
+
 def ar(n: int, per_domain: int) -> float:
-    return float(allreduce_s(a(n), a(S), a(per_domain), a(UP), a(OUT), a(LAT_UP), a(LAT_OUT))[0])
+    return float(allreduce_s(a(n), a(S), a(per_domain), H100)[0])
 
 
 def test_allreduce_inside_one_domain_is_the_ring() -> None:
@@ -46,8 +49,7 @@ def test_allreduce_one_gpu_per_domain_is_the_ring_over_the_nics() -> None:
 
 def test_all_to_all_splits_peers_between_links_by_hand() -> None:
     def a2a(n: int, per_domain: int) -> float:
-        out = all_to_all_s(a(n), a(S), a(per_domain), a(UP), a(OUT), a(LAT_UP), a(LAT_OUT))
-        return float(out[0])
+        return float(all_to_all_s(a(n), a(S), a(per_domain), H100)[0])
 
     assert a2a(8, 8) == pytest.approx(S / UP + LAT_UP)
     # EP16 over two nodes: 7 of 15 peers over NVLink, 8 over the NIC, concurrently
@@ -63,10 +65,9 @@ def test_collectives_never_slower_with_more_bandwidth() -> None:
     n = np.array([2.0, 8, 16, 32, 64])
     d = np.minimum(n, 8)
     for up, out in ((UP * 2, OUT), (UP, OUT * 2)):
+        faster = Links(bw_up=a(up), bw_out=a(out), lat_up=a(LAT_UP), lat_out=a(LAT_OUT))
         for fn in (allreduce_s, all_to_all_s):
-            base = fn(n, S + 0 * n, d, UP + 0 * n, OUT + 0 * n, LAT_UP, LAT_OUT)
-            fast = fn(n, S + 0 * n, d, up + 0 * n, out + 0 * n, LAT_UP, LAT_OUT)
-            assert np.all(fast <= base + 1e-15)
+            assert np.all(fn(n, S + 0 * n, d, faster) <= fn(n, S + 0 * n, d, H100) + 1e-15)
 
 
 def test_a_step_spanning_two_nodes_pays_the_hierarchical_all_reduce() -> None:
