@@ -14,7 +14,9 @@
   charges them, queueing for a prefill slot, TRT-LLM's attention-DP balancing hold, and
   ``cohort_and_other``: the rest (mostly the closed-loop cohort wait, clients with equal
   output lengths returning together; also disagg's KV transfer, less what the request
-  saves by sharing its prefill step with the decodes), so the parts sum to TTFT.
+  saves by sharing its prefill step with the decodes), so the parts sum to TTFT. Open
+  loop (``arrival_rate``) reports its prefill and queueing together as
+  ``prefill_and_queue``.
 """
 
 from __future__ import annotations
@@ -86,6 +88,9 @@ def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, 
         "adp_balance": float(np.nan_to_num(out.get("adp_wait_s", 0.0))) * 1e3,
     }
     parts = {k: v for k, v in parts.items() if np.isfinite(v) and v != 0.0}
-    parts["cohort_and_other"] = ttft - sum(parts.values())
+    # closed loop: mostly the cohort wait; open loop (no cohorts): prefill and queueing,
+    # which the open-loop model does not report apart
+    rest = "cohort_and_other" if g.arrival_rate is None else "prefill_and_queue"
+    parts[rest] = ttft - sum(parts.values())
     parts["total"] = ttft
     return {"decode_step": _ms(dec), "prefill": _ms(pf), "ttft": parts}

@@ -73,6 +73,13 @@ def test_disagg_breaks_down_both_pools(shared_dir) -> None:
     assert b["ttft"]["prefill"] > 0 and b["prefill"]["total"] > 0
 
 
+def test_open_loop_reports_prefill_and_queue_together(shared_dir) -> None:
+    r = _point(arrival_rate=0.5)
+    t = r["breakdown"]["ttft"]
+    assert set(t) == {"request_handling", "prefill_and_queue", "total"}
+    assert t["total"] == pytest.approx(r["ttft_ms"]) and t["prefill_and_queue"] > 0
+
+
 def test_afd_is_refused() -> None:
     with pytest.raises(ValidationError, match="--breakdown covers agg and disagg"):
         EstimateRequest(model="Qwen/Qwen3-32B", system="h200_sxm", mode="afd", breakdown=True)
