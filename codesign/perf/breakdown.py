@@ -26,6 +26,7 @@ import numpy as np
 from codesign.perf.calibration import Calibration
 from codesign.perf.engine import efficiency, ttft_overhead_s
 from codesign.perf.group import Group, make_layout, make_load
+from codesign.perf.predict import disagg_layouts
 from codesign.perf.step import step_time
 
 STEP_PARTS = (
@@ -60,9 +61,8 @@ def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, 
     eager = g.eager_at(np.array([0]))
     if agg:
         p_lay = d_lay = make_layout(r.tp, r.dp, r.moe_tp, r.moe_ep, r.pp, prof.is_moe)
-    else:
-        p_lay = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
-        d_lay = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
+    else:  # as the serving model ran them
+        p_lay, d_lay = disagg_layouts(g, r, g.hw, hw_d, g.nb)
     batch = max(float(out["decode_batch_per_rank"]), 1.0)
     dec = step_time(
         prof,

@@ -269,10 +269,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     isl, osl, conc = _f(r.isl), _f(r.osl), g.concurrency(i, r)
     cached = np.floor(isl * g.hit(i))
     new = np.maximum(isl - cached, 1.0)
-    p_lay = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
-    d_lay = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
-    d_lay = _at_least_fits(prof, d_lay, nb, hw_d, g.kv_elems_per_token)
-    p_lay = _at_least_fits(prof, p_lay, nb, hw, g.kv_elems_per_token)
+    p_lay, d_lay = disagg_layouts(g, r, hw, hw_d, nb)
     # Rows that do not record worker counts get the layout such benchmarks ran
     # (``unrecorded``): decode workers for a typical per-rank batch (and every client's
     # KV), prefill workers that keep up with the unqueued request rate.
@@ -374,6 +371,20 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "decode_batch_per_rank": active,
         "kv_slots_per_rank": kv_slots,
     }
+
+
+def disagg_layouts(
+    g: Group, r: SiliconRows, hw: HwVec, hw_d: HwVec, nb: Bytes
+) -> tuple[Layout, Layout]:
+    """(prefill, decode) worker layouts of disagg rows ``r`` of ``g``, each widened where
+    the recorded one cannot hold the weights."""
+    prof = g.prof
+    p_lay = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
+    d_lay = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
+    return (
+        _at_least_fits(prof, p_lay, nb, hw, g.kv_elems_per_token),
+        _at_least_fits(prof, d_lay, nb, hw_d, g.kv_elems_per_token),
+    )
 
 
 def _at_least_fits(
