@@ -74,3 +74,24 @@ def all_to_all_s(
     inter = nbytes * (n - d) / peers / np.maximum(ln.bw_out, 1e-9)
     lat = np.where(n > d, ln.lat_out, ln.lat_up)
     return np.where(n > 1, np.maximum(intra, inter) + lat, 0.0)
+
+
+def pipeline_hops_s(
+    pp: np.ndarray, stage_gpus: np.ndarray, domain: np.ndarray, nbytes: np.ndarray, ln: Links
+) -> np.ndarray:
+    """Seconds for the pp - 1 stage-to-stage hand-offs of ``nbytes`` of activations each.
+
+    Stages are placed in order, as many whole ones in each scale-up domain as fit
+    (floor(domain / stage_gpus)); a hand-off between stages in the same domain goes over
+    the scale-up links, one between domains over the NICs (each GPU to its peer in the
+    next stage, concurrently). A stage wider than a domain hands off across domains every
+    time. TP8 x PP2 on 8-GPU H100 nodes: one hop, over the 50 GB/s NIC, not NVLink."""
+    pp = np.maximum(np.asarray(pp, dtype=np.float64), 1.0)
+    per_domain = np.floor(np.asarray(domain, dtype=np.float64) / np.maximum(stage_gpus, 1.0))
+    crossing = np.where(
+        per_domain >= 1.0, np.ceil(pp / np.maximum(per_domain, 1.0)) - 1.0, pp - 1.0
+    )
+    local = pp - 1.0 - crossing
+    up = nbytes / ln.bw_up + ln.lat_up
+    out = nbytes / np.maximum(ln.bw_out, 1e-9) + ln.lat_out
+    return local * up + crossing * out

@@ -33,7 +33,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from codesign.perf.collectives import Links, all_to_all_s, allreduce_s, members_per_domain
+from codesign.perf.collectives import (
+    Links,
+    all_to_all_s,
+    allreduce_s,
+    members_per_domain,
+    pipeline_hops_s,
+)
 from codesign.perf.hardware import HwVec
 from codesign.perf.profile import ModelProfile
 
@@ -238,7 +244,7 @@ def step_time(
         back = np.where(ep > ep_local, links.lat_out, links.lat_up)
         a2a = np.where((dp > 1) & (ep > 1), a2a + back, 0.0)
         t_comm = t_comm + prof.moe_layers * a2a
-    t_pp = (pp - 1) * (act / hw.su_bw + hw.su_lat)
+    t_pp = pipeline_hops_s(pp, lay.gpus / pp, hw.su_domain, act, links)
     t_comm = t_comm * (1.0 - eff.comm_overlap)
 
     # prefix-cache hits that live in host memory are loaded over the chip-to-host link

@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.perf.collectives import Links, all_to_all_s, allreduce_s, members_per_domain
+from codesign.perf.collectives import (
+    Links,
+    all_to_all_s,
+    allreduce_s,
+    members_per_domain,
+    pipeline_hops_s,
+)
 from codesign.perf.hardware import HwVec
 from codesign.perf.step import Layout, StepLoad, step_time
 from tests.unit.perf.test_step_roofline import BF16, eff, hw, one, profile
@@ -93,5 +99,21 @@ def test_pipeline_stages_in_other_domains_keep_their_all_reduce_local() -> None:
     t = step_time(prof, hw(), lay, load, BF16, eff())
     act = 64 * 1024 * 2
     ar = 2 * 7 / 8 * act / UP + LAT_UP
-    pp = 3 * (act / UP + LAT_UP)
+    pp = 3 * (act / OUT + LAT_OUT)  # every stage fills a domain: each hand-off is a NIC hop
     assert t["comm"][0] == pytest.approx(2 * 2 * ar + pp)
+
+
+def pp_hops(pp: int, stage_gpus: int, domain: int) -> float:
+    return float(pipeline_hops_s(a(pp), a(stage_gpus), a(domain), a(S), H100)[0])
+
+
+def test_pipeline_hand_offs_cross_the_nics_only_between_domains() -> None:
+    up, out = S / UP + LAT_UP, S / OUT + LAT_OUT
+    assert pp_hops(1, 8, 8) == 0.0
+    assert pp_hops(4, 2, 8) == pytest.approx(3 * up)  # four TP2 stages share one node
+    assert pp_hops(4, 4, 8) == pytest.approx(2 * up + out)  # two per node: one NIC hop
+    assert pp_hops(2, 8, 8) == pytest.approx(out)  # TP8 x PP2 on two H100 nodes
+    assert pp_hops(3, 16, 8) == pytest.approx(2 * out)  # stages wider than a node
+    assert pp_hops(4, 4, 72) == pytest.approx(3 * up)  # an NVL72 rack holds all 16 GPUs
+    # a NIC hop is slower than an NVLink hop, so more stages per domain never hurts
+    assert pp_hops(8, 2, 8) <= pp_hops(8, 4, 8) <= pp_hops(8, 8, 8)
