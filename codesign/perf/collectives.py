@@ -95,3 +95,28 @@ def pipeline_hops_s(
     up = nbytes / ln.bw_up + ln.lat_up
     out = nbytes / np.maximum(ln.bw_out, 1e-9) + ln.lat_out
     return local * up + crossing * out
+
+
+def kv_paths(kv_split: np.ndarray, pp: np.ndarray) -> np.ndarray:
+    """GPUs of a worker that hold distinct parts of one request's KV cache: its tensor
+    split (KV heads over tp; 1 for an MLA latent every tp rank keeps whole) times the
+    pipeline stages (layers). Attention-DP puts a request on one rank, whose tp GPUs
+    these are, so data-parallel ranks add none."""
+    return np.maximum(np.asarray(kv_split, dtype=np.float64), 1.0) * np.maximum(pp, 1.0)
+
+
+def kv_transfer_s(
+    nbytes: np.ndarray,
+    send_paths: np.ndarray,
+    recv_paths: np.ndarray,
+    bw: np.ndarray,
+    lat: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Seconds to move one request's KV cache (``nbytes``, one copy) from a prefill worker
+    to a decode worker, each GPU over its own link (``bw`` per GPU and direction): the
+    side with fewer parallel paths moves the most per GPU. Prefill TP8 to decode TP8 of a
+    GQA model: eight shards in parallel; an MLA latent (replicated over tp) or a decode
+    worker with attention-DP (the request on one rank of one GPU) moves it whole through
+    one GPU's link."""
+    paths = np.maximum(np.minimum(send_paths, recv_paths), 1.0)
+    return nbytes / paths / np.maximum(bw, 1e-9) + lat

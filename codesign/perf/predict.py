@@ -15,6 +15,7 @@ from codesign.errors import CodesignError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf import unrecorded
 from codesign.perf.calibration import Calibration, load_calibration
+from codesign.perf.collectives import kv_paths, kv_transfer_s
 from codesign.perf.engine import (
     DEFAULT_CHUNK_TOKENS,
     byte_sizes,
@@ -295,8 +296,14 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     capacity = servers * b_p / pf["total"]
     gpus = p_w * p_lay.gpus + d_w * d_lay.gpus
     same_domain = (gpus <= hw.su_domain) & (g.hw_decode is None)
-    link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw)) * p_lay.gpus
-    kv_s = isl * g.kv_elems_per_token * nb.kv / link
+    link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw))
+    kv_s = kv_transfer_s(
+        isl * g.kv_elems_per_token * nb.kv,
+        kv_paths(prof.kv_split(p_lay.tp), p_lay.pp),
+        kv_paths(prof.kv_split(d_lay.tp), d_lay.pp),
+        link,
+        np.where(same_domain, hw.su_lat, np.maximum(hw.so_lat, hw_d.so_lat)),
+    )
     # sequences a decode rank's KV holds at the engine's admission
     kv_slots = kv_slots_per_rank(cap_d, d_lay.dp, r.backend, isl, osl)
     if g.arrival_rate is not None:

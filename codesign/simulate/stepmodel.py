@@ -24,6 +24,7 @@ from codesign.deployment import DeploymentPrecision, Pool
 from codesign.errors import SpecError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration
+from codesign.perf.collectives import kv_paths
 from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
 from codesign.perf.hardware import HwVec, hw_vectors_indexed
 from codesign.perf.memory import RESERVES_MAX_TOKENS, memory_use
@@ -60,8 +61,8 @@ class PoolModel:
     spec_k: int
     spec_tokens_per_step: float  # E: output tokens per sequence per decode step
     host_bw_bytes_per_s: float  # per worker, chip-to-host link
-    scale_out_bytes_per_s: float  # per worker, NICs
-    scale_up_bytes_per_s: float  # per worker, scale-up links
+    scale_out_bytes_per_s: float  # per request's KV transfer: NICs of its KV-holding GPUs
+    scale_up_bytes_per_s: float  # the same over the scale-up links
     scale_up_domain: int
     # tables
     tok_s: list[float]  # GEMM + experts + comm (+ lm_head of 0 tokens) by step tokens
@@ -291,6 +292,7 @@ def build_pool_model(
     chunk = pool.max_batch_tokens or DEFAULT_CHUNK_TOKENS
     tables = _tables(prof, hw, lay, nb, eff, chunk, max_seqs_rank, spec_k, max_context_tokens)
     gpus = int(lay.gpus[0])
+    paths = float(kv_paths(prof.kv_split(lay.tp), lay.pp)[0])
     alpha = spec_alpha if spec_k else 0.0
     per_layer_s = float(layer_fixed_s(prof, eff)[0])  # engine + MoE fixed cost, mean
     return PoolModel(
@@ -310,8 +312,9 @@ def build_pool_model(
         spec_k=spec_k,
         spec_tokens_per_step=float(expected_tokens_per_step(spec_k, alpha)) if spec_k else 1.0,
         host_bw_bytes_per_s=float(hw.host_bw[0]) * gpus,
-        scale_out_bytes_per_s=float(hw.so_bw[0]) * gpus,
-        scale_up_bytes_per_s=float(hw.su_bw[0]) * gpus,
+        # a request's KV moves over the links of the GPUs that hold distinct parts of it
+        scale_out_bytes_per_s=float(hw.so_bw[0]) * paths,
+        scale_up_bytes_per_s=float(hw.su_bw[0]) * paths,
         scale_up_domain=int(hw.su_domain[0]),
         fixed_s=per_layer_s * prof.layers + float(eff.step_overhead_s[0]),
         layer_overhead_s=per_layer_s,

@@ -6,14 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.collectives import (
     Links,
     all_to_all_s,
     allreduce_s,
+    kv_paths,
+    kv_transfer_s,
     members_per_domain,
     pipeline_hops_s,
 )
 from codesign.perf.hardware import HwVec
+from codesign.perf.profile import build_profile
 from codesign.perf.step import Layout, StepLoad, step_time
 from tests.unit.perf.test_step_roofline import BF16, eff, hw, one, profile
 
@@ -117,3 +121,29 @@ def test_pipeline_hand_offs_cross_the_nics_only_between_domains() -> None:
     assert pp_hops(4, 4, 72) == pytest.approx(3 * up)  # an NVL72 rack holds all 16 GPUs
     # a NIC hop is slower than an NVLink hop, so more stages per domain never hurts
     assert pp_hops(8, 2, 8) <= pp_hops(8, 4, 8) <= pp_hops(8, 8, 8)
+
+
+def test_kv_transfer_moves_over_the_gpus_that_hold_distinct_parts() -> None:
+    llama = load_model("meta-llama/Llama-3.1-70B")  # 80 layers, 8 KV heads of dim 128
+    r1 = load_model("deepseek-ai/DeepSeek-R1")  # MLA: a 576-wide latent, 61 layers
+    gqa, mla = build_profile(llama), build_profile(r1)
+    # one token's KV, one copy: 80 x 2 x 8 x 128 elements; 61 x 576 for the latent
+    assert kv_elements_per_token(llama) == 80 * 2 * 8 * 128
+    assert kv_elements_per_token(r1) == 61 * 576
+    tp = np.array([1.0, 4, 8, 16])
+    # KV heads split over tp up to the 8 heads; the latent is replicated on every rank
+    assert kv_paths(gqa.kv_split(tp), 1.0 + 0 * tp).tolist() == [1, 4, 8, 8]
+    assert kv_paths(mla.kv_split(tp), 1.0 + 0 * tp).tolist() == [1, 1, 1, 1]
+    assert kv_paths(gqa.kv_split(a(4)), a(2))[0] == 8  # pipeline stages hold their layers
+
+    kv = 8192 * 80 * 2 * 8 * 128 * 1.0  # 8K tokens of FP8 KV: 1.34 GB
+    # TP8 -> TP8 over 50 GB/s NICs: eight shards in parallel
+    assert kv_transfer_s(a(kv), a(8), a(8), a(OUT), a(LAT_OUT))[0] == pytest.approx(
+        kv / 8 / OUT + LAT_OUT
+    )
+    # TP8 prefill -> TP4 decode: each decode GPU receives two shards
+    assert kv_transfer_s(a(kv), a(8), a(4), a(OUT))[0] == pytest.approx(kv / 4 / OUT)
+    # an MLA latent (or a decode rank of one GPU) goes through one link whole: 8x slower
+    one = kv_transfer_s(a(kv), a(1), a(8), a(OUT))[0]
+    assert one == pytest.approx(kv / OUT)
+    assert one == pytest.approx(8 * kv_transfer_s(a(kv), a(8), a(8), a(OUT))[0])
