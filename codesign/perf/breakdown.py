@@ -11,10 +11,11 @@
   by component; in agg the engine carries it in chunked steps with the decodes.
 - ``ttft``: request handling outside the engine (``ttft_overhead_s``: fixed, per layer,
   per uncached prompt token), the request's own prefill step(s) as the serving model
-  charges them, queueing for a prefill slot, TRT-LLM's attention-DP balancing hold, and
-  ``cohort_and_other``: the rest (mostly the closed-loop cohort wait, clients with equal
-  output lengths returning together; also disagg's KV transfer, less what the request
-  saves by sharing its prefill step with the decodes), so the parts sum to TTFT. Open
+  charges them, queueing for a prefill slot, TRT-LLM's attention-DP balancing hold,
+  disagg's KV transfer to the decode worker, and ``cohort_and_other``: the rest (mostly
+  the closed-loop cohort wait, clients with equal output lengths returning together, less
+  what the request saves by sharing its prefill step with the decodes), so the parts sum
+  to TTFT. Open
   loop (``arrival_rate``) reports its prefill and queueing together as
   ``prefill_and_queue``.
 """
@@ -86,6 +87,7 @@ def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, 
         "prefill": float(out.get("own_prefill_s", np.nan)) * 1e3,
         "queue": float(out.get("queue_wait_s", 0.0)) * 1e3,
         "adp_balance": float(np.nan_to_num(out.get("adp_wait_s", 0.0))) * 1e3,
+        "kv_transfer": float(np.nan_to_num(out.get("kv_transfer_s", 0.0))) * 1e3,
     }
     parts = {k: v for k, v in parts.items() if np.isfinite(v) and v != 0.0}
     # closed loop: mostly the cohort wait; open loop (no cohorts): prefill and queueing,

@@ -326,6 +326,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         return {
             "ttft_s": out["ttft_s"],
             "tpot_s": out["tpot_s"],
+            "kv_transfer_s": kv_s + 0 * out["ttft_s"],
             "requests_per_s": g.arrival_rate[i],
             "gpus": gpus,
             "prefill_gpus": p_w * p_lay.gpus,
@@ -366,6 +367,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "prefill_utilization": out["prefill_utilization"],
         "queue_wait_s": out["queue_wait_s"],
         "kv_load_s": pf["kv_load"] / b_p,
+        "kv_transfer_s": kv_s + 0 * out["ttft_s"],
         "ttft_s": out["ttft_s"],
         "tpot_s": out["tpot_s"],
         "requests_per_s": out["requests_per_s"],

@@ -71,6 +71,12 @@ def test_disagg_breaks_down_both_pools(shared_dir) -> None:
     b = r["breakdown"]
     assert b["ttft"]["total"] == pytest.approx(r["ttft_ms"])
     assert b["ttft"]["prefill"] > 0 and b["prefill"]["total"] > 0
+    # the prompt's BF16 KV (64 layers x 2 x 8 KV heads x 128 per token) moves from the TP2
+    # prefill worker to the TP2 decode worker in the same NVLink domain, each GPU sending
+    # its 4 KV heads over its own 450 GB/s, plus the 1 us link latency
+    kv_bytes = 4096 * 64 * 2 * 8 * 128 * 2
+    assert r["gpus"] == 4
+    assert b["ttft"]["kv_transfer"] == pytest.approx((kv_bytes / 2 / 450e9 + 1e-6) * 1e3)
 
 
 def test_open_loop_reports_prefill_and_queue_together(shared_dir) -> None:
