@@ -12,10 +12,12 @@ sit in one domain of the same system, else the scale-out NICs.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from codesign.models import ModelArch, kv_elements_per_token
+from codesign.perf.breakdown import afd_breakdown
 from codesign.perf.calibration import Calibration
 from codesign.perf.engine import byte_sizes, efficiency, ttft_overhead_s
 from codesign.perf.hardware import hw_vectors
@@ -55,7 +57,7 @@ def estimate_afd(
     system: System,
     ffn_system: System | None,
     calib: Calibration,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     ffn_system = ffn_system or system
     g, m, kv = row_precisions(
         req.gemm_precision or "", req.moe_precision or "", "", req.engine, prof
@@ -87,7 +89,8 @@ def estimate_afd(
     tpot = afd_step_time(prof.layers, per_layer_a, per_layer_f, xfer, mb) + eff_a.step_overhead_s
     full = make_layout(req.tp, req.dp, 1, ranks, req.pp, prof.is_moe)
     pf = step_time(prof, hw_a, full, make_load(0, 0, isl, 0, 1), nb, eff_a)
-    ttft = pf["total"] + ttft_overhead_s(calib, [req.engine], prof.units, isl)
+    handling = ttft_overhead_s(calib, [req.engine], prof.units, isl)
+    ttft = pf["total"] + handling
     clients = tokens
     rps = clients / (ttft + (osl - 1) * tpot)
     chips_a, chips_f = ranks * req.pp, req.ffn_chips
@@ -95,7 +98,7 @@ def estimate_afd(
     usd_h = chips_a * usd_per_chip_hour(system, 1.0) + chips_f * usd_per_chip_hour(ffn_system, 1.0)
     power = chips_a * power_w_per_chip(system, 1.0) + chips_f * power_w_per_chip(ffn_system, 1.0)
     out_tok_s = float(rps[0]) * osl
-    return {
+    result: dict[str, Any] = {
         "ttft_ms": float(ttft[0]) * 1e3,
         "tpot_ms": float(tpot[0]) * 1e3,
         "tokens_per_s_per_user": 1.0 / float(tpot[0]),
@@ -120,3 +123,17 @@ def estimate_afd(
         "usd_per_mtok_output": usd_h / max(out_tok_s * 3600.0, 1e-12) * 1e6,
         "calibration": calib.fitted_on,
     }
+    if req.breakdown:
+        result["breakdown"] = afd_breakdown(
+            prof.layers,
+            mb,
+            t_a,
+            t_f,
+            float(per_layer_a[0]),
+            float(per_layer_f[0]),
+            float(xfer[0]),
+            float(np.asarray(eff_a.step_overhead_s).ravel()[0]),
+            pf,
+            float(np.asarray(handling).ravel()[0]),
+        )
+    return result

@@ -96,3 +96,47 @@ def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, 
     parts[rest] = ttft - sum(parts.values())
     parts["total"] = ttft
     return {"decode_step": _ms(dec), "prefill": _ms(pf), "ttft": parts}
+
+
+def afd_breakdown(
+    layers: int,
+    micro_batches: int,
+    t_attn: dict[str, np.ndarray],
+    t_ffn: dict[str, np.ndarray],
+    per_layer_attn_s: float,
+    per_layer_ffn_s: float,
+    transfer_s: float,
+    step_overhead_s: float,
+    prefill: dict[str, np.ndarray],
+    request_handling_s: float,
+) -> dict[str, dict[str, float]]:
+    """Attention-FFN disaggregation's parts (ms): one micro-batch's pass on an attention
+    rank (``attention_step``) and on the FFN pool (``ffn_step``) by component, how
+    ``serving.afd.afd_step_time`` composes the decode step from the per-layer times
+    (``decode_step``: with one micro-batch attention, FFN and both activation hops in turn;
+    with m, m x the slowest of the three per layer plus the pipeline fill), the prompt's
+    prefill on the attention pool with the whole model, and TTFT's parts."""
+    m = max(int(micro_batches), 1)
+    if m == 1:
+        step = {
+            "attention": layers * per_layer_attn_s,
+            "ffn": layers * per_layer_ffn_s,
+            "transfer": layers * 2.0 * transfer_s,
+        }
+    else:
+        slowest = max(per_layer_attn_s, per_layer_ffn_s, 2.0 * transfer_s)
+        fill = min(per_layer_attn_s, per_layer_ffn_s) + 2.0 * transfer_s
+        step = {"micro_batches_at_slowest": layers * m * slowest, "pipeline_fill": layers * fill}
+    step["step_overhead"] = step_overhead_s
+    decode = {k: v * 1e3 for k, v in step.items()}
+    decode["total"] = sum(decode.values())
+    pf_ms = float(np.asarray(prefill["total"]).ravel()[0]) * 1e3
+    ttft = {"request_handling": request_handling_s * 1e3, "prefill": pf_ms}
+    ttft["total"] = sum(ttft.values())
+    return {
+        "attention_step": _ms(t_attn),
+        "ffn_step": _ms(t_ffn),
+        "decode_step": decode,
+        "prefill": _ms(prefill),
+        "ttft": ttft,
+    }

@@ -77,8 +77,6 @@ class EstimateRequest(BaseModel):
             raise ValueError("--host-share needs --prefix-hit > 0 (it splits the cached part)")
         if self.spec_method != "none" and self.draft_tokens == 0:
             raise ValueError(f"--spec {self.spec_method} needs --draft-tokens >= 1")
-        if self.breakdown and self.mode == "afd":
-            raise ValueError("--breakdown covers agg and disagg; afd has its own step model")
         if self.adp_balance_iters and self.engine != "trtllm":
             raise ValueError(
                 "--adp-balance-iters is TRT-LLM's attention-DP balancing; use --engine trtllm"

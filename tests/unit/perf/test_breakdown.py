@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from codesign.cli import app
@@ -86,9 +85,45 @@ def test_open_loop_reports_prefill_and_queue_together(shared_dir) -> None:
     assert t["total"] == pytest.approx(r["ttft_ms"]) and t["prefill_and_queue"] > 0
 
 
-def test_afd_is_refused() -> None:
-    with pytest.raises(ValidationError, match="--breakdown covers agg and disagg"):
-        EstimateRequest(model="Qwen/Qwen3-32B", system="h200_sxm", mode="afd", breakdown=True)
+def _afd(micro_batches: int) -> dict:
+    return estimate(
+        EstimateRequest(
+            model="deepseek-ai/DeepSeek-R1",
+            system="gb200",
+            mode="afd",
+            dp=8,
+            batch=64,
+            isl=8192,
+            osl=1024,
+            micro_batches=micro_batches,
+            breakdown=True,
+        )
+    )
+
+
+def test_afd_shows_both_pools_and_how_the_step_is_composed(shared_dir) -> None:
+    one, two = _afd(1), _afd(2)
+    for r in (one, two):
+        b = r["breakdown"]
+        assert set(b) == {"attention_step", "ffn_step", "decode_step", "prefill", "ttft"}
+        for group in b.values():
+            parts = sum(v for k, v in group.items() if k != "total")
+            assert parts == pytest.approx(group["total"])
+        assert b["decode_step"]["total"] == pytest.approx(r["tpot_ms"])
+        assert b["ttft"]["total"] == pytest.approx(r["ttft_ms"])
+        # the attention pool reads the KV cache; the FFN pool runs the experts
+        assert b["attention_step"]["attn_decode"] > 0 and "moe" not in b["attention_step"]
+        assert b["ffn_step"]["moe"] > 0 and "attn_decode" not in b["ffn_step"]
+    # one micro-batch: every layer runs attention, the two hops and the FFN in turn
+    layers = 61
+    d1 = one["breakdown"]["decode_step"]
+    assert d1["attention"] == pytest.approx(layers * one["attention_layer_ms"])
+    assert d1["ffn"] == pytest.approx(layers * one["ffn_layer_ms"])
+    assert d1["transfer"] == pytest.approx(layers * 2 * one["transfer_ms"])
+    # two: each layer takes twice its slowest stage plus the fill of the other
+    d2, t = two["breakdown"]["decode_step"], two
+    slowest = max(t["attention_layer_ms"], t["ffn_layer_ms"], 2 * t["transfer_ms"])
+    assert d2["micro_batches_at_slowest"] == pytest.approx(layers * 2 * slowest)
 
 
 def test_cli_prints_the_parts(shared_dir) -> None:
