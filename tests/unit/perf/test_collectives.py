@@ -147,3 +147,20 @@ def test_kv_transfer_moves_over_the_gpus_that_hold_distinct_parts() -> None:
     one = kv_transfer_s(a(kv), a(1), a(8), a(OUT))[0]
     assert one == pytest.approx(kv / OUT)
     assert one == pytest.approx(8 * kv_transfer_s(a(kv), a(8), a(8), a(OUT))[0])
+
+
+def test_a_faster_nic_speeds_up_pipeline_stages_across_nodes() -> None:
+    # TP8 x PP2 on 8-GPU domains: the stage hand-off is the only NIC traffic, so a faster
+    # NIC helps by exactly the hop's bandwidth term; a larger domain moves it to NVLink
+    prof = profile()
+    lay = Layout(tp=one(8), dp=one(1), moe_tp=one(8), moe_ep=one(1), pp=one(2))
+    load = StepLoad(n_dec=one(64), ctx_dec=one(1000), n_pf=one(0), ctx_pf=one(0), pf_seqs=one(0))
+    base = hw()
+    act = 64 * 1024 * 2
+    t0 = step_time(prof, base, lay, load, BF16, eff())["comm"][0]
+    nic2 = HwVec(**{**base.__dict__, "so_bw": base.so_bw * 2})
+    t1 = step_time(prof, nic2, lay, load, BF16, eff())["comm"][0]
+    assert t0 - t1 == pytest.approx(act / OUT - act / (2 * OUT))
+    rack = HwVec(**{**base.__dict__, "su_domain": one(16)})
+    t2 = step_time(prof, rack, lay, load, BF16, eff())["comm"][0]
+    assert t0 - t2 == pytest.approx(act / OUT + LAT_OUT - act / UP - LAT_UP)
