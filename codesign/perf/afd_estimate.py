@@ -25,7 +25,7 @@ from codesign.perf.memory import memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import layer_fixed_s, step_time
-from codesign.serving.afd import afd_step_time
+from codesign.serving.afd import afd_step_time, ffn_fanout
 from hwmodels import System, power_w_per_chip, usd_per_chip_hour
 
 
@@ -85,7 +85,11 @@ def estimate_afd(
     per_layer_f = (t_f["total"] - t_f["fixed"]) / prof.layers + layer_fixed_s(ffn_p, eff_f)
     same = (system.name == ffn_system.name) & (ranks + req.ffn_chips <= hw_a.su_domain)
     bw = np.where(same, hw_a.su_bw, np.minimum(hw_a.so_bw, hw_f.so_bw)) * eff_a.comm
-    xfer = tokens / mb * prof.hidden * nb.act / (bw * min(ranks, req.ffn_chips))
+    # each token's hidden state goes to every FFN chip that holds one of its experts (all
+    # of them for a tensor-parallel dense MLP), and each hop pays the link's latency
+    copies = ffn_fanout(req.ffn_chips, prof.top_k, prof.is_moe)
+    lat = np.where(same, hw_a.su_lat, np.maximum(hw_a.so_lat, hw_f.so_lat)) + eff_a.comm_latency_s
+    xfer = tokens / mb * prof.hidden * nb.act * copies / (bw * min(ranks, req.ffn_chips)) + lat
     tpot = afd_step_time(prof.layers, per_layer_a, per_layer_f, xfer, mb) + eff_a.step_overhead_s
     full = make_layout(req.tp, req.dp, 1, ranks, req.pp, prof.is_moe)
     pf = step_time(prof, hw_a, full, make_load(0, 0, isl, 0, 1), nb, eff_a)

@@ -28,3 +28,15 @@ def afd_step_time(
     bottleneck = np.maximum(np.maximum(t_attn_layer, t_ffn_layer), 2.0 * t_transfer)
     fill = np.minimum(t_attn_layer, t_ffn_layer) + 2.0 * t_transfer
     return layers * (m * bottleneck + fill)
+
+
+def ffn_fanout(ffn_chips: int, top_k: int, is_moe: bool) -> float:
+    """FFN chips one token's activation must reach (and come back from). Experts spread
+    evenly over F chips and picked uniformly: a token's k experts sit on
+    F (1 - (1 - 1/F)^k) distinct chips on average, each sent the hidden state once (and
+    each returning one partial sum). A dense MLP tensor-parallel over F chips needs it on
+    all F. DeepSeek-R1 (k = 8) on 8 FFN chips: 5.25 copies, not 1."""
+    f = max(int(ffn_chips), 1)
+    if not is_moe:
+        return float(f)
+    return f * (1.0 - (1.0 - 1.0 / f) ** max(int(top_k), 1))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from codesign.perf.calibration import load_calibration
 from codesign.perf.estimate import EstimateRequest, estimate
-from codesign.serving.afd import afd_step_time
+from codesign.serving.afd import afd_step_time, ffn_fanout
 from codesign.serving.specdec import expected_tokens_per_step, speculative_time_per_token
 
 
@@ -70,3 +71,36 @@ def test_afd_estimate_runs_and_counts_both_pools(shared_dir) -> None:
     assert r["tpot_ms"] > 0 and r["ttft_ms"] > 0
     with pytest.raises(ValueError, match="needs --draft-tokens"):
         EstimateRequest(model="x", system="gb200", spec_method="mtp")
+
+
+def test_a_token_reaches_every_ffn_chip_holding_one_of_its_experts() -> None:
+    # 8 experts per token over 8 chips: 8 (1 - (7/8)^8) = 5.25 distinct chips on average
+    assert ffn_fanout(8, 8, True) == pytest.approx(8 * (1 - (7 / 8) ** 8))
+    assert ffn_fanout(8, 8, True) == pytest.approx(5.251, abs=1e-3)
+    assert ffn_fanout(1, 8, True) == 1.0  # one FFN chip holds every expert
+    assert 7.8 < ffn_fanout(256, 8, True) < 8.0  # nearly always 8 different chips
+    assert ffn_fanout(4, 1, True) == pytest.approx(1.0)  # top-1: one chip
+    assert ffn_fanout(4, 8, False) == 4.0  # a TP4 dense MLP needs it on all four
+
+
+def test_afd_activation_transfer_by_hand(shared_dir) -> None:
+    # DeepSeek-R1 on one GB200 rack: 8 attention ranks x 64 sequences, 8 FFN chips, two
+    # micro-batches: 256 tokens x 7,168 x 2 bytes x 5.25 chips, over 8 NVLink ports at the
+    # calibrated collective efficiency, plus the NVLink and collective latency
+    calib = load_calibration()
+    r = estimate(
+        EstimateRequest(
+            model="deepseek-ai/DeepSeek-R1",
+            system="gb200",
+            mode="afd",
+            dp=8,
+            batch=64,
+            ffn_chips=8,
+            micro_batches=2,
+            isl=8192,
+            osl=1024,
+        )
+    )
+    nbytes = 256 * 7168 * 2 * ffn_fanout(8, 8, True)
+    hand = nbytes / (900e9 * calib.comm_eff * 8) + 1e-6 + calib.comm_latency_us * 1e-6
+    assert r["transfer_ms"] == pytest.approx(hand * 1e3)
