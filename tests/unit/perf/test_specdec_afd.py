@@ -9,6 +9,7 @@ from codesign.perf.calibration import load_calibration
 from codesign.perf.estimate import EstimateRequest, estimate
 from codesign.serving.afd import afd_step_time, ffn_fanout
 from codesign.serving.specdec import expected_tokens_per_step, speculative_time_per_token
+from tests.unit.perf.test_breakdown import _afd as afd_point
 
 
 def test_expected_tokens_per_verify_step() -> None:
@@ -88,19 +89,7 @@ def test_afd_activation_transfer_by_hand(shared_dir) -> None:
     # micro-batches: 256 tokens x 7,168 x 2 bytes x 5.25 chips, over 8 NVLink ports at the
     # calibrated collective efficiency, plus the NVLink and collective latency
     calib = load_calibration()
-    r = estimate(
-        EstimateRequest(
-            model="deepseek-ai/DeepSeek-R1",
-            system="gb200",
-            mode="afd",
-            dp=8,
-            batch=64,
-            ffn_chips=8,
-            micro_batches=2,
-            isl=8192,
-            osl=1024,
-        )
-    )
+    r = afd_point(2)
     nbytes = 256 * 7168 * 2 * ffn_fanout(8, 8, True)
     hand = nbytes / (900e9 * calib.comm_eff * 8) + 1e-6 + calib.comm_latency_us * 1e-6
     assert r["transfer_ms"] == pytest.approx(hand * 1e3)
