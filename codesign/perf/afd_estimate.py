@@ -4,7 +4,7 @@ The attention pool (``system``: tp x dp ranks, each with ``batch`` sequences) ke
 KV cache; the FFN pool (``decode_system`` or the same system, ``ffn_chips`` chips with the
 experts spread over them) runs dense MLP / experts. The step model is evaluated on each
 part of the model separately (an attention-only and an FFN-only profile) and combined by
-``serving.afd.afd_step_time``. Prefill runs on the attention pool with the whole model
+``serving.afd.afd_step_parts``. Prefill runs on the attention pool with the whole model
 (as an aggregated worker would); activations cross the scale-up fabric when both pools
 sit in one domain of the same system, else the scale-out NICs.
 """
@@ -25,7 +25,7 @@ from codesign.perf.memory import memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import layer_fixed_s, step_time
-from codesign.serving.afd import afd_step_time, ffn_fanout
+from codesign.serving.afd import afd_step_parts, ffn_fanout
 from hwmodels import System, power_w_per_chip, usd_per_chip_hour
 
 
@@ -90,7 +90,8 @@ def estimate_afd(
     copies = ffn_fanout(req.ffn_chips, prof.top_k, prof.is_moe)
     lat = np.where(same, hw_a.su_lat, np.maximum(hw_a.so_lat, hw_f.so_lat)) + eff_a.comm_latency_s
     xfer = tokens / mb * prof.hidden * nb.act * copies / (bw * min(ranks, req.ffn_chips)) + lat
-    tpot = afd_step_time(prof.layers, per_layer_a, per_layer_f, xfer, mb) + eff_a.step_overhead_s
+    step_parts = afd_step_parts(prof.layers, per_layer_a, per_layer_f, xfer, mb)
+    tpot = sum(step_parts.values()) + eff_a.step_overhead_s
     full = make_layout(req.tp, req.dp, 1, ranks, req.pp, prof.is_moe)
     pf = step_time(prof, hw_a, full, make_load(0, 0, isl, 0, 1), nb, eff_a)
     handling = ttft_overhead_s(calib, [req.engine], prof.units, isl)
@@ -129,15 +130,6 @@ def estimate_afd(
     }
     if req.breakdown:
         result["breakdown"] = afd_breakdown(
-            prof.layers,
-            mb,
-            t_a,
-            t_f,
-            float(per_layer_a[0]),
-            float(per_layer_f[0]),
-            float(xfer[0]),
-            float(np.asarray(eff_a.step_overhead_s).ravel()[0]),
-            pf,
-            float(np.asarray(handling).ravel()[0]),
+            step_parts, eff_a.step_overhead_s, t_a, t_f, pf, handling
         )
     return result

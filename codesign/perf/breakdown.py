@@ -15,8 +15,7 @@
   disagg's KV transfer to the decode worker, and ``cohort_and_other``: the rest (mostly
   the closed-loop cohort wait, clients with equal output lengths returning together, less
   what the request saves by sharing its prefill step with the decodes), so the parts sum
-  to TTFT. Open
-  loop (``arrival_rate``) reports its prefill and queueing together as
+  to TTFT. Open loop (``arrival_rate``) reports its prefill and queueing together as
   ``prefill_and_queue``.
 """
 
@@ -43,9 +42,13 @@ STEP_PARTS = (
 )
 
 
+def _first(x: np.ndarray | float) -> float:
+    """The single candidate's value."""
+    return float(np.asarray(x).ravel()[0])
+
+
 def _ms(parts: dict[str, np.ndarray]) -> dict[str, float]:
-    out = {k: float(np.asarray(parts[k]).ravel()[0]) * 1e3 for k in STEP_PARTS}
-    out["total"] = float(np.asarray(parts["total"]).ravel()[0]) * 1e3
+    out = {k: _first(parts[k]) * 1e3 for k in (*STEP_PARTS, "total")}
     return {k: v for k, v in out.items() if v != 0.0 or k == "total"}
 
 
@@ -99,39 +102,23 @@ def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, 
 
 
 def afd_breakdown(
-    layers: int,
-    micro_batches: int,
+    step_parts: dict[str, np.ndarray],
+    step_overhead_s: np.ndarray,
     t_attn: dict[str, np.ndarray],
     t_ffn: dict[str, np.ndarray],
-    per_layer_attn_s: float,
-    per_layer_ffn_s: float,
-    transfer_s: float,
-    step_overhead_s: float,
     prefill: dict[str, np.ndarray],
-    request_handling_s: float,
+    request_handling_s: np.ndarray,
 ) -> dict[str, dict[str, float]]:
     """Attention-FFN disaggregation's parts (ms): one micro-batch's pass on an attention
-    rank (``attention_step``) and on the FFN pool (``ffn_step``) by component, how
-    ``serving.afd.afd_step_time`` composes the decode step from the per-layer times
-    (``decode_step``: with one micro-batch attention, FFN and both activation hops in turn;
-    with m, m x the slowest of the three per layer plus the pipeline fill), the prompt's
-    prefill on the attention pool with the whole model, and TTFT's parts."""
-    m = max(int(micro_batches), 1)
-    if m == 1:
-        step = {
-            "attention": layers * per_layer_attn_s,
-            "ffn": layers * per_layer_ffn_s,
-            "transfer": layers * 2.0 * transfer_s,
-        }
-    else:
-        slowest = max(per_layer_attn_s, per_layer_ffn_s, 2.0 * transfer_s)
-        fill = min(per_layer_attn_s, per_layer_ffn_s) + 2.0 * transfer_s
-        step = {"micro_batches_at_slowest": layers * m * slowest, "pipeline_fill": layers * fill}
-    step["step_overhead"] = step_overhead_s
-    decode = {k: v * 1e3 for k, v in step.items()}
+    rank (``attention_step``) and on the FFN pool (``ffn_step``) by component, the decode
+    step as ``serving.afd.afd_step_parts`` composes it from the per-layer times plus the
+    engine's step overhead, the prompt's prefill on the attention pool with the whole
+    model, and TTFT's parts."""
+    decode = {k: _first(v) * 1e3 for k, v in step_parts.items()}
+    decode["step_overhead"] = _first(step_overhead_s) * 1e3
     decode["total"] = sum(decode.values())
-    pf_ms = float(np.asarray(prefill["total"]).ravel()[0]) * 1e3
-    ttft = {"request_handling": request_handling_s * 1e3, "prefill": pf_ms}
+    ttft = {"request_handling": _first(request_handling_s) * 1e3}
+    ttft["prefill"] = _first(prefill["total"]) * 1e3
     ttft["total"] = sum(ttft.values())
     return {
         "attention_step": _ms(t_attn),

@@ -88,9 +88,8 @@ def pipeline_hops_s(
     time. TP8 x PP2 on 8-GPU H100 nodes: one hop, over the 50 GB/s NIC, not NVLink."""
     pp = np.maximum(np.asarray(pp, dtype=np.float64), 1.0)
     per_domain = np.floor(np.asarray(domain, dtype=np.float64) / np.maximum(stage_gpus, 1.0))
-    crossing = np.where(
-        per_domain >= 1.0, np.ceil(pp / np.maximum(per_domain, 1.0)) - 1.0, pp - 1.0
-    )
+    # a stage wider than a domain counts as one per domain: every hop crosses
+    crossing = np.ceil(pp / np.maximum(per_domain, 1.0)) - 1.0
     local = pp - 1.0 - crossing
     up = nbytes / ln.bw_up + ln.lat_up
     out = nbytes / np.maximum(ln.bw_out, 1e-9) + ln.lat_out

@@ -14,6 +14,32 @@ from __future__ import annotations
 import numpy as np
 
 
+def afd_step_parts(
+    layers: int,
+    t_attn_layer: np.ndarray,
+    t_ffn_layer: np.ndarray,
+    t_transfer: np.ndarray,
+    micro_batches: int = 2,
+) -> dict[str, np.ndarray]:
+    """A decode step's seconds by part (they sum to ``afd_step_time``); per-layer times
+    are per micro-batch. One micro-batch: ``attention``, ``ffn`` and ``transfer`` (both
+    hops) in turn; m: ``micro_batches_at_slowest`` (m x the slowest stage per layer) and
+    ``pipeline_fill`` (the faster compute stage and both hops once per layer)."""
+    m = max(int(micro_batches), 1)
+    if m == 1:
+        return {
+            "attention": layers * t_attn_layer,
+            "ffn": layers * t_ffn_layer,
+            "transfer": layers * 2.0 * t_transfer,
+        }
+    bottleneck = np.maximum(np.maximum(t_attn_layer, t_ffn_layer), 2.0 * t_transfer)
+    fill = np.minimum(t_attn_layer, t_ffn_layer) + 2.0 * t_transfer
+    return {
+        "micro_batches_at_slowest": layers * m * bottleneck,
+        "pipeline_fill": layers * fill,
+    }
+
+
 def afd_step_time(
     layers: int,
     t_attn_layer: np.ndarray,
@@ -22,12 +48,8 @@ def afd_step_time(
     micro_batches: int = 2,
 ) -> np.ndarray:
     """Seconds per decode step; per-layer times are per micro-batch."""
-    m = max(int(micro_batches), 1)
-    if m == 1:
-        return layers * (t_attn_layer + t_ffn_layer + 2.0 * t_transfer)
-    bottleneck = np.maximum(np.maximum(t_attn_layer, t_ffn_layer), 2.0 * t_transfer)
-    fill = np.minimum(t_attn_layer, t_ffn_layer) + 2.0 * t_transfer
-    return layers * (m * bottleneck + fill)
+    parts = afd_step_parts(layers, t_attn_layer, t_ffn_layer, t_transfer, micro_batches)
+    return sum(parts.values())
 
 
 def ffn_fanout(ffn_chips: int, top_k: int, is_moe: bool) -> float:
