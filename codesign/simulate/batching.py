@@ -18,7 +18,7 @@ IDLE, STEP, RUN = 0, 1, 2  # a worker's mode
 def admit(w: Worker) -> None:
     """Admit waiting requests, first come first served, while a sequence slot and their
     KV fit (the first always, on an empty worker). A request holds its prompt and the
-    engine's share of its output (``PoolModel.kv_out_halves``)."""
+    engine's share of its output (``PoolModel.kv_held``)."""
     rows = w.rows
     m = w.model
     waiting, pf = w.waiting, w.pf_active
@@ -26,11 +26,10 @@ def admit(w: Worker) -> None:
         n_dec = w.n_dec
         prefill_only = w.role == "prefill"
         max_seqs, cap, kv = m.max_seqs, w.kv_cap, w.kv_used
-        halves = m.kv_out_halves
         while waiting:
             rid = waiting[0]
             row = rows[rid]
-            need = row[N_IN] + (0 if prefill_only else (row[N_OUT] * halves + 1) // 2)
+            need = row[N_IN] if prefill_only else m.kv_held(row[N_IN], row[N_OUT])
             if (pf or n_dec) and (len(pf) + n_dec >= max_seqs or kv + need > cap):
                 break
             waiting.popleft()
@@ -40,7 +39,7 @@ def admit(w: Worker) -> None:
     while w.dec_wait:
         rid = w.dec_wait[0]
         row = rows[rid]
-        need = row[N_IN] + (row[N_OUT] * m.kv_out_halves + 1) // 2
+        need = m.kv_held(row[N_IN], row[N_OUT])
         if w.n_dec and (w.n_dec >= m.max_seqs or w.kv_used + need > w.kv_cap):
             break
         w.dec_wait.popleft()

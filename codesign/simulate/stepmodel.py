@@ -210,6 +210,11 @@ class PoolModel:
             memo[key] = dt
         return dt
 
+    def kv_held(self, n_in: int, n_out: int) -> int:
+        """KV tokens a running request holds at admission: its prompt and the engine's
+        share of its output (``kv_out_halves`` halves, rounded up)."""
+        return n_in + (n_out * self.kv_out_halves + 1) // 2
+
     def kv_transfer_s(self, tokens: float, same_domain: bool) -> float:
         """Seconds to move ``tokens`` of KV from a prefill worker to a decode worker."""
         bw = self.scale_up_bytes_per_s if same_domain else self.scale_out_bytes_per_s

@@ -139,7 +139,7 @@ class Worker:
             # starts a step with its first chunk (one sequence, no decode), inline
             row = self.rows[rid]
             self.pending_pf_tokens += pf_tokens
-            self.kv_used += row[7] + (row[8] * self.model.kv_out_halves + 1) // 2  # N_IN, N_OUT
+            self.kv_used += self.model.kv_held(row[7], row[8])  # N_IN, N_OUT
             self.pf_active.append(rid)
             c = chunk if chunk < pf_tokens else pf_tokens
             done = row[12]  # PF_DONE
@@ -316,7 +316,7 @@ class Worker:
         row[T_FIRST] = now
         n_out = row[N_OUT]
         if n_out <= 1:
-            self.kv_used -= row[N_IN] + n_out  # (n_out h + 1) // 2 = n_out for n_out <= 1
+            self.kv_used -= self.model.kv_held(row[N_IN], n_out)
             self.on_finish(rid, now)
             return
         self._join_decode(rid)
@@ -327,7 +327,7 @@ class Worker:
         n_in, n_out = row[N_IN], row[N_OUT]
         steps = ceil((n_out - 1) / E - 1e-9)
         term = n_in + 1 - E * S
-        held = n_in + (n_out * self.model.kv_out_halves + 1) // 2  # as ``admit`` reserved
+        held = self.model.kv_held(n_in, n_out)  # as ``admit`` reserved
         heappush(self.dec, (S + (steps if steps > 1 else 1), rid, term, held))
         self.ctx_base += term
         self.n_dec += 1
