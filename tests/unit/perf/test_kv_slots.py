@@ -106,6 +106,7 @@ def test_simulator_admits_as_the_engine_does(engine, admitted) -> None:
     from codesign.perf.memory import RESERVES_MAX_TOKENS
     from codesign.simulate.batching import admit
     from codesign.simulate.requests import COLUMNS, N_IN, N_OUT
+    from tests.unit.simulate.sim_helpers import FixedModel
 
     rows = []
     for _ in range(3):
@@ -115,7 +116,7 @@ def test_simulator_admits_as_the_engine_does(engine, admitted) -> None:
     halves = 2 if engine in RESERVES_MAX_TOKENS else 1
     w = SimpleNamespace(
         rows=rows,
-        model=SimpleNamespace(max_seqs=64, kv_out_halves=halves),
+        model=FixedModel(max_seqs=64, kv_out_halves=halves),
         waiting=deque([0, 1, 2]),
         pf_active=[],
         n_dec=1,  # one sequence decoding already
