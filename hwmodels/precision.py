@@ -120,6 +120,15 @@ PRECISIONS: dict[str, Precision] = {
         ),
         _p("int8", 8, ("int8",), description="INT8 weights and activations"),
         _p(
+            "int8_wo",
+            8,
+            ("bf16",),
+            scale_bits=16,
+            block_elements=4096,
+            weight_only=True,
+            description="INT8 weight-only (per-channel scales), computed in bf16",
+        ),
+        _p(
             "int4_wo",
             4,
             ("bf16",),
@@ -144,6 +153,7 @@ ALIASES: dict[str, str] = {
     "half": "fp16",
     "float32": "fp32",
     "w4a16": "int4_wo",
+    "w8a16": "int8_wo",
     "int4": "int4_wo",
     "nvfp4_awq": "nvfp4",
     "w4a8": "nvfp4",

@@ -18,6 +18,7 @@ from codesign.validation.silicon import SiliconRows
 _QUANT = {
     "fp8_block": "fp8_block",
     "fp8": "fp8",
+    "fp8_ootb": "fp8",  # FP8 GEMMs with per-tensor scales, as the checkpoint ships them
     "nvfp4": "nvfp4",
     "fp4": "nvfp4",
     "int4_wo": "int4_wo",
@@ -28,10 +29,13 @@ _QUANT = {
     "float16": "fp16",
     "mxfp4": "mxfp4",
     "w4a16_mxfp4": "mxfp4",
+    "w4a8_mxfp4_fp8": "mxfp4",  # MXFP4 experts with FP8/MXFP8 activations
+    "w4a8_mxfp4_mxfp8": "mxfp4",
     "mxfp8": "mxfp8",
     "w4afp8": "nvfp4",  # 4-bit weights, 8-bit activations: stored like a 4-bit format
     "sq": "int8",  # SmoothQuant W8A8
     "int8": "int8",
+    "int8_wo": "int8_wo",
 }
 
 

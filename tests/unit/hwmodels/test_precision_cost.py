@@ -22,6 +22,8 @@ def test_bits_include_block_scales() -> None:
     assert get_precision("fp8").bytes_per_element == 1.0
     assert get_precision("bf16").bytes_per_element == 2.0
     assert get_precision("fp8_block").bits_effective == pytest.approx(8 + 32 / 16384)
+    # W8A16: a bf16 scale per output channel of a 4096-wide input row
+    assert get_precision("w8a16").bits_effective == pytest.approx(8 + 16 / 4096)
     assert get_precision("BFloat16").name == "bf16"  # alias, case-insensitive
 
 
@@ -43,6 +45,7 @@ def test_unaccelerated_formats_fall_back_to_next_wider_rate() -> None:
     assert h100.compute_format_for("nvfp4") == "fp8"  # weights dequantised to FP8
     assert h100.peak_flops("nvfp4") == pytest.approx(1978.9e12)
     assert h100.compute_format_for("int4_wo") == "bf16"
+    assert h100.compute_format_for("int8_wo") == "bf16"  # W8A16: one byte stored, bf16 math
     assert get_chip("b200").peak_flops("nvfp4") == pytest.approx(9000e12)
 
 

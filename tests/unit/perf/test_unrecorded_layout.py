@@ -100,6 +100,11 @@ def test_row_precisions_read_benchmark_quant_names() -> None:
     assert row_precisions("float16", "w4a16_mxfp4", "", "vllm", prof) == ("fp16", "mxfp4", "bf16")
     assert row_precisions("fp8", "w4afp8", "", "trtllm", prof) == ("fp8", "nvfp4", "fp8")
     assert row_precisions("sq", "", "", "sglang", prof)[0] == "int8"
+    assert row_precisions("int8_wo", "w4a8_mxfp4_mxfp8", "", "trtllm", prof)[:2] == (
+        "int8_wo",
+        "mxfp4",
+    )
+    assert row_precisions("fp8_ootb", "", "", "trtllm", prof)[0] == "fp8"
     # an unknown name keeps the checkpoint's own precision
     assert row_precisions("", "", "", "vllm", prof)[1] == prof.native_moe
 
