@@ -27,6 +27,7 @@ from codesign.cli.common import (
     user_errors,
 )
 from codesign.cli.perf_report import pct as _pct
+from codesign.cli.perf_report import print_bands as _print_bands
 from codesign.cli.perf_report import print_summary as _print_summary
 from codesign.errors import CodesignError, NotFoundError
 from codesign.validation.crossval import cross_validate
@@ -275,9 +276,20 @@ def calibrate(
         "the default refines the current calibration, a few hundred move a new parameter "
         "from its prior.",
     ),
+    bands: str = typer.Option(
+        "cv-system",
+        "--bands",
+        help="Error bands stored with the calibration (each estimate's 10th-90th percentile "
+        "range): cv-system (each system's rows predicted by a refit without them; one "
+        "refit per system), in-sample, or none.",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit the efficiency curves to measured rows, write the calibration, show before/after."""
+    from codesign.validation.bands import BAND_METHODS, bands_from_rows
+
+    if bands not in BAND_METHODS:
+        raise CodesignError(f"--bands: choose one of {', '.join(BAND_METHODS)}, got {bands!r}")
     groups = _parse_groups(by)
     rows = _load_rows(silicon)
     with model_dirs(configs):
@@ -287,6 +299,23 @@ def calibrate(
         before = accuracy_report(rows, *api.predict_rows(rows, before_calib), by=groups)
         with _fit_progress(err_console.is_terminal and not as_json, evaluations) as on_eval:
             fitted = api.fit_calibration(rows, max_nfev=evaluations, progress=on_eval)
+        with _fold_progress(err_console.is_terminal and not as_json) as progress:
+            task = progress.add_task("error bands", total=None) if progress else None
+
+            def on_fold(value: str, done: int, total: int) -> None:
+                if progress is not None and task is not None:
+                    progress.update(task, completed=done, total=total)
+
+            error_bands = bands_from_rows(
+                rows,
+                fitted,
+                lambda train: api.fit_calibration(train, base=fitted, max_nfev=evaluations),
+                api.predict_rows,
+                bands,  # type: ignore[arg-type]
+                on_fold,
+            )
+        if error_bands is not None:
+            fitted = fitted.with_error_bands(error_bands)
         path.parent.mkdir(parents=True, exist_ok=True)
         fitted.save(path)
         after = accuracy_report(rows, *api.predict_rows(rows, fitted), by=groups)
@@ -294,7 +323,13 @@ def calibrate(
         rep.pop("unpredicted")
     if as_json:
         print_json(
-            {"calibration_path": str(path), "n": len(rows), "before": before, "after": after}
+            {
+                "calibration_path": str(path),
+                "n": len(rows),
+                "before": before,
+                "after": after,
+                "error_bands": error_bands.model_dump() if error_bands is not None else None,
+            }
         )
         return
     print_table(
@@ -302,6 +337,8 @@ def calibrate(
         ["group", "value", "n", "coverage", "TTFT med APE", "TPOT med APE", "both within 2x"],
         _compare_rows(before, after),
     )
+    if error_bands is not None:
+        _print_bands(error_bands)
     console.print(f"calibration written to {path}")
 
 
@@ -309,112 +346,6 @@ def perf_commands(app: typer.Typer) -> None:
     """Register `validate`, `calibrate` and `estimate` on the root `codesign` app."""
     app.command("validate")(validate)
     app.command("calibrate")(calibrate)
+    from codesign.cli.perf_estimate import estimate_command
+
     app.command("estimate")(user_errors(estimate_command))
-
-
-def estimate_command(
-    model: str = typer.Option(..., "--model", "-m", help="Hugging Face id or config path."),
-    system: str = typer.Option(..., "--system", "-s", help="System name, e.g. h200_sxm."),
-    mode: str = typer.Option("agg", help="agg | disagg | afd"),
-    decode_system: str = typer.Option(
-        None, help="Decode-pool system (disagg) or FFN-pool system (afd); may differ."
-    ),
-    engine: str = typer.Option("trtllm", help="Serving engine: trtllm | vllm | sglang."),
-    tp: int = typer.Option(1, min=1, help="Tensor parallel size per worker."),
-    pp: int = typer.Option(1, min=1, help="Pipeline parallel size."),
-    ep: int = typer.Option(0, min=0, help="Expert parallel size (0: tp x dp for MoE)."),
-    dp: int = typer.Option(1, min=1, help="Attention data-parallel ranks per worker."),
-    batch: int = typer.Option(8, min=1, help="Concurrent clients per attention-DP rank."),
-    isl: int = typer.Option(4096, min=1, help="Input tokens per request."),
-    osl: int = typer.Option(512, min=1, help="Output tokens per request."),
-    prefix_hit: float = typer.Option(0.0, min=0.0, max=0.999, help="Cached prompt fraction."),
-    host_share: float = typer.Option(
-        0.0, min=0.0, max=1.0, help="Part of the cached prefix loaded from host memory."
-    ),
-    precision: str = typer.Option(None, help="GEMM weight precision (e.g. fp8, nvfp4)."),
-    moe_precision: str = typer.Option(None, help="Expert weight precision."),
-    prefill_workers: int = typer.Option(1, min=1, help="Prefill workers (disagg)."),
-    decode_workers: int = typer.Option(1, min=1, help="Decode workers (disagg)."),
-    set_: list[str] = typer.Option(None, "--set", help="Hardware override KNOB=VALUE."),
-    spec: str = typer.Option("none", help="Speculative decoding: none | mtp | eagle."),
-    draft_tokens: int = typer.Option(0, min=0, max=16, help="Draft tokens per verify step."),
-    acceptance: float = typer.Option(0.7, min=0.0, max=0.999, help="Draft acceptance rate."),
-    ffn_chips: int = typer.Option(8, min=1, help="AFD: chips of the FFN/expert pool."),
-    micro_batches: int = typer.Option(2, min=1, max=8, help="AFD: ping-pong micro-batches."),
-    arrival_rate: float = typer.Option(
-        None, min=0.0, help="Open loop: offered requests/s (default: closed-loop --batch)."
-    ),
-    cuda_graphs: bool = typer.Option(
-        True,
-        "--cuda-graphs/--eager",
-        help="Decode steps replayed as CUDA graphs (the engines' default), or launched "
-        "eagerly kernel by kernel (vLLM --enforce-eager, SGLang --disable-cuda-graph).",
-    ),
-    adp_balance_iters: int = typer.Option(
-        0,
-        min=0,
-        help="TRT-LLM attention-DP balancing (attention_dp_config.enable_balance) with this "
-        "timeout in iterations; 0: off (TRT-LLM's default). The DEP recipes use 60.",
-    ),
-    breakdown: bool = typer.Option(
-        False,
-        "--breakdown",
-        help="Also show where the time goes: one decode step and the request's prefill by "
-        "component (GEMMs, experts, attention, communication, element-wise, fixed), and "
-        "TTFT's parts (ms).",
-    ),
-    calibration: Path = typer.Option(None, help="Calibration file (default: packaged)."),
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Estimate one deployment point: TTFT, TPOT, tokens/s per user and per GPU, cost."""
-    from codesign.perf.calibration import load_calibration
-    from codesign.perf.estimate import EstimateRequest, estimate
-    from hwmodels.derive import parse_assignments
-
-    req = EstimateRequest(
-        model=model,
-        system=system,
-        mode=mode,
-        decode_system=decode_system,
-        engine=engine,
-        tp=tp,
-        pp=pp,
-        dp=dp,
-        ep=ep,
-        batch=batch,
-        isl=isl,
-        osl=osl,
-        prefix_hit=prefix_hit,
-        host_share=host_share,
-        gemm_precision=precision,
-        moe_precision=moe_precision,
-        prefill_workers=prefill_workers,
-        decode_workers=decode_workers,
-        hardware_overrides=parse_assignments(set_),
-        spec_method=spec,
-        draft_tokens=draft_tokens,
-        acceptance=acceptance,
-        ffn_chips=ffn_chips,
-        micro_batches=micro_batches,
-        arrival_rate=arrival_rate or None,
-        cuda_graphs=cuda_graphs,
-        adp_balance_iters=adp_balance_iters,
-        breakdown=breakdown,
-    )
-    result = estimate(req, load_calibration(calibration))
-    if as_json:
-        print_json(result)
-        return
-    parts = result.pop("breakdown", None)
-    print_table(
-        f"{model} on {system} ({mode}, {engine}{'' if cuda_graphs else ', eager'})",
-        ["metric", "value"],
-        list(result.items()),
-    )
-    if parts:
-        names = list(dict.fromkeys(k for group in parts.values() for k in group if k != "total"))
-        print_table(
-            "where the time goes (ms)",
-            ["part", *parts],
-            [[k, *(group.get(k, "") for group in parts.values())] for k in [*names, "total"]],
-        )

@@ -72,3 +72,27 @@ def print_summary(title: str, report: dict[str, Any], folds: str | None = None) 
         for reason, count in reasons.items():
             rt.add_row(reason, str(count))
         console.print(rt)
+
+
+def print_bands(bands: Any) -> None:
+    """The calibration's error bands: measured / predicted at the 10th, 50th and 90th
+    percentile per serving mode and engine (``codesign.perf.error_bands.ErrorBands``)."""
+    table = Table(
+        title=f"Error bands (measured / predicted, {bands.source})",
+        header_style="bold cyan",
+        title_justify="left",
+    )
+    for col in (
+        "group",
+        "rows",
+        "TTFT p10",
+        "TTFT p50",
+        "TTFT p90",
+        "TPOT p10",
+        "TPOT p50",
+        "TPOT p90",
+    ):
+        table.add_column(col)
+    for key, b in bands.bands.items():
+        table.add_row(key, str(b.rows), *(_ratio(x) for x in (*b.ttft_ratio, *b.tpot_ratio)))
+    console.print(table)

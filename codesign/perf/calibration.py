@@ -47,6 +47,9 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   so return, together: the fraction of the other clients' prefills a request typically
   queues behind. It is a property of the engine's scheduler (how it orders a cohort's
   prefills against running decodes), so it is fitted per engine.
+- ``error_bands``: not a model parameter but the spread of measured / predicted that the
+  fitted model leaves, per serving mode and engine (``codesign.perf.error_bands``), so
+  each estimate carries the range its kind of prediction has shown.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from codesign.perf.error_bands import ErrorBands
 
 DEFAULT_CALIBRATION_PATH = Path(__file__).resolve().parent / "calibration.json"
 ENGINES = ("trtllm", "vllm", "sglang")
@@ -97,6 +102,9 @@ class Calibration(BaseModel):
         default_factory=lambda: {"trtllm": 0.3, "vllm": 0.3, "sglang": 0.3}
     )
     fit_summary: dict[str, float] = Field(default_factory=dict)
+    # measured / predicted spread of this calibration's predictions (``error_bands``); a
+    # refit drops it, since it described the calibration before
+    error_bands: ErrorBands | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -132,6 +140,9 @@ class Calibration(BaseModel):
         out = Path(path) if path else DEFAULT_CALIBRATION_PATH
         out.write_text(json.dumps(self.model_dump(), indent=2) + "\n")
         return out
+
+    def with_error_bands(self, bands: ErrorBands) -> Calibration:
+        return self.model_copy(update={"error_bands": bands})
 
     def stamped(self, fitted_on: str) -> Calibration:
         return self.model_copy(

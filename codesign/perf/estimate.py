@@ -15,6 +15,7 @@ from codesign.errors import SpecError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.engine import byte_sizes
+from codesign.perf.error_bands import band_fields
 from codesign.perf.hardware import hw_vectors
 from codesign.perf.predict import Group, evaluate_group, row_precisions
 from codesign.perf.profile import build_profile
@@ -134,6 +135,22 @@ def _rows(req: EstimateRequest, moe: bool) -> SiliconRows:
     return SiliconRows(**arrays)
 
 
+def _unmeasured(req: EstimateRequest) -> list[str]:
+    """What this request has that the measured rows behind the error bands did not."""
+    out = []
+    if req.prefix_hit > 0:
+        out.append("prefix-cache hits")
+    if req.arrival_rate:
+        out.append("open-loop arrivals")
+    if req.spec_method != "none" and req.draft_tokens > 0:
+        out.append("speculative decoding on record")
+    if req.decode_system:
+        out.append("mixed prefill/decode systems")
+    if req.hardware_overrides:
+        out.append("hardware overrides")
+    return out
+
+
 def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str, Any]:
     """TTFT, TPOT, tokens/s per user and per GPU, memory, power and cost of one point
     (with ``req.breakdown``, also ``breakdown``: the step components, ``perf.breakdown``)."""
@@ -199,6 +216,15 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     result: dict[str, Any] = {
         "ttft_ms": ttft * 1e3,
         "tpot_ms": tpot * 1e3,
+        # the range measured latencies of this mode and engine have fallen in around the
+        # model's predictions (10th-90th percentile), where the calibration carries one
+        **(
+            band_fields(
+                calib.error_bands, req.mode, req.engine, ttft * 1e3, tpot * 1e3, _unmeasured(req)
+            )
+            if stable
+            else {}
+        ),
         "tokens_per_s_per_user": 1.0 / tpot if stable else 0.0,
         "output_tokens_per_s": out_tok_s,
         "tokens_per_s_per_gpu": out_tok_s / gpus,

@@ -132,5 +132,7 @@ def fit_calibration(
         "cost": float(res.cost),
         "evaluations": float(calls[0]),
     }
-    out = fitted.model_copy(update={"fit_summary": summary, "version": base.version + 1})
+    out = fitted.model_copy(
+        update={"fit_summary": summary, "version": base.version + 1, "error_bands": None}
+    )
     return out.stamped(f"{n} measured rows")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from codesign.perf.calibration import Calibration
+from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.fit import PARAMS, fit_calibration, from_vector, residuals, to_vector
 from codesign.perf.predict import evaluate, prepare
 from codesign.validation.silicon import SiliconRows
@@ -21,8 +21,10 @@ def test_fit_on_a_subset_stays_in_bounds_and_improves(shared_dir) -> None:
     rows = SiliconRows.from_csv(shared_dir / "validation" / "silicon_dev.csv")
     rng = np.random.default_rng(0)
     sub = rows.subset(np.sort(rng.choice(len(rows), 300, replace=False)))
-    prior = Calibration()
+    # the prior carries bands of its own; they described it, not the refit
+    prior = Calibration().with_error_bands(load_calibration().error_bands)  # type: ignore[arg-type]
     fitted = fit_calibration(sub, prior, max_nfev=4)
+    assert prior.error_bands is not None and fitted.error_bands is None
     x = to_vector(fitted)
     for (name, key, lo, hi), v in zip(PARAMS, x, strict=True):
         assert lo <= v <= hi, (name, key, v)

@@ -286,3 +286,83 @@ def test_validate_real_file_with_stand_in(app, fake: FakePerf, shared_dir: Path)
         "h200_sxm",
     }
     assert sum(f["n"] for f in rep["cross_validation"]["folds"].values()) == 3188
+
+
+def _with_bands(self: FakeCalibration, bands) -> FakeCalibration:
+    self.bands = bands  # type: ignore[attr-defined]
+    return self
+
+
+@pytest.fixture
+def two_system_csv(write_rows: Callable[..., Path], agg) -> Path:
+    """24 agg rows, 12 per system, isl 100; measured TTFT 100 .. 1,200 ms on h100 and
+    twice that on h200 (1 .. 12 and 2 .. 24 ms/token); TPOT 10 ms."""
+    recs = []
+    for system, scale in (("h100_sxm", 1), ("h200_sxm", 2)):
+        for k in range(1, 13):
+            recs.append(
+                {
+                    **agg,
+                    "id": f"{system}-{k}",
+                    "system": system,
+                    "isl": "100",
+                    "silicon_ttft_ms": str(100 * k * scale),
+                    "silicon_tpot_ms": "10",
+                    "model_path": "m/A",
+                }
+            )
+    return write_rows(recs)
+
+
+def test_calibrate_stores_error_bands_from_held_out_systems(
+    app, fake: FakePerf, two_system_csv: Path, tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(FakeCalibration, "with_error_bands", _with_bands, raising=False)
+    out = tmp_path / "cal.json"
+    args = ["calibrate", "--silicon", str(two_system_csv), "--out", str(out), "--json"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    bands = json.loads(res.stdout)["error_bands"]
+    assert bands["source"] == "leave-one-system-out over 2 systems"
+    # each system's rows predicted by the other's fit: h100 rows at 13 ms/token (the mean
+    # of 2 .. 24), h200 rows at 6.5 (the mean of 1 .. 12)
+    measured = np.array([100 * k * s for s in (1, 2) for k in range(1, 13)], dtype=float)
+    predicted = np.array([1300.0] * 12 + [650.0] * 12)
+    want = np.quantile(measured / predicted, [0.1, 0.5, 0.9])
+    assert bands["bands"]["all"]["ttft_ratio"] == pytest.approx(want)
+    assert bands["bands"]["all"]["rows"] == 24 and bands["bands"]["agg"]["rows"] == 24
+    assert bands["bands"]["all"]["tpot_ratio"] == pytest.approx([1.0, 1.0, 1.0])
+    # one refit on all rows, then one per held-out system, each from the new calibration
+    fits = [c for c in fake.calls if c[0] == "fit"]
+    assert [f[1] for f in fits] == [24, 12, 12] and fits[1][2] == pytest.approx(9.75)
+
+
+def test_calibrate_bands_in_sample_none_and_bad(
+    app, fake: FakePerf, two_system_csv: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(FakeCalibration, "with_error_bands", _with_bands, raising=False)
+    base = ["calibrate", "--silicon", str(two_system_csv), "--json", "--bands"]
+    res = runner.invoke(app, [*base, "in-sample"])
+    assert res.exit_code == 0, res.stderr
+    bands = json.loads(res.stdout)["error_bands"]
+    assert bands["source"] == "in sample"
+    # the fit over all rows: 9.75 ms/token, 975 ms for every row
+    measured = np.array([100 * k * s for s in (1, 2) for k in range(1, 13)], dtype=float)
+    want = np.quantile(measured / 975.0, [0.1, 0.5, 0.9])
+    assert bands["bands"]["agg"]["ttft_ratio"] == pytest.approx(want)
+    human = ["calibrate", "--silicon", str(two_system_csv), "--bands", "in-sample"]
+    res = runner.invoke(app, human)
+    assert res.exit_code == 0, res.stderr
+    assert "Error bands (measured / predicted, in sample)" in res.stdout
+    res = runner.invoke(app, [*base, "none"])
+    assert res.exit_code == 0 and json.loads(res.stdout)["error_bands"] is None
+    res = runner.invoke(app, [*base, "sometimes"])
+    assert res.exit_code == 2 and "--bands: choose one of cv-system" in res.stderr
+
+
+def test_calibrate_too_few_rows_for_bands(app, fake: FakePerf, small_csv: Path) -> None:
+    """Three rows of one system: no system to hold out and too few rows to read
+    percentiles from, so the calibration is written without bands."""
+    res = runner.invoke(app, ["calibrate", "--silicon", str(small_csv), "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["error_bands"] is None
