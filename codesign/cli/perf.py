@@ -309,7 +309,10 @@ def calibrate(
             error_bands = bands_from_rows(
                 rows,
                 fitted,
-                lambda train: api.fit_calibration(train, base=fitted, max_nfev=evaluations),
+                # each fold refines the new calibration, as ``validate --cv`` does
+                lambda train: api.fit_calibration(
+                    train, base=fitted, max_nfev=min(evaluations, DEFAULT_FIT_EVALUATIONS)
+                ),
                 api.predict_rows,
                 bands,  # type: ignore[arg-type]
                 on_fold,

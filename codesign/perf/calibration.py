@@ -42,6 +42,12 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   value (5-8 us) is several times a tokeniser's cost, so it is charged on uncached tokens
   (charged on every token, a 156K-token agent context would wait ~1.2 s more).
 - ``moe_imbalance``: scale of the expected max-over-ranks token excess under EP.
+- ``expert_skew``: how unevenly a router spreads a step's tokens over the experts, as the
+  sigma of a log-normal expert popularity (0: uniform). A decode step streams the weights
+  of the distinct experts its tokens hit; with skew the popular experts take repeat hits,
+  so a moderate batch touches fewer of them than uniform routing says
+  (``step.distinct_expert_share``). Prefill batches touch every expert either way. The
+  prior 0.5 lets a fit move it (its effect starts at second order in sigma).
 - ``queue_factor``: scale of the random-arrival queueing wait (1 = M/D/1-like).
 - ``sync_factor`` (per engine): closed-loop clients with equal output lengths finish, and
   so return, together: the fraction of the other clients' prefills a request typically
@@ -97,6 +103,7 @@ class Calibration(BaseModel):
     ttft_per_layer_us: float = Field(0.0, ge=0.0)
     ttft_per_input_token_us: float = Field(0.0, ge=0.0)
     moe_imbalance: float = 1.0  # unidentified by the dev rows; bounded to [0.5, 2] in fits
+    expert_skew: float = Field(0.5, ge=0.0)
     queue_factor: float = 1.0
     sync_factor: dict[str, float] = Field(
         default_factory=lambda: {"trtllm": 0.3, "vllm": 0.3, "sglang": 0.3}
@@ -110,12 +117,17 @@ class Calibration(BaseModel):
     @classmethod
     def _constant_attention_before_v10(cls, data: object) -> object:
         """Files before version 10 fitted a constant prefill-attention efficiency; files
-        before version 11 had no MoE-layer overhead."""
+        before version 11 had no MoE-layer overhead; files before version 15 routed
+        tokens to experts uniformly."""
         version = int(data.get("version", 11)) if isinstance(data, dict) else 11
         if version < 10 and "attn_half_tokens" not in data:  # type: ignore[operator]
             data = {**data, "attn_half_tokens": 0.0}  # type: ignore[dict-item]
         if version < 11 and "moe_layer_overhead_us" not in data:  # type: ignore[operator]
             data = {**data, "moe_layer_overhead_us": 0.0}  # type: ignore[dict-item]
+        # (a file that records its version: the priors, constructed without one, keep 0.5)
+        stored = isinstance(data, dict) and "version" in data
+        if stored and version < 15 and "expert_skew" not in data:  # type: ignore[operator]
+            data = {**data, "expert_skew": 0.0}  # type: ignore[dict-item]  # uniform routing
         return data
 
     @field_validator("sync_factor", mode="before")

@@ -57,6 +57,7 @@ def efficiency(
         layer_overhead_s=layer,
         step_overhead_s=step,
         moe_imbalance=calib.moe_imbalance,
+        expert_skew=calib.expert_skew,
         moe_layer_overhead_s=calib.moe_layer_overhead_us * 1e-6,
         eager_host_s=host,
     )

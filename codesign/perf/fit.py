@@ -38,6 +38,7 @@ PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
     ("ttft_per_layer_us", None, 0.0, 20_000.0),
     ("ttft_per_input_token_us", None, 0.0, 50.0),
     ("moe_imbalance", None, 0.5, 2.0),
+    ("expert_skew", None, 0.0, 2.0),
     ("queue_factor", None, 0.0, 20.0),
     *(("sync_factor", e, 0.0, 1.0) for e in ENGINES),
 )
