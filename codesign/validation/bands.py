@@ -3,6 +3,10 @@
 ``cv-system``: each system's rows predicted by a calibration refitted without them (what a
 system the calibration never saw should expect; one refit per system). ``in-sample``: the
 rows predicted by the calibration itself (narrower: it was fitted on them).
+
+Disaggregated rows that leave their worker counts empty are fitted and predicted with an
+assumed deployment (``perf.unrecorded``); an estimate names its own workers, so its band
+comes from the disaggregated rows that record theirs.
 """
 
 from __future__ import annotations
@@ -43,9 +47,21 @@ def bands_from_rows(
     else:
         ttft, tpot, _ = predict_fn(rows, calibration)
         source = SOURCES["in-sample"] + (" (one system)" if method == "cv-system" else "")
+    # an estimate names its prefill and decode workers: its band comes from the disagg rows
+    # that record theirs, not from those whose pools the prediction had to assume
+    known = (rows.mode != "disagg") | ((rows.p_workers > 0) & (rows.d_workers > 0))
+    if (~known).any():
+        source += "; disagg rows that record their worker counts"
+    k = np.flatnonzero(known)
     try:
         return compute_error_bands(
-            rows.mode, rows.backend, rows.ttft_ms, ttft, rows.tpot_ms, tpot, source
+            rows.mode[k],
+            rows.backend[k],
+            rows.ttft_ms[k],
+            np.asarray(ttft)[k],
+            rows.tpot_ms[k],
+            np.asarray(tpot)[k],
+            source,
         )
     except ValueError:
         return None
