@@ -89,8 +89,8 @@ def compute_error_bands(
     if ok.sum() < min_rows:
         raise ValueError(f"error bands need at least {min_rows} predicted rows, got {ok.sum()}")
     bands = {ALL: _band(rt[ok], rp[ok])}
-    modes = sorted(set(mode[ok].tolist()))
-    for m in modes:
+    seen = sorted(set(mode[ok].tolist()))
+    for m in seen:
         in_mode = ok & (mode == m)
         if in_mode.sum() >= min_rows:
             bands[m] = _band(rt[in_mode], rp[in_mode])
@@ -98,7 +98,7 @@ def compute_error_bands(
             sel = in_mode & (engine == e)
             if sel.sum() >= min_rows:
                 bands[f"{m}/{e}"] = _band(rt[sel], rp[sel])
-    return ErrorBands(source=source, modes=tuple(modes), bands=bands)
+    return ErrorBands(source=source, modes=tuple(seen), bands=bands)
 
 
 def band_fields(
