@@ -71,8 +71,7 @@ UNDERSPECIFIED_WEIGHT = 0.3
 def row_weights(rows: SiliconRows) -> np.ndarray:
     """Disagg rows that do not record worker counts or batch sizes are under-specified (the
     deployment is partly inferred), so they pull on the physics less."""
-    partial = (rows.mode == "disagg") & ((rows.d_workers == 0) | (rows.p_workers == 0))
-    return np.where(partial, UNDERSPECIFIED_WEIGHT, 1.0)
+    return np.where(rows.disagg_workers_unrecorded, UNDERSPECIFIED_WEIGHT, 1.0)
 
 
 def residuals(

@@ -11,7 +11,7 @@ comes from the disaggregated rows that record theirs.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -20,7 +20,7 @@ from codesign.validation.crossval import FitFn, FoldCallback, PredictFn, cross_v
 from codesign.validation.silicon import SiliconRows
 
 BandMethod = Literal["cv-system", "in-sample", "none"]
-BAND_METHODS: tuple[str, ...] = ("cv-system", "in-sample", "none")
+BAND_METHODS: tuple[str, ...] = get_args(BandMethod)
 SOURCES = {
     "cv-system": "leave-one-system-out",
     "in-sample": "in sample",
@@ -49,7 +49,7 @@ def bands_from_rows(
         source = SOURCES["in-sample"] + (" (one system)" if method == "cv-system" else "")
     # an estimate names its prefill and decode workers: its band comes from the disagg rows
     # that record theirs, not from those whose pools the prediction had to assume
-    known = (rows.mode != "disagg") | ((rows.p_workers > 0) & (rows.d_workers > 0))
+    known = ~rows.disagg_workers_unrecorded
     if (~known).any():
         source += "; disagg rows that record their worker counts"
     k = np.flatnonzero(known)

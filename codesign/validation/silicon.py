@@ -174,6 +174,12 @@ class SiliconRows:
     def is_agg(self) -> np.ndarray:
         return self.mode == "agg"
 
+    @property
+    def disagg_workers_unrecorded(self) -> np.ndarray:
+        """Disagg rows that leave a prefill or decode worker count empty: their deployment
+        has to be assumed (``perf.unrecorded``)."""
+        return (self.mode == "disagg") & ((self.p_workers == 0) | (self.d_workers == 0))
+
     def subset(self, mask_or_index: Any) -> SiliconRows:
         """Rows selected by a boolean mask (length n) or an integer index array."""
         sel = np.asarray(mask_or_index)
