@@ -16,6 +16,7 @@ from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.engine import byte_sizes
 from codesign.perf.error_bands import band_fields
+from codesign.perf.group import QUANT_NAMES, is_quant_name
 from codesign.perf.hardware import hw_vectors
 from codesign.perf.predict import Group, evaluate_group, row_precisions
 from codesign.perf.profile import build_profile
@@ -72,6 +73,12 @@ class EstimateRequest(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> EstimateRequest:
+        for flag, name in (
+            ("--precision", self.gemm_precision),
+            ("--moe-precision", self.moe_precision),
+        ):
+            if name and not is_quant_name(name):
+                raise ValueError(f"{flag} {name!r}: choose one of {', '.join(QUANT_NAMES)}")
         if self.decode_system and self.mode == "agg":
             raise ValueError("--decode-system needs --mode disagg or afd")
         if self.host_share > 0 and self.prefix_hit == 0:

@@ -39,6 +39,15 @@ _QUANT = {
 }
 
 
+def is_quant_name(name: str) -> bool:
+    """Whether ``row_precisions`` reads ``name`` as a format (an unknown name in a measured
+    row falls back to the checkpoint's own precision; a user's request should not)."""
+    return name in _QUANT
+
+
+QUANT_NAMES: tuple[str, ...] = tuple(sorted(_QUANT))
+
+
 def row_precisions(
     gemm_q: str, moe_q: str, precision: str, backend: str, prof: ModelProfile
 ) -> tuple[str, str, str]:

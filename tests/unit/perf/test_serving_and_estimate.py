@@ -239,3 +239,13 @@ def test_think_time_shrinks_the_running_batch_by_hand() -> None:
     assert b == pytest.approx(x * 100 * tpot)
     assert tpot == pytest.approx(0.010 + 0.001 * (1 + 63 / 64 * b))
     assert b < 16 and tpot < busy["tpot_s"][0]
+
+
+def test_an_unknown_precision_is_refused_not_ignored() -> None:
+    """A measured row with an unknown quant name keeps the checkpoint's precision (rows
+    must all be predicted); a request naming one is a typo, and says which names exist."""
+    with pytest.raises(ValueError, match=r"--precision 'int9': choose one of .*int8_wo"):
+        EstimateRequest(model="x", system="h100_sxm", gemm_precision="int9")
+    with pytest.raises(ValueError, match=r"--moe-precision 'fp3'"):
+        EstimateRequest(model="x", system="h100_sxm", moe_precision="fp3")
+    assert EstimateRequest(model="x", system="h100_sxm", gemm_precision="int8_wo")
