@@ -62,10 +62,27 @@ class EstimateIn(_Strict):
     concurrent_sessions: float = Field(64, gt=0, le=MAX_CONCURRENT_SESSIONS, allow_inf_nan=False)
 
 
+class ErrorBandOut(BaseModel):
+    band: str = Field(description="which band: <mode>/<engine>, <mode> or all")
+    source: str = Field(description="the predictions it was read from")
+    rows: int = Field(description="measured rows behind it")
+    ttft_ratio: list[float] = Field(description="measured / predicted TTFT, p10 p50 p90")
+    tpot_ratio: list[float] = Field(description="measured / predicted TPOT, p10 p50 p90")
+    ranges: dict[str, list[float]] = Field(
+        description="each latency metric's [low, high]: the metric times the p10 and p90 ratio"
+    )
+    unmeasured: list[str] = Field(description="what this estimate has that the rows had not")
+
+
 class EstimateOut(BaseModel):
     metrics: dict[str, float | None]
     feasible: bool
     reason: str
+    error_band: ErrorBandOut | None = Field(
+        None,
+        description="the calibration's measured / predicted spread for the deployment's "
+        "mode and engine; null where it has none (afd) or the deployment is infeasible",
+    )
 
 
 def _deployment(doc: dict[str, Any]) -> Any:
@@ -106,9 +123,13 @@ def estimate(
     of a workload (a synthetic preset of at most 2000 sessions, a stored trace
     ``trace:ID``, or fixed-length requests ``{isl, osl}``), synchronously. Metrics that
     are not finite are null; an infeasible deployment has ``feasible: false`` and the
-    reason. A deployment that does not validate, an unknown model or system, or an
-    unknown trace → 422."""
+    reason. ``error_band`` gives each latency metric a [low, high] range from the
+    calibration's measured / predicted spread for the deployment's mode and engine, and
+    what the workload has that the measured rows had not. A deployment that does not
+    validate, an unknown model or system, or an unknown trace → 422."""
     from codesign.evaluate import METRICS, evaluate
+    from codesign.perf.calibration import load_calibration
+    from codesign.perf.deployment_band import deployment_error_band
     from codesign.workload.agent_load import agent_load, session_gaps
     from codesign.workload.summary import summarize
     from search.spec import FixedWorkload
@@ -125,13 +146,18 @@ def estimate(
         else:
             trace = _trace(st, w)
         load = agent_load(summarize(trace), session_gaps(trace), merge_tiers=dep.subagents is None)
-        out = evaluate([dep], load, n)
+        calib = load_calibration()
+        out = evaluate([dep], load, n, calib)
     except CodesignError:
         raise
     except (ArithmeticError, ValueError) as exc:  # numbers the models cannot handle
         raise Invalid(f"cannot evaluate this deployment and workload: {exc}") from None
+    metrics = public_metrics({m: out[m][0] for m in METRICS}) or {}
+    feasible = bool(out["feasible"][0])
+    band = deployment_error_band(dep, metrics, calib, w.fixed is not None) if feasible else None
     return EstimateOut(
-        metrics=public_metrics({m: out[m][0] for m in METRICS}),
-        feasible=bool(out["feasible"][0]),
+        metrics=metrics,
+        feasible=feasible,
         reason=str(out["reason"][0] or ""),
+        error_band=ErrorBandOut(**band) if band else None,
     )

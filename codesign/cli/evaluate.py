@@ -24,6 +24,8 @@ def evaluate_command(
     deployment has them, else on the main pools."""
     from codesign.deployment import Deployment
     from codesign.evaluate import METRICS, evaluate
+    from codesign.perf.calibration import load_calibration
+    from codesign.perf.deployment_band import deployment_error_band
     from codesign.workload import load_trace
     from codesign.workload.agent_load import agent_load, session_gaps
     from codesign.workload.summary import summarize
@@ -32,13 +34,21 @@ def evaluate_command(
     tr = load_trace(trace, fmt)
     summary = summarize(tr)
     gaps = session_gaps(tr)
-    results = []
+    calib = load_calibration()
+    results, bands = [], []
     for dep in deps:  # the tier split depends on whether sub-agents have their own pools
         load = agent_load(summary, gaps, merge_tiers=dep.subagents is None)
-        out = evaluate([dep], load, sessions)
-        results.append({m: out[m][0] for m in (*METRICS, "feasible", "reason")})
+        out = evaluate([dep], load, sessions, calib)
+        r = {m: out[m][0] for m in (*METRICS, "feasible", "reason")}
+        results.append(r)
+        bands.append(deployment_error_band(dep, r, calib) if r["feasible"] else None)
     if as_json:
-        print_json([{"deployment": str(p), **r} for p, r in zip(deployments, results, strict=True)])
+        print_json(
+            [
+                {"deployment": str(p), **r, "error_band": b}
+                for p, r, b in zip(deployments, results, bands, strict=True)
+            ]
+        )
         return
     console.print(
         f"{tr.n_sessions} sessions, {tr.n_requests} requests in {trace}; "
@@ -50,3 +60,18 @@ def evaluate_command(
         ["metric", *[p.name for p in deployments]],
         [(m, *[r[m] for r in results]) for m in (*METRICS, "feasible", "reason")],
     )
+    _print_bands(deployments, bands)
+
+
+def _print_bands(deployments: list[Path], bands: list[dict | None]) -> None:
+    """Each deployment's latency ranges from the calibration's error band."""
+    for p, b in zip(deployments, bands, strict=True):
+        if b is None:
+            continue
+        spans = ", ".join(f"{m} {lo:.4g}-{hi:.4g}" for m, (lo, hi) in b["ranges"].items())
+        lacks = f"; the rows had no {', '.join(b['unmeasured'])}" if b["unmeasured"] else ""
+        console.print(
+            f"{p.name}: error band {b['band']} ({b['source']}, {b['rows']} measured rows): "
+            f"{spans}{lacks}",
+            highlight=False,
+        )

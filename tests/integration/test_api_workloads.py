@@ -35,6 +35,14 @@ def test_estimate_fixed_workload(client: TestClient) -> None:
     assert isinstance(tps, float) and math.isfinite(tps) and tps > 0
     assert out["metrics"]["chips"] == 2
     assert all(v is None or math.isfinite(v) for v in out["metrics"].values())
+    # the packaged calibration's band for agg TRT-LLM, around each latency
+    band = out["error_band"]
+    assert band["band"] == "agg/trtllm" and band["rows"] >= 20
+    lo, mid, hi = band["ttft_ratio"]
+    assert 0 < lo < mid < hi
+    ttft = out["metrics"]["ttft_p50_s"]
+    assert band["ranges"]["ttft_p50_s"] == [ttft * lo, ttft * hi]
+    assert band["unmeasured"] == []  # fixed lengths, no prefix hits: like the rows
 
 
 def test_estimate_synth_and_stored_trace(client: TestClient) -> None:
@@ -42,6 +50,7 @@ def test_estimate_synth_and_stored_trace(client: TestClient) -> None:
     r = client.post("/v1/estimate", json={**body, "concurrent_sessions": 8})
     assert r.status_code == 200, r.text
     assert r.json()["metrics"]["tokens_per_s_per_user"] > 0
+    assert r.json()["error_band"]["unmeasured"][0].startswith("agent sessions")
     tid = client.post("/v1/traces/synth", json={"sessions": 4}).json()["id"]
     body = {"deployment": DEPLOYMENT, "workload": {"trace": f"trace:{tid}"}}
     r = client.post("/v1/estimate", json=body)

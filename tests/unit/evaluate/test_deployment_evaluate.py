@@ -135,6 +135,14 @@ def test_evaluate_cli(shared_dir, tmp_path) -> None:
     assert res.exit_code == 0, res.stderr
     row = json.loads(res.stdout)[0]
     assert row["feasible"] and row["chips"] == 16
+    band = row["error_band"]  # the packaged calibration's band around each latency
+    lo, _, hi = band["ttft_ratio"]
+    assert band["ranges"]["ttft_p50_s"] == pytest.approx(
+        [row["ttft_p50_s"] * lo, row["ttft_p50_s"] * hi]
+    )
+    assert "agent sessions (mixed prompt lengths, tool-call gaps)" in band["unmeasured"]
+    res = CliRunner().invoke(app, ["evaluate", str(dep), "-t", str(trace), "-n", "8"])
+    assert res.exit_code == 0 and f"error band {band['band']}" in res.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: m\nmode: afd\npools: [{role: agg, system: gb200}]\n")
     res = CliRunner().invoke(app, ["evaluate", str(bad), "-t", str(trace)])
