@@ -13,6 +13,13 @@ from codesign.perf.step import Bytes, Efficiency
 
 DEFAULT_CHUNK_TOKENS = 8192  # max tokens per step (TRT-LLM max_num_tokens, SGLang/vLLM chunk)
 
+# Engines that run prefills as batches of their own between decode steps: SGLang by default
+# (its scheduler alternates prefill and decode batches; prefill chunks ride in a decode
+# batch only with --enable-mixed-chunk). TRT-LLM's in-flight batching and vLLM's unified
+# scheduler put prefill chunks into the decode steps, where the weights stream once for
+# both.
+PREFILL_OWN_BATCH = frozenset({"sglang"})
+
 # Host time per layer to launch an eager step's kernels (Python, the framework dispatcher
 # and one cudaLaunchKernel per kernel; about a dozen kernels per decoder layer). From one
 # public measurement: Llama-3.1-8B (32 layers) on an H100 SXM, a batch-1 decode step takes
@@ -89,3 +96,23 @@ def byte_sizes(gemm: Sequence[str], moe: Sequence[str], kv: Sequence[str]) -> By
         moe=_lookup(moe, bytes_per_element),
         kv=_lookup(kv, bytes_per_element),
     )
+
+
+def prefill_work_s(
+    engines: np.ndarray | list[str],
+    own_step_s: np.ndarray,
+    decode_step_s: np.ndarray,
+    chunks: np.ndarray,
+    prefill: dict[str, np.ndarray],
+) -> np.ndarray:
+    """Decode-step time one request's prefill takes from the worker (what stretches
+    TPOT and what later requests queue behind). In a mixed step (TRT-LLM, vLLM) it is
+    what each chunk adds to the decode step it rides, ``own_step_s - decode_step_s`` per
+    chunk: the weights stream once for both, so a short prompt on a big MoE adds little
+    more than its FLOPs. It is at most the prefill on its own, which an engine that runs
+    prefills as batches of their own (``PREFILL_OWN_BATCH``, SGLang) pays in full (less
+    the step's fixed overhead)."""
+    alone = prefill["total"] - prefill["fixed"]
+    mixed = np.minimum(np.maximum(own_step_s - decode_step_s, 0.0) * chunks, alone)
+    own_batch = np.isin(np.asarray(engines, dtype=str), sorted(PREFILL_OWN_BATCH))
+    return np.where(own_batch, alone, mixed)

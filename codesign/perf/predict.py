@@ -20,6 +20,7 @@ from codesign.perf.engine import (
     DEFAULT_CHUNK_TOKENS,
     byte_sizes,
     efficiency,
+    prefill_work_s,
     sync_factor,
     ttft_overhead_s,
 )
@@ -107,11 +108,24 @@ def _decode_time(
 ) -> np.ndarray:
     """Seconds per output token of a decode step, speculative decoding included."""
     if g.spec_k is None:
-        return step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)["total"]
+        return _decode_step(g, hw, lay, n_dec, ctx, nb, eff)
     k = g.spec_k[i]
     dec, verify, draft = verify_and_draft_s(g.prof, hw, lay, n_dec, ctx, k, nb, eff)
     per_token = speculative_time_per_token(verify, draft, k, g.spec_alpha[i])
     return np.where(k > 0, per_token, dec)
+
+
+def _decode_step(
+    g: Group,
+    hw: HwVec,
+    lay: Layout,
+    n_dec: np.ndarray,
+    ctx: np.ndarray,
+    nb: Bytes,
+    eff: Efficiency,
+) -> np.ndarray:
+    """Seconds of one plain decode step (no drafts) at ``n_dec`` sequences."""
+    return step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)["total"]
 
 
 def _tokens_per_iter(g: Group, i: np.ndarray) -> np.ndarray:
@@ -190,6 +204,8 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     load = make_load(active, ctx, chunk, before, 1, host_kv / chunks)
     own = step_time(prof, hw, lay, load, nb, eff)
     pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1, host_kv), nb, eff)
+    dec_only = t_dec if g.spec_k is None else _decode_step(g, hw, lay, active, ctx, nb, eff)
+    work = prefill_work_s(r.backend, own["total"], dec_only, chunks, pf)
     if g.arrival_rate is not None:
         one = np.ones_like(slots)
         out = aggregated_open(
@@ -200,7 +216,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             one,
             slots,
             own["total"] * chunks,
-            pf["total"] - pf["fixed"],
+            work,
             ttft_overhead_s(calib, list(r.backend), prof.units, new),
             g.queue(i, calib.queue_factor),
             lay.dp,
@@ -223,7 +239,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         osl,
         t_dec,
         own["total"] * chunks,
-        pf["total"] - pf["fixed"],
+        work,
         ttft_overhead_s(calib, list(r.backend), prof.units, new),
         g.queue(i, calib.queue_factor),
         sync_factor(calib, list(r.backend)),
