@@ -36,9 +36,22 @@ def recommend(result: SearchResult) -> int | None:
     )
 
 
+def error_bands(result: SearchResult) -> list[dict[str, Any] | None]:
+    """Each front point's error band (``codesign.perf.deployment_band``): the packaged
+    calibration's measured / predicted spread for its mode and engine around its latency
+    metrics; None where the calibration has none (afd)."""
+    from codesign.perf.calibration import load_calibration
+    from codesign.perf.deployment_band import deployment_error_band
+
+    calib = load_calibration()
+    fixed = result.spec.workload.fixed is not None
+    return [deployment_error_band(p.deployment, p.metrics, calib, fixed) for p in result.front]
+
+
 def summary(result: SearchResult) -> dict[str, Any]:
     """JSON-ready description of the result (what ``pareto.json`` holds)."""
     rec = recommend(result)
+    bands = error_bands(result)
     return {
         "name": result.spec.name,
         "objectives": [str(o) for o in result.spec.objectives],
@@ -69,8 +82,9 @@ def summary(result: SearchResult) -> dict[str, Any]:
                 "metrics_simulated": p.metrics_simulated,
                 "pareto_simulated": p.pareto_simulated,
                 "deployment": p.deployment.model_dump(mode="json", exclude_defaults=True),
+                "error_band": band,
             }
-            for p in result.front
+            for p, band in zip(result.front, bands, strict=True)
         ],
     }
 

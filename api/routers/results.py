@@ -80,12 +80,25 @@ def candidate(
     _: Principal = Depends(read_access),
 ) -> dict[str, Any]:
     """Any evaluated candidate: parameters, metrics (both fidelities when verified),
-    feasibility and reason, Pareto membership, and its deployment."""
+    feasibility and reason, Pareto membership, its deployment, and for a feasible one its
+    ``error_band`` (the calibration's measured / predicted spread for its mode and engine
+    around its latency metrics, as ``POST /v1/estimate`` gives; null for afd)."""
     job = get_job(st.S, job_id)
     c = R.get_candidate(st.S, job, cid)
     out = R.point_out(c, job.recommended, full=True)
     out["deployment"] = R.deployment_of(job, c)
+    out["error_band"] = _error_band(job, out) if c.feasible else None
     return out
+
+
+def _error_band(job: Any, out: dict[str, Any]) -> dict[str, Any] | None:
+    from codesign.deployment import Deployment
+    from codesign.perf.calibration import load_calibration
+    from codesign.perf.deployment_band import deployment_error_band
+
+    dep = Deployment.model_validate(out["deployment"])
+    fixed = (job.spec.get("workload") or {}).get("fixed") is not None
+    return deployment_error_band(dep, out["metrics"] or {}, load_calibration(), fixed)
 
 
 @router.get(

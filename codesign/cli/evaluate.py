@@ -65,13 +65,8 @@ def evaluate_command(
 
 def _print_bands(deployments: list[Path], bands: list[dict | None]) -> None:
     """Each deployment's latency ranges from the calibration's error band."""
+    from codesign.perf.deployment_band import band_text
+
     for p, b in zip(deployments, bands, strict=True):
-        if b is None:
-            continue
-        spans = ", ".join(f"{m} {lo:.4g}-{hi:.4g}" for m, (lo, hi) in b["ranges"].items())
-        lacks = f"; the rows had no {', '.join(b['unmeasured'])}" if b["unmeasured"] else ""
-        console.print(
-            f"{p.name}: error band {b['band']} ({b['source']}, {b['rows']} measured rows): "
-            f"{spans}{lacks}",
-            highlight=False,
-        )
+        if b is not None:
+            console.print(f"{p.name}: {band_text(b)}", highlight=False)

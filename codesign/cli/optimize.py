@@ -130,7 +130,8 @@ def _run(job: Any, sink: Any, stored: Any, as_json: bool) -> Any:
 def _report(
     result: Any, job: Any, out: Path, optuna_storage: str | None, as_json: bool, db_id: int | None
 ) -> None:
-    from search.report import recommend, summary, write_outputs
+    from codesign.perf.deployment_band import band_text
+    from search.report import error_bands, recommend, summary, write_outputs
 
     files = write_outputs(result, out)
     if optuna_storage:
@@ -198,6 +199,9 @@ def _report(
         highlight=False,
     )
     console.print(result.front[rec].deployment.to_yaml(), highlight=False)  # type: ignore[index]
+    band = error_bands(result)[rec]  # type: ignore[index]
+    if band is not None:
+        console.print(f"recommended: {band_text(band)}", highlight=False)
     console.print("wrote " + ", ".join(str(v) for v in files.values()), highlight=False)
 
 

@@ -74,3 +74,13 @@ def deployment_error_band(
         "ranges": ranges,
         "unmeasured": deployment_unmeasured(dep, metrics, fixed_lengths),
     }
+
+
+def band_text(band: Mapping[str, Any]) -> str:
+    """One line for a terminal: which band, each latency's range, what the rows lacked."""
+    spans = ", ".join(f"{m} {lo:.4g}-{hi:.4g}" for m, (lo, hi) in band["ranges"].items())
+    lacks = f"; the rows had no {', '.join(band['unmeasured'])}" if band["unmeasured"] else ""
+    return (
+        f"error band {band['band']} ({band['source']}, {band['rows']} measured rows): "
+        f"{spans}{lacks}"
+    )

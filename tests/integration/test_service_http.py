@@ -74,6 +74,12 @@ def test_submit_events_pareto_export(api: str) -> None:
         # any candidate, not only Pareto points, with its decoded deployment
         r = httpx.get(f"{api}/v1/jobs/{job.id}/candidates/{int(df['id'].iloc[0])}")
         assert r.status_code == 200 and r.json()["pareto"] is True
+        # with the calibration's error band around its latencies
+        got = r.json()
+        band, ttft = got["error_band"], got["metrics"]["ttft_p50_s"]
+        assert band["ranges"]["ttft_p50_s"] == pytest.approx(
+            [ttft * band["ttft_ratio"][0], ttft * band["ttft_ratio"][2]]
+        )
 
 
 def test_idempotency_and_errors(api: str) -> None:

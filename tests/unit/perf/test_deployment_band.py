@@ -76,7 +76,7 @@ def test_says_what_the_measured_rows_did_not_have() -> None:
         cuda_graphs=False,
         pools=[
             {"role": "prefill", "system": "h200_sxm"},
-            {"role": "decode", "system": "b200_sxm", "hardware": {"mem_bw_scale": 1.2}},
+            {"role": "decode", "system": "b200_sxm", "hardware": {"hbm_bandwidth_tb_s": 10.0}},
         ],
     )
     assert deployment_unmeasured(dep, {"cache_hit_ratio": 0.9}, fixed_lengths=False) == [

@@ -19,6 +19,15 @@ def test_optimize_writes_all_files(tmp_path):
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["pareto"] and data["recommended"] is not None
+    # every front point carries the calibration's band for its mode and engine
+    for point in data["pareto"]:
+        band = point["error_band"]
+        dep = point["deployment"]  # defaults left out: agg, trtllm
+        mode, engine = dep.get("mode", "agg"), dep.get("engine", "trtllm")
+        assert band["band"] in (f"{mode}/{engine}", mode, "all")
+        lo, _, hi = band["ttft_ratio"]
+        ttft = point["metrics"]["ttft_p50_s"]
+        assert band["ranges"]["ttft_p50_s"] == [ttft * lo, ttft * hi]
     for name in (
         "pareto.csv",
         "pareto.json",
