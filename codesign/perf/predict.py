@@ -108,24 +108,11 @@ def _decode_time(
 ) -> np.ndarray:
     """Seconds per output token of a decode step, speculative decoding included."""
     if g.spec_k is None:
-        return _decode_step(g, hw, lay, n_dec, ctx, nb, eff)
+        return step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)["total"]
     k = g.spec_k[i]
     dec, verify, draft = verify_and_draft_s(g.prof, hw, lay, n_dec, ctx, k, nb, eff)
     per_token = speculative_time_per_token(verify, draft, k, g.spec_alpha[i])
     return np.where(k > 0, per_token, dec)
-
-
-def _decode_step(
-    g: Group,
-    hw: HwVec,
-    lay: Layout,
-    n_dec: np.ndarray,
-    ctx: np.ndarray,
-    nb: Bytes,
-    eff: Efficiency,
-) -> np.ndarray:
-    """Seconds of one plain decode step (no drafts) at ``n_dec`` sequences."""
-    return step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)["total"]
 
 
 def _tokens_per_iter(g: Group, i: np.ndarray) -> np.ndarray:
@@ -204,7 +191,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     load = make_load(active, ctx, chunk, before, 1, host_kv / chunks)
     own = step_time(prof, hw, lay, load, nb, eff)
     pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1, host_kv), nb, eff)
-    dec_only = t_dec if g.spec_k is None else _decode_step(g, hw, lay, active, ctx, nb, eff)
+    # the same decode step without the chunk (t_dec is per token with speculative decoding)
+    plain = make_load(active, ctx, 0, 0, 0)
+    dec_only = t_dec if g.spec_k is None else step_time(prof, hw, lay, plain, nb, eff)["total"]
     work = prefill_work_s(r.backend, own["total"], dec_only, chunks, pf)
     if g.arrival_rate is not None:
         one = np.ones_like(slots)
