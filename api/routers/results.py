@@ -92,11 +92,18 @@ def candidate(
 
 
 def _error_band(job: Any, out: dict[str, Any]) -> dict[str, Any] | None:
+    """The candidate's band; None where its stored deployment no longer validates (a
+    job stored by an older version): the band is a guide, never a reason to fail."""
+    from pydantic import ValidationError
+
     from codesign.deployment import Deployment
     from codesign.perf.calibration import load_calibration
     from codesign.perf.deployment_band import deployment_error_band
 
-    dep = Deployment.model_validate(out["deployment"])
+    try:
+        dep = Deployment.model_validate(out["deployment"])
+    except ValidationError:
+        return None
     fixed = (job.spec.get("workload") or {}).get("fixed") is not None
     return deployment_error_band(dep, out["metrics"] or {}, load_calibration(), fixed)
 

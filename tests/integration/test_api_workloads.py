@@ -58,6 +58,35 @@ def test_estimate_synth_and_stored_trace(client: TestClient) -> None:
     assert r.json()["metrics"]["tokens_per_s_per_user"] > 0
 
 
+def test_candidate_error_band(client: TestClient) -> None:
+    """A stored candidate's band: metric x ratio for a feasible one; none for an infeasible
+    one or one whose stored deployment no longer validates (and the route still answers)."""
+    from api.db.models import Candidate
+
+    job = add_job(client, "completed")
+    metrics = {"ttft_p50_s": 0.5, "tpot_p50_ms": 20.0, "cache_hit_ratio": 0.0}
+    docs = [(DEPLOYMENT, True), (DEPLOYMENT, False), ({"model": "m", "pools": []}, True)]
+    with sessions(client)() as s:
+        ids = []
+        for k, (dep, feasible) in enumerate(docs):
+            c = Candidate(
+                job_id=job, batch=0, idx=k, phase="screen", key=str(k), params={},
+                metrics=metrics, feasible=feasible, ok=feasible, deployment=dep,
+            )  # fmt: skip
+            s.add(c)
+            s.flush()
+            ids.append(c.id)
+        s.commit()
+    got = [client.get(f"/v1/jobs/{job}/candidates/{i}") for i in ids]
+    assert all(r.status_code == 200 for r in got), [r.text for r in got]
+    band = got[0].json()["error_band"]
+    lo, _, hi = band["ttft_ratio"]
+    assert band["band"] == "agg/trtllm"
+    assert band["ranges"]["ttft_p50_s"] == [0.5 * lo, 0.5 * hi]
+    assert band["unmeasured"] == []  # the job's workload is fixed-length, like the rows
+    assert got[1].json()["error_band"] is None and got[2].json()["error_band"] is None
+
+
 def test_estimate_rejects_bad_input(client: TestClient) -> None:
     def post(deployment: Any = DEPLOYMENT, workload: Any = FIXED, **extra: Any) -> Any:
         return client.post(
