@@ -25,7 +25,13 @@ from codesign.errors import SpecError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import Calibration
 from codesign.perf.collectives import kv_paths
-from codesign.perf.engine import DEFAULT_CHUNK_TOKENS, byte_sizes, efficiency, ttft_overhead_s
+from codesign.perf.engine import (
+    DEFAULT_CHUNK_TOKENS,
+    PREFILL_OWN_BATCH,
+    byte_sizes,
+    efficiency,
+    ttft_overhead_s,
+)
 from codesign.perf.hardware import HwVec, hw_vectors_indexed
 from codesign.perf.memory import RESERVES_MAX_TOKENS, memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
@@ -80,6 +86,9 @@ class PoolModel:
     # where it pages the cache and holds the prompt plus half the output on average
     # (vLLM, SGLang; ``perf.memory.kv_tokens_held_per_seq``)
     kv_out_halves: int = 2
+    # prefills run as steps of their own while the decoding sequences wait (SGLang's
+    # scheduler; ``perf.engine.PREFILL_OWN_BATCH``); else chunks ride the decode steps
+    prefill_pauses_decode: bool = False
     # derived (the fields above are not changed after construction):
     # a decode-only step without speculation less its attention, by sequences
     dec_base_s: list[float] = field(init=False, repr=False, compare=False)
@@ -325,6 +334,7 @@ def build_pool_model(
         layer_overhead_s=per_layer_s,
         eager_floor_s=floor_s,
         kv_out_halves=2 if engine in RESERVES_MAX_TOKENS else 1,
+        prefill_pauses_decode=engine in PREFILL_OWN_BATCH,
         **tables,
     )
 

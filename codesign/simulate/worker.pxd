@@ -19,7 +19,9 @@ cdef class Worker:
     cdef public object model
     cdef public object n_dec
     cdef public object on_finish
+    cdef public object pauses
     cdef public object pending_pf_tokens
+    cdef public object pf_only_steps
     cdef public object pf_active
     cdef public object role
     cdef public object rows

@@ -3,9 +3,12 @@
 The worker runs engine steps. A step with prefill work (a *mixed* step) carries every
 decoding sequence (one token each, E with speculative decoding) and prefill chunks from the
 admitted requests, first come first served, within ``chunk_tokens`` per DP rank; it is
-one event. Without prefill work the batch is unchanged until its next sequence finishes,
-so those k decode steps are one event (*decode run*, timed at the mid-run context); a new
-request cuts the run at the end of the step in flight. No Python work per token.
+one event. Where the engine runs prefills on their own (SGLang,
+``PoolModel.prefill_pauses_decode``) the step carries only the chunks and the decoding
+sequences wait for it (S does not advance). Without prefill work the batch is unchanged
+until its next sequence finishes, so those k decode steps are one event (*decode run*,
+timed at the mid-run context); a new request cuts the run at the end of the step in
+flight. No Python work per token.
 
 Per sequence state lives in the simulator's request table (``Requests``); a decoding
 sequence is a heap entry (finishing step, request id, its term of ``ctx_base``), and the
@@ -57,7 +60,9 @@ class Worker:
         "model",
         "n_dec",
         "on_finish",
+        "pauses",
         "pending_pf_tokens",
+        "pf_only_steps",
         "pf_active",
         "role",
         "rows",
@@ -108,13 +113,18 @@ class Worker:
         self.dec_n_s = 0.0  # sum of decode batch x seconds (whole run)
         self.dec_n2_s = 0.0  # sum of decode batch^2 x seconds
         self.E = model.spec_tokens_per_step
+        # SGLang: a step with prefill work carries no decode tokens (the decoding
+        # sequences wait), so it does not advance S; such steps are counted here
+        self.pauses = model.prefill_pauses_decode
+        self.pf_only_steps = 0
         self.pending_pf_tokens = 0
         self.on_finish = sim.on_finish
 
     @property
     def steps(self) -> int:
-        """Engine steps run (a step adds one to S, a decode run of k steps k)."""
-        return self.S
+        """Engine steps run (a step adds one to S, a decode run of k steps k; a step that
+        pauses the decoding sequences adds to ``pf_only_steps`` instead)."""
+        return self.S + self.pf_only_steps
 
     # --- new work ----------------------------------------------------------------------
     def enqueue(
@@ -174,7 +184,11 @@ class Worker:
         Take it now: ``on_wake``'s one-chunk step end and next decode run, inline, in the
         same operations (the wake-up's seq is used as it would be)."""
         self._busy(now, t1)  # as ``on_wake`` (no decoding sequences: n = 0)
-        S = self.S = self.S + 1
+        if self.pauses:
+            S = self.S
+            self.pf_only_steps += 1
+        else:
+            S = self.S = self.S + 1
         row[11] = 0  # PF_LEFT: pf_left - c
         row[12] += c  # PF_DONE
         self.pending_pf_tokens -= c
@@ -233,11 +247,16 @@ class Worker:
         t0 = self.t0
         span = self._busy(t0, now)
         n = self.n_dec
-        if n:
+        paused = mode == STEP and self.pauses  # the decoding sequences waited
+        if n and not paused:
             self.dec_n_s += n * span
             self.dec_n2_s += n * n * span
         if mode == STEP:
-            S = self.S = self.S + 1
+            if paused:
+                S = self.S
+                self.pf_only_steps += 1
+            else:
+                S = self.S = self.S + 1
             rid = self.step_rid
             if rid >= 0:  # one chunk
                 c = self.step_c
@@ -338,8 +357,8 @@ class Worker:
         if self.waiting or self.dec_wait:
             admit(self)
         n = self.n_dec
-        if self.pf_active:
-            tw = mixed_step(self, now, n)
+        if self.pf_active:  # SGLang prefills without the decoding sequences
+            tw = mixed_step(self, now, 0 if self.pauses else n)
         elif n:
             m = self.model
             S = self.S

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_helpers import block_trace, qwen_agg, use_fixed_model
+from sim_helpers import QWEN_AGG, block_trace, qwen_agg, use_fixed_model
 
+from codesign.deployment import Deployment
 from codesign.simulate import SimOptions, Simulator
 from codesign.simulate.metrics import aggregate, request_table
 
@@ -122,6 +123,29 @@ def test_a_new_prefill_cuts_a_decode_run_at_the_step_boundary():
     assert r["t_finish"][1] == pytest.approx(0.6 + 1.0)
     assert r["tpot_s"][0] == pytest.approx(1.09 / 100)
     assert r["cached"][1] == 0  # a second copy is a different user: no shared blocks
+
+
+def test_sglang_prefills_while_the_decoding_sequences_wait():
+    # the run above on SGLang, whose scheduler runs a prefill as a batch of its own: the
+    # step 0.5 -> 0.6 carries lane 1's prompt and no token of lane 0, which then has 60
+    # tokens left (1.2 s) where TRT-LLM's mixed step had given it its 41st (1.19 s)
+    tr = block_trace(
+        [{"arrival": 0.0, "server": 1.0, "input": 1000, "output": 101, "blocks": range(10)}]
+    )
+    dep = Deployment.from_yaml(QWEN_AGG.replace("WORKERS", "1").replace("ROUTER", "kv_aware")
+                               .replace("engine: trtllm", "engine: sglang"))  # fmt: skip
+    sim = Simulator(dep, tr, SimOptions(sessions=2, total_sessions=2))
+    use_fixed_model(sim)
+    sim.run()
+    r = request_table(sim)
+    assert r["t_first"][0] == pytest.approx(0.1)
+    assert r["t_first"][1] == pytest.approx(0.6)
+    assert r["t_finish"][0] == pytest.approx(0.6 + 0.60)
+    assert r["t_finish"][1] == pytest.approx(0.6 + 1.0)
+    assert r["tpot_s"][0] == pytest.approx(1.10 / 100)
+    # steps: two prefill-only (lane 0's, lane 1's) and 140 decode steps (S)
+    w = sim.parts[0].workers[0]
+    assert w.steps == 142 and w.S == 140
 
 
 def test_a_long_prompt_is_prefilled_in_chunks_then_decoded():
