@@ -192,8 +192,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     own = step_time(prof, hw, lay, load, nb, eff)
     pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1, host_kv), nb, eff)
     # the same decode step without the chunk (t_dec is per token with speculative decoding)
-    plain = make_load(active, ctx, 0, 0, 0)
-    dec_only = t_dec if g.spec_k is None else step_time(prof, hw, lay, plain, nb, eff)["total"]
+    dec_only = t_dec
+    if g.spec_k is not None:
+        dec_only = step_time(prof, hw, lay, make_load(active, ctx, 0, 0, 0), nb, eff)["total"]
     work = prefill_work_s(r.backend, own["total"], dec_only, chunks, pf)
     if g.arrival_rate is not None:
         one = np.ones_like(slots)
