@@ -117,13 +117,18 @@ def plot(result: SearchResult, path: Path) -> None:
     write_png(summary(result), path)
 
 
-def write_outputs(result: SearchResult, out: str | Path) -> dict[str, Path]:
-    """Write the result files into ``out``; returns name -> path."""
+def write_outputs(
+    result: SearchResult, out: str | Path, data: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """Write the result files into ``out``; returns name -> path. ``data``: the result's
+    ``summary``, where the caller has it already (it reads the calibration for the error
+    bands)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = {"pareto.csv": out / "pareto.csv", "pareto.json": out / "pareto.json"}
     write_csv(result, files["pareto.csv"])
-    files["pareto.json"].write_text(json.dumps(_finite(summary(result)), indent=2))
+    data = summary(result) if data is None else data
+    files["pareto.json"].write_text(json.dumps(_finite(data), indent=2))
     if result.front:
         files["pareto.png"] = out / "pareto.png"
         plot(result, files["pareto.png"])

@@ -131,15 +131,15 @@ def _report(
     result: Any, job: Any, out: Path, optuna_storage: str | None, as_json: bool, db_id: int | None
 ) -> None:
     from codesign.perf.deployment_band import band_text
-    from search.report import error_bands, recommend, summary, write_outputs
+    from search.report import summary, write_outputs
 
-    files = write_outputs(result, out)
+    data = summary(result)  # pareto.json's content, error bands included
+    files = write_outputs(result, out, data)
     if optuna_storage:
         from search.export import export_study
 
         export_study(result.spec, out / "evaluations.csv", optuna_storage)
     if as_json:
-        data = summary(result)
         data["files"] = {k: str(v) for k, v in files.items()}
         data["db_job"] = db_id
         print_json(data)
@@ -193,13 +193,13 @@ def _report(
         )
     if result.resumed_batches:
         console.print(f"resumed: {result.resumed_batches} stored batches replayed", highlight=False)
-    rec = recommend(result)
+    rec = data["recommended"]
     console.print(
         f"[bold]recommended[/] (#{rec}: best {metrics[0]} on the front, ties by cost):",
         highlight=False,
     )
     console.print(result.front[rec].deployment.to_yaml(), highlight=False)  # type: ignore[index]
-    band = error_bands(result)[rec]  # type: ignore[index]
+    band = data["pareto"][rec]["error_band"]
     if band is not None:
         console.print(f"recommended: {band_text(band)}", highlight=False)
     console.print("wrote " + ", ".join(str(v) for v in files.values()), highlight=False)
