@@ -28,6 +28,7 @@ from codesign.cli.common import (
 )
 from codesign.cli.perf_report import pct as _pct
 from codesign.cli.perf_report import print_bands as _print_bands
+from codesign.cli.perf_report import print_repeatability as _print_repeatability
 from codesign.cli.perf_report import print_summary as _print_summary
 from codesign.errors import CodesignError, NotFoundError
 from codesign.validation.crossval import cross_validate
@@ -234,6 +235,7 @@ def validate(
         print_json(report)
         return
     _print_summary(f"Accuracy on {len(rows)} rows", report)
+    _print_repeatability(report["repeatability"])
     if cv is not None:
         _print_summary(f"Leave-one-{cv}-out cross-validation", report["cross_validation"], folds=cv)
     if out is not None:

@@ -96,3 +96,27 @@ def print_bands(bands: Any) -> None:
     for key, b in bands.bands.items():
         table.add_row(key, str(b.rows), *(_ratio(x) for x in (*b.ttft_ratio, *b.tpot_ratio)))
     console.print(table)
+
+
+def print_repeatability(rep: dict[str, Any] | None) -> None:
+    """One paragraph: configurations measured more than once, how far their runs
+    disagree and what that costs a prediction (``validation.repeatability``)."""
+    if not rep or not rep["configurations_repeated"]:
+        return
+    line = (
+        f"Repeats: {rep['configurations_repeated']} configurations measured more than once "
+        f"({rep['rows_repeated']} rows); {rep['configurations_disagreeing']} disagree by more "
+        f"than {pct(rep['tolerance'])} ({rep['rows_disagreeing']} rows)"
+    )
+    if rep["configurations_disagreeing"]:
+        line += (
+            f", max/min TTFT {_ratio(rep['ttft_spread_median'])}x median "
+            f"({_ratio(rep['ttft_spread_p90'])}x p90), TPOT "
+            f"{_ratio(rep['tpot_spread_median'])}x ({_ratio(rep['tpot_spread_p90'])}x). On "
+            "those rows, predicting each run by its configuration's geometric mean (what "
+            "the recorded columns can tell) scores TTFT "
+            f"{pct(rep['repeat_ttft_median_ape'])} / TPOT {pct(rep['repeat_tpot_median_ape'])} "
+            f"median APE; this model: TTFT {pct(rep['model_ttft_median_ape'])} / TPOT "
+            f"{pct(rep['model_tpot_median_ape'])}."
+        )
+    console.print(line)

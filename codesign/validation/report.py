@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from codesign.validation.repeatability import repeatability
 from codesign.validation.silicon import SiliconRows
 
 DEFAULT_GROUPS = ("model", "system", "mode", "backend")
@@ -136,12 +137,18 @@ def accuracy_report(
     Keys: n, predicted, scored (predicted rows with a measurement), coverage, ttft/tpot
     median and p90 APE, ttft/tpot median pred/meas ratio, ttft/tpot_within_2x,
     within_2x_both; ``by`` = {field: {value: stats}}; ``unpredicted`` = [{id, reason}];
-    ``unpredicted_by_reason`` = {reason: count}. Fractions are in [0, 1]; None = no rows.
+    ``unpredicted_by_reason`` = {reason: count}; ``repeatability``: the configurations
+    measured more than once and how far their runs disagree
+    (``validation.repeatability``; None without measurements). Fractions are in [0, 1];
+    None = no rows.
     """
     ttft, tpot, why = check_predictions(rows, pred_ttft_ms, pred_tpot_ms, reasons)
     report = summarize(rows, ttft, tpot, why)
     report["by"] = {field: group_stats(rows, ttft, tpot, why, field) for field in by}
     report["unpredicted"], report["unpredicted_by_reason"] = unpredicted(rows, why)
+    report["repeatability"] = (
+        repeatability(rows, ttft, tpot, why == "") if rows.has_measurements else None
+    )
     return report
 
 
