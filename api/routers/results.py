@@ -141,7 +141,8 @@ def export_candidate(
 
 def _plot(st: AppState, job_id: Id, kind: str) -> bytes:
     from api.routers.plots import render_bytes
-    from codesign.plots.pareto import pareto_data, write_html, write_png
+    from codesign.plots.pareto import pareto_data, write_png
+    from codesign.plots.pareto_html import write_html
 
     job = get_job(st.S, job_id)
     pts, _ = R.pareto_points(st.S, job)

@@ -54,7 +54,7 @@ def plot_pareto(
     html: Path = HTML_OPTION,
 ) -> None:
     """Pareto front: pairwise objective panels, recommended point, SLO region, fidelities."""
-    from codesign.plots import pareto
+    from codesign.plots import pareto, pareto_html
 
     _targets(out, html)
     data = pareto.load_pareto(folder)
@@ -64,7 +64,7 @@ def plot_pareto(
         out,
         html,
         lambda p: pareto.write_png(data, p),
-        lambda p: pareto.write_html(data, p),
+        lambda p: pareto_html.write_html(data, p),
     )
 
 

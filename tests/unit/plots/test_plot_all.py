@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from codesign.cli.plot import plot_app
-from codesign.plots import cache, hypervolume, pareto, trace
+from codesign.plots import cache, hypervolume, pareto, pareto_html, trace
 from codesign.plots.common import PlotInputError
 from codesign.workload import load_trace, write_jsonl
 from codesign.workload.synth import generate, preset
@@ -138,7 +138,7 @@ def test_plot_pareto_png_and_html(tmp_path: Path, n_obj: int) -> None:
     data = pareto.pareto_data(_summary(n_obj))
     assert data.has_simulated and data.recommended == 0
     _check_png(pareto.write_png(data, tmp_path / "p.png"))
-    html = pareto.write_html(data, tmp_path / "p.html").read_text()
+    html = pareto_html.write_html(data, tmp_path / "p.html").read_text()
     # hover: deployment summary and metrics, recommended tag, fidelity, SLO
     for field in (
         "decode: gb200 4",
