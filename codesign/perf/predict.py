@@ -32,13 +32,13 @@ from codesign.perf.group import (
     row_precisions,
     take,
 )
+from codesign.perf.group_decode import decode_time, own_ctx_deltas, per_seq_cost, tokens_per_iter
 from codesign.perf.hardware import HwVec, hw_vectors
 from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, kv_slots_per_rank, memory_use
 from codesign.perf.profile import ModelProfile, build_profile
-from codesign.perf.step import Bytes, Efficiency, Layout, step_time, verify_and_draft_s
+from codesign.perf.step import Bytes, Layout, step_time
 from codesign.serving.closed_loop import aggregated, disaggregated
 from codesign.serving.open_loop import aggregated_open, disaggregated_open
-from codesign.serving.specdec import expected_tokens_per_step, speculative_time_per_token
 from codesign.validation.silicon import SiliconRows
 
 __all__ = [
@@ -96,73 +96,6 @@ def prepare(rows: SiliconRows) -> Prepared:
 Outputs = dict[str, np.ndarray]
 
 
-def _decode_time(
-    g: Group,
-    i: np.ndarray,
-    hw: HwVec,
-    lay: Layout,
-    n_dec: np.ndarray,
-    ctx: np.ndarray,
-    nb: Bytes,
-    eff: Efficiency,
-) -> np.ndarray:
-    """Seconds per output token of a decode step, speculative decoding included."""
-    if g.spec_k is None:
-        return step_time(g.prof, hw, lay, make_load(n_dec, ctx, 0, 0, 0), nb, eff)["total"]
-    k = g.spec_k[i]
-    dec, verify, draft = verify_and_draft_s(g.prof, hw, lay, n_dec, ctx, k, nb, eff)
-    per_token = speculative_time_per_token(verify, draft, k, g.spec_alpha[i])
-    return np.where(k > 0, per_token, dec)
-
-
-def _tokens_per_iter(g: Group, i: np.ndarray) -> np.ndarray:
-    """Output tokens per sequence per engine iteration (speculative decoding: the expected
-    accepted drafts plus the verifier's own token)."""
-    if g.spec_k is None:
-        return np.ones(len(i))
-    k = g.spec_k[i]
-    return np.where(k > 0, expected_tokens_per_step(k, g.spec_alpha[i]), 1.0)
-
-
-def _own_ctx_deltas(
-    g: Group,
-    i: np.ndarray,
-    hw: HwVec,
-    lay: Layout,
-    nb: Bytes,
-    eff: Efficiency,
-    ctx_mean: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Decode-step seconds that a request at the workload's p90 and median contexts adds
-    over one at the mean: its own sequence's KV read and attention. The other sequences
-    in its steps stay at the mean context (a median request shares its steps with the
-    long ones; with attention-DP the busiest rank sets the step, as the replay times it)."""
-    ctx_mean = np.asarray(ctx_mean, dtype=np.float64)
-    if g.ctx_hi is None or g.ctx_mid is None:
-        zero = np.zeros_like(ctx_mean)
-        return zero, zero
-    one = np.ones_like(ctx_mean)
-    base = _decode_time(g, i, hw, lay, one, ctx_mean, nb, eff)
-    hi = _decode_time(g, i, hw, lay, one, g.ctx_hi[i], nb, eff) - base
-    return hi, _decode_time(g, i, hw, lay, one, g.ctx_mid[i], nb, eff) - base
-
-
-def _per_seq(
-    g: Group,
-    i: np.ndarray,
-    hw: HwVec,
-    lay: Layout,
-    active: np.ndarray,
-    ctx: np.ndarray,
-    nb: Bytes,
-    eff: Efficiency,
-    t_dec: np.ndarray,
-) -> np.ndarray:
-    """Decode step cost per running sequence (slope between one and ``active``)."""
-    one = _decode_time(g, i, hw, lay, np.ones_like(active), ctx, nb, eff)
-    return np.where(active > 1, (t_dec - one) / np.maximum(active - 1, 1e-9), 0.0)
-
-
 def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     r, prof = g.rows.subset(i), g.prof
     hw, nb = take(g.hw, i), take(g.nb, i)
@@ -180,7 +113,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     if g.clients is None:
         c = unrecorded.replica_clients(c, _f(r.batch), slots)
     active = np.maximum(np.minimum(c, slots), 1.0)  # a decoding token's own sequence
-    t_dec = _decode_time(g, i, hw, lay, active, ctx, nb, eff)
+    t_dec = decode_time(g, i, hw, lay, active, ctx, nb, eff)
     host_kv = cached * g.host(i)
     # the prompt in equal chunks; chunk k attends the cached prefix and the k chunks before
     # it, linear in that offset, so the mean offset times the chunks is the exact total
@@ -201,8 +134,8 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         out = aggregated_open(
             g.arrival_rate[i] / lay.dp,
             osl,
-            _decode_time(g, i, hw, lay, one, ctx, nb, eff),
-            _decode_time(g, i, hw, lay, slots, ctx, nb, eff),
+            decode_time(g, i, hw, lay, one, ctx, nb, eff),
+            decode_time(g, i, hw, lay, slots, ctx, nb, eff),
             one,
             slots,
             own["total"] * chunks,
@@ -211,7 +144,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             g.queue(i, calib.queue_factor),
             lay.dp,
             g.adp_balance(i, r, lay.dp),
-            _tokens_per_iter(g, i),
+            tokens_per_iter(g, i),
         )
         return {
             "ttft_s": out["ttft_s"],
@@ -235,14 +168,14 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         sync_factor(calib, list(r.backend)),
         slots,
         g.think(i),
-        _per_seq(g, i, hw, lay, active, ctx, nb, eff, t_dec),
+        per_seq_cost(g, i, hw, lay, active, ctx, nb, eff, t_dec),
         lay.dp,
         g.adp_balance(i, r, lay.dp),
-        _tokens_per_iter(g, i),
+        tokens_per_iter(g, i),
     )
     # each of the request's steps carries its own sequence once (the prefill chunks in
     # them do not grow with its context)
-    hi, mid = _own_ctx_deltas(g, i, hw, lay, nb, eff, ctx)
+    hi, mid = own_ctx_deltas(g, i, hw, lay, nb, eff, ctx)
     return {
         "own_prefill_s": out["own_prefill_s"],
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
@@ -295,7 +228,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     slots = np.where(given, ranks_d * b_d, conc)
     host_kv = b_p * cached * g.host(i)
     pf = step_time(prof, hw, p_lay, make_load(0, 0, b_p * new, cached, b_p, host_kv), nb, eff)
-    t_dec = _decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
+    t_dec = decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
     p_guess = unrecorded.prefill_workers(conc, osl, pf["total"], t_dec, b_p * p_lay.dp)
     p_w = np.where(_f(r.p_workers) > 0, _f(r.p_workers), p_guess)
     servers = p_w * p_lay.dp
@@ -319,8 +252,8 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             g.arrival_rate[i],
             osl,
             ranks_d,
-            _decode_time(g, i, hw_d, d_lay, one, isl + osl / 2.0, nb, eff_d),
-            _decode_time(g, i, hw_d, d_lay, big, isl + osl / 2.0, nb, eff_d),
+            decode_time(g, i, hw_d, d_lay, one, isl + osl / 2.0, nb, eff_d),
+            decode_time(g, i, hw_d, d_lay, big, isl + osl / 2.0, nb, eff_d),
             one,
             big,
             pf["total"],
@@ -361,11 +294,11 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         # (their recorded batch sizes times ranks equal the concurrency), so they keep it
         None
         if g.think_s is None
-        else _per_seq(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d, t_dec),
+        else per_seq_cost(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d, t_dec),
         ranks_d,
         active,
     )
-    hi, mid = _own_ctx_deltas(g, i, hw_d, d_lay, nb, eff_d, isl + osl / 2.0)
+    hi, mid = own_ctx_deltas(g, i, hw_d, d_lay, nb, eff_d, isl + osl / 2.0)
     return {
         "own_prefill_s": out["own_prefill_s"],
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),

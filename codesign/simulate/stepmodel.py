@@ -11,7 +11,7 @@ so an engine step costs about a microsecond to time. Tests check it against
 
 Loads are per attention-DP rank, as in ``StepLoad``. With speculative decoding a decode
 step is a verify step of k + 1 tokens per sequence plus k draft passes (as
-``codesign.perf.predict._decode_time``) and yields E tokens per sequence in expectation.
+``codesign.perf.group_decode.decode_time``) and yields E tokens per sequence in expectation.
 """
 
 from __future__ import annotations
