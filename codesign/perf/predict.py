@@ -1,24 +1,19 @@
 """Predict measured serving rows (``SiliconRows``): TTFT and TPOT per row.
 
-Rows are grouped by model (one profile per model). ``prepare`` does everything that does
-not depend on the calibration (models, hardware lookups, byte sizes) once, so calibration
-fits re-evaluate thousands of rows in milliseconds.
+Rows are grouped by model (one profile per model). ``prepare`` (``perf.prepare``) does
+everything that does not depend on the calibration (models, hardware lookups, byte sizes)
+once, so calibration fits re-evaluate thousands of rows in milliseconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from codesign.errors import CodesignError
-from codesign.models import kv_elements_per_token, load_model
 from codesign.perf import unrecorded
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.collectives import kv_paths, kv_transfer_s
 from codesign.perf.engine import (
     DEFAULT_CHUNK_TOKENS,
-    byte_sizes,
     efficiency,
     prefill_work_s,
     sync_factor,
@@ -33,9 +28,10 @@ from codesign.perf.group import (
     take,
 )
 from codesign.perf.group_decode import decode_time, own_ctx_deltas, per_seq_cost, tokens_per_iter
-from codesign.perf.hardware import HwVec, hw_vectors
+from codesign.perf.hardware import HwVec
 from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, kv_slots_per_rank, memory_use
-from codesign.perf.profile import ModelProfile, build_profile
+from codesign.perf.prepare import Prepared, prepare
+from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Bytes, Layout, step_time
 from codesign.serving.closed_loop import aggregated, disaggregated
 from codesign.serving.open_loop import aggregated_open, disaggregated_open
@@ -53,44 +49,6 @@ __all__ = [
     "row_precisions",
     "take",
 ]
-
-
-@dataclass(frozen=True)
-class Prepared:
-    n: int
-    groups: tuple[Group, ...]
-    reasons: np.ndarray  # '' where predictable
-
-
-def prepare(rows: SiliconRows) -> Prepared:
-    reasons = np.full(len(rows), "", dtype=object)
-    groups = []
-    for model in sorted(set(rows.model)):
-        mask = rows.model == model
-        try:
-            arch = load_model(model)
-            prof = build_profile(arch)
-            sub = rows.subset(mask)
-            precs = [
-                row_precisions(*a, prof)
-                for a in zip(sub.gemm_quant, sub.moe_quant, sub.precision, sub.backend, strict=True)
-            ]
-            g, m, kv = (list(x) for x in zip(*precs, strict=True))
-            hw = hw_vectors(list(sub.system), g, m)
-            sub = unrecorded.read_product_layouts(sub, hw.su_domain, prof.num_heads, prof.is_moe)
-            groups.append(
-                Group(
-                    np.flatnonzero(mask),
-                    sub,
-                    prof,
-                    float(kv_elements_per_token(arch)),
-                    hw,
-                    byte_sizes(g, m, kv),
-                )
-            )
-        except CodesignError as exc:
-            reasons[mask] = str(exc)
-    return Prepared(len(rows), tuple(groups), reasons)
 
 
 Outputs = dict[str, np.ndarray]
