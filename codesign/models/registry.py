@@ -24,6 +24,7 @@ from codesign.models.derived import kv_bytes_per_token, kv_state_bytes_per_seque
 from codesign.models.hf_config import parse_hf_config, precisions_for
 from codesign.models.params import param_counts
 from codesign.models.quant import parse_quant
+from codesign.models.variants import split_quantised_name, variant_precisions
 from codesign.paths import hf_config_dirs
 
 _CONFIG_SUFFIX = "_config.json"
@@ -242,12 +243,41 @@ def load_model(id_or_path: str | Path) -> ModelArch:
         return _apply_alias(*aliases[hits[0]])
     if text.endswith(".json") or ("/" in text and text.startswith((".", "/", "~"))):
         raise NotFoundError(f"model config file {text} does not exist")
+    variant = _quantised_variant(text, key, idx, aliases)
+    if variant is not None:
+        return variant
     known = [mid for mid, _ in idx.values()] + list(ALIASES)
     close = difflib.get_close_matches(text, known, n=5, cutoff=0.4)
     close += [k for k in known if key and key.split("/")[-1] in k.lower() and k not in close]
     hint = f"; did you mean: {', '.join(close[:5])}" if close else ""
     raise NotFoundError(
         f"unknown model {text!r} (no config in {', '.join(str(d) for d in hf_config_dirs())}){hint}"
+    )
+
+
+def _quantised_variant(
+    text: str, key: str, idx: dict[str, tuple[str, Path]], aliases: dict[str, tuple[str, Alias]]
+) -> ModelArch | None:
+    """A quantised copy of a stored model named after it (``models.variants``): the base
+    architecture with the suffix's precisions, or None when no single base matches."""
+    split = split_quantised_name(text)
+    if split is None:
+        return None
+    base_name, fmt = split
+    org = key.split("/")[0] if "/" in key else ""
+    known = set(idx) | set(aliases)
+    hits = [k for k in known if k == f"{org}/{base_name}"]
+    hits = hits or [k for k in known if k.split("/")[-1] == base_name]
+    if len(hits) != 1:
+        return None
+    base = load_model(idx[hits[0]][0] if hits[0] in idx else aliases[hits[0]][0])
+    note = f"quantised variant of {base.id}, read from its name: {fmt} weights"
+    return base.model_copy(
+        update={
+            "id": text,
+            "precision": variant_precisions(base.precision, fmt, text),
+            "notes": (*base.notes, note),
+        }
     )
 
 
