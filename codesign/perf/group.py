@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codesign.errors import NotFoundError
 from codesign.perf.hardware import HwVec
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Bytes, Layout, StepLoad
 from codesign.serving.adp_balance import RECIPE_TIMEOUT_ITERS
 from codesign.validation.silicon import SiliconRows
+from hwmodels.precision import get_precision
 
 _QUANT = {
     "fp8_block": "fp8_block",
@@ -39,10 +41,24 @@ _QUANT = {
 }
 
 
+def read_quant(name: str | None) -> str | None:
+    """The hwmodels precision a format name in a row or request means (the names above,
+    then hwmodels' own names and aliases, any case); None when it names none."""
+    key = (name or "").strip().lower()
+    if not key:
+        return None
+    if key in _QUANT:
+        return _QUANT[key]
+    try:
+        return get_precision(key).name
+    except NotFoundError:
+        return None
+
+
 def is_quant_name(name: str) -> bool:
     """Whether ``row_precisions`` reads ``name`` as a format (an unknown name in a measured
     row falls back to the checkpoint's own precision; a user's request should not)."""
-    return name in _QUANT
+    return read_quant(name) is not None
 
 
 QUANT_NAMES: tuple[str, ...] = tuple(sorted(_QUANT))
@@ -52,8 +68,8 @@ def row_precisions(
     gemm_q: str, moe_q: str, precision: str, backend: str, prof: ModelProfile
 ) -> tuple[str, str, str]:
     """(GEMM, expert, KV) precisions a measured row ran with."""
-    g = _QUANT.get(gemm_q or precision) or prof.native_gemm
-    m = _QUANT.get(moe_q) or (g if gemm_q else prof.native_moe)
+    g = read_quant(gemm_q or precision) or prof.native_gemm
+    m = read_quant(moe_q) or (g if gemm_q else prof.native_moe)
     # TRT-LLM serves quantised checkpoints with an FP8 KV cache, and any checkpoint whose
     # hf_quant_config declares kv_cache_quant_algo FP8 (an NVFP4 checkpoint that keeps its
     # attention in BF16, GLM-5.1's, still caches FP8); vLLM and SGLang keep the model dtype

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from codesign.perf.group import is_quant_name, read_quant
 from codesign.perf.predict import predict_rows
 
 
@@ -33,3 +34,16 @@ def test_bad_rows_do_not_take_their_model_down(shared_dir, rows_factory) -> None
     # the good rows are predicted as they are on their own
     alone, _, _ = predict_rows(rows.subset(good))
     assert np.allclose(alone, ttft[good])
+
+
+def test_format_names_in_any_case_and_hwmodels_spelling() -> None:
+    # the benchmark tables' names, then hwmodels' own names and aliases, any case
+    assert [read_quant(n) for n in ("FP8", "fp8_block", "w4a16", "int4", "bfloat16")] == [
+        "fp8",
+        "fp8_block",
+        "int4_wo",
+        "int4_wo",
+        "bf16",
+    ]
+    assert read_quant("nonsense") is None and read_quant("") is None
+    assert is_quant_name("W4A16") and not is_quant_name("nonsense")
