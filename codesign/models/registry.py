@@ -24,7 +24,7 @@ from codesign.models.derived import kv_bytes_per_token, kv_state_bytes_per_seque
 from codesign.models.hf_config import parse_hf_config, precisions_for
 from codesign.models.params import param_counts
 from codesign.models.quant import parse_quant
-from codesign.models.variants import split_quantised_name, variant_precisions
+from codesign.models.variants import name_key, variant_precisions
 from codesign.paths import hf_config_dirs
 
 _CONFIG_SUFFIX = "_config.json"
@@ -243,7 +243,7 @@ def load_model(id_or_path: str | Path) -> ModelArch:
         return _apply_alias(*aliases[hits[0]])
     if text.endswith(".json") or ("/" in text and text.startswith((".", "/", "~"))):
         raise NotFoundError(f"model config file {text} does not exist")
-    variant = _quantised_variant(text, key, idx, aliases)
+    variant = _named_variant(text, key, idx, aliases)
     if variant is not None:
         return variant
     known = [mid for mid, _ in idx.values()] + list(ALIASES)
@@ -255,29 +255,44 @@ def load_model(id_or_path: str | Path) -> ModelArch:
     )
 
 
-def _quantised_variant(
+def _named_variant(
     text: str, key: str, idx: dict[str, tuple[str, Path]], aliases: dict[str, tuple[str, Alias]]
 ) -> ModelArch | None:
-    """A quantised copy of a stored model named after it (``models.variants``): the base
-    architecture with the suffix's precisions, or None when no single base matches."""
-    split = split_quantised_name(text)
-    if split is None:
-        return None
-    base_name, fmt = split
+    """A quantised copy, tune or dated revision of one stored model (``models.variants``):
+    its architecture with the precisions a format suffix names, or None when no stored
+    id or several different ones share the name's key. Among the ids that share it, one
+    of the same organisation is preferred, then one whose own name names no format,
+    then the shortest name; ids tied on those must share one architecture."""
+    base_key, fmt = name_key(text)
     org = key.split("/")[0] if "/" in key else ""
-    known = set(idx) | set(aliases)
-    hits = [k for k in known if k == f"{org}/{base_name}"]
-    hits = hits or [k for k in known if k.split("/")[-1] == base_name]
-    if len(hits) != 1:
+    ranked = sorted(
+        (k.split("/")[0] != org, name_key(k)[1] is not None, len(k), k)
+        for k in set(idx) | set(aliases)
+        if name_key(k)[0] == base_key
+    )
+    if not ranked:
         return None
-    base = load_model(idx[hits[0]][0] if hits[0] in idx else aliases[hits[0]][0])
-    note = f"quantised variant of {base.id}, read from its name: {fmt} weights"
+    tied = [r[3] for r in ranked if r[:3] == ranked[0][:3]]
+    archs = [load_model(idx[k][0] if k in idx else aliases[k][0]) for k in tied]
+    if any(_shape(a) != _shape(archs[0]) for a in archs[1:]):
+        return None  # equally good names of different architectures: ambiguous
+    base = archs[0]
+    what = f"{fmt} weights" if fmt else "same architecture"
+    precision = variant_precisions(base.precision, fmt, text) if fmt else base.precision
     return base.model_copy(
         update={
             "id": text,
-            "precision": variant_precisions(base.precision, fmt, text),
-            "notes": (*base.notes, note),
+            "precision": precision,
+            "notes": (*base.notes, f"named after {base.id}: {what}"),
         }
+    )
+
+
+def _shape(arch: ModelArch) -> dict[str, Any]:
+    """What two configs of one architecture share, context limit aside (for ties in
+    ``_named_variant``)."""
+    return arch.model_dump(
+        exclude={"id", "notes", "precision", "source_path", "max_context_tokens"}
     )
 
 

@@ -1,13 +1,15 @@
-"""Quantised checkpoints named after a stored one: ``<base>-FP8``, ``nvidia/<base>-NVFP4``.
+"""Checkpoints named after a stored one: quantised copies (``<base>-FP8``,
+``nvidia/<base>-NVFP4``), tunes and dated revisions (``-Instruct``, ``-Thinking-2507``).
 
 Publishers ship quantised copies of a model under its name plus a format suffix (NVIDIA's
 ModelOpt ``-FP8`` / ``-NVFP4`` / ``-FP4``, ``-AWQ``, ``-GPTQ-Int4``, ``-W4A16``,
 ``-FP8-Dynamic``), often under another organisation. The architecture is the base
-model's; only the weights' storage changes. When such an id has no config of its own and
-its base name matches a stored config (or alias), ``registry.load_model`` serves the
-base architecture with the precisions the suffix names, and says so in the model's
-notes. A measured row's own ``gemm_quant_mode`` / ``moe_quant_mode`` still decide the
-formats its prediction uses (``perf.group.row_precisions``).
+model's; only the weights' storage changes. Tunes and dated revisions keep the
+architecture too. When such an id has no config of its own and its name, less those
+suffixes (``name_key``), matches one stored config or alias, ``registry.load_model``
+serves that architecture, with the precisions a format suffix names, and says so in
+the model's notes. A measured row's own ``gemm_quant_mode`` / ``moe_quant_mode`` still
+decide the formats its prediction uses (``perf.group.row_precisions``).
 
 Which layers the suffix quantises follows the publishers' recipes: FP8, INT8 and
 weight-only INT4 checkpoints quantise every linear layer of the blocks (attention, MLP,
@@ -35,25 +37,37 @@ _FORMATS: tuple[tuple[str, str], ...] = (
     ("int4", "int4_wo"),
 )
 _QUANT_TOKENS = {name for name, _ in _FORMATS}
-# tokens that may follow or precede a format token in such a suffix
+# tokens that follow a format token in such a suffix ("FP8-Dynamic", "FP4-v2")
 _MODIFIERS = {"dynamic", "static", "block", "pertensor", "kv", "v1", "v2", "v3"}
+# tunes and dated revisions of one architecture ("-Instruct", "-Thinking-2507")
+_TUNES = {"instruct", "chat", "base", "thinking", "it", "hf", "exp"}
 
 
-def split_quantised_name(model_id: str) -> tuple[str, str] | None:
-    """(base name without organisation, precision) for an id ending in a format suffix,
-    e.g. ``nvidia/Llama-3.3-70B-Instruct-FP8`` -> (``llama-3.3-70b-instruct``, ``fp8``);
-    None when the id carries no format token at its end."""
+def _is_revision(token: str) -> bool:
+    return len(token) == 4 and token.isdigit()
+
+
+def name_key(model_id: str) -> tuple[str, str | None]:
+    """(architecture key, precision or None) of an id: its name without organisation,
+    lower case, less a trailing run of tune, dated-revision and format tokens, and the
+    precision the format token names. ``nvidia/Llama-3.3-70B-Instruct-FP8`` ->
+    (``llama-3.3-70b``, ``fp8``); ``Qwen/Qwen3-235B-A22B-Thinking-2507`` ->
+    (``qwen3-235b-a22b``, None); ``deepseek-ai/DeepSeek-V3-FP8`` keeps its ``v3``
+    (a modifier such as v3 or dynamic is stripped only after a format token)."""
     name = model_id.strip().rstrip("/").split("/")[-1].lower()
     parts = name.split("-")
-    start = len(parts)  # the trailing run of format and modifier tokens
-    while start > 1 and (parts[start - 1] in _QUANT_TOKENS or parts[start - 1] in _MODIFIERS):
+
+    def strippable(tok: str) -> bool:
+        return tok in _QUANT_TOKENS or tok in _MODIFIERS or tok in _TUNES or _is_revision(tok)
+
+    start = len(parts)
+    while start > 1 and strippable(parts[start - 1]):
         start -= 1
-    formats = [i for i in range(start, len(parts)) if parts[i] in _QUANT_TOKENS]
-    if not formats:
-        return None
-    # the base ends before the first format token ("DeepSeek-V3-FP8" keeps its "V3")
-    fmt = next(p for tok, p in _FORMATS if tok in {parts[i] for i in formats})
-    return "-".join(parts[: formats[0]]), fmt
+    # the key ends at the first token of the run that is not a modifier
+    cut = next((i for i in range(start, len(parts)) if parts[i] not in _MODIFIERS), len(parts))
+    found = {t for t in parts[cut:] if t in _QUANT_TOKENS}
+    fmt = next((p for tok, p in _FORMATS if tok in found), None)
+    return "-".join(parts[:cut]), fmt
 
 
 def _family(precision: str) -> str:
