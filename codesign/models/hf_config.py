@@ -73,16 +73,14 @@ def parse_hf_config(
     source_path: str | None = None,
 ) -> ModelArch:
     """Describe the checkpoint, or raise UnsupportedModelError saying why not."""
-    from codesign.models.hf_family_table import FAMILY_PARSERS  # cyclic at import time
+    from codesign.models.hf_fam_generic import parse_by_structure  # cyclic at import time
+    from codesign.models.hf_family_table import FAMILY_PARSERS
 
     text, arch_name = text_part(config)
     family = str(text.get("model_type") or config.get("model_type") or "")
     parser = FAMILY_PARSERS.get(family) or FAMILY_PARSERS.get(str(config.get("model_type")))
-    if parser is None:
-        known = ", ".join(sorted(FAMILY_PARSERS))
-        raise UnsupportedModelError(
-            f"{arch_name}: model_type {family!r} is not supported (known: {known})"
-        )
+    # a model_type without a parser is read by structure from its standard fields
+    parser = parser or parse_by_structure
     qc = text.get("quantization_config") or config.get("quantization_config")
     rules = parse_quant(qc, hf_quant, arch_name)
     try:
