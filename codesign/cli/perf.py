@@ -29,11 +29,18 @@ from codesign.cli.common import (
 from codesign.cli.perf_report import pct as _pct
 from codesign.cli.perf_report import print_bands as _print_bands
 from codesign.cli.perf_report import print_repeatability as _print_repeatability
+from codesign.cli.perf_report import print_set_aside as _print_set_aside
 from codesign.cli.perf_report import print_summary as _print_summary
 from codesign.errors import CodesignError, NotFoundError
 from codesign.validation.crossval import cross_validate
-from codesign.validation.report import DEFAULT_GROUPS, accuracy_report, write_predictions_csv
+from codesign.validation.report import (
+    DEFAULT_GROUPS,
+    accuracy_report,
+    add_set_aside,
+    write_predictions_csv,
+)
 from codesign.validation.silicon import STR_FIELDS, SiliconRows, default_silicon_path
+from codesign.validation.silicon_csv import read_silicon
 
 
 @dataclass(frozen=True)
@@ -112,8 +119,23 @@ def _parse_groups(text: str) -> tuple[str, ...]:
     return names
 
 
-def _load_rows(silicon: Path | None) -> SiliconRows:
-    return SiliconRows.from_csv(silicon if silicon is not None else default_silicon_path())
+def _load_rows(
+    silicon: Path | None, strict: bool = False
+) -> tuple[SiliconRows, list[dict[str, Any]]]:
+    """(rows, rows set aside): a row that cannot be read is set aside with its reason,
+    or, ``strict``, is the error."""
+    path = silicon if silicon is not None else default_silicon_path()
+    if strict:
+        return SiliconRows.from_csv(path), []
+    return read_silicon(path)
+
+
+STRICT_OPTION = typer.Option(
+    False,
+    "--strict",
+    help="Stop at the first row that cannot be read (default: set it aside, count it as "
+    "not predicted, and go on with the others).",
+)
 
 
 def _bar(title: str) -> Progress:
@@ -212,6 +234,7 @@ def validate(
         help="Fit each fold from the uncalibrated physics defaults instead of the packaged "
         "calibration (which has seen the held-out rows); minutes instead of seconds.",
     ),
+    strict: bool = STRICT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Predict TTFT/TPOT for measured rows and report the errors (APE, within 2x)."""
@@ -220,21 +243,22 @@ def validate(
         raise CodesignError(f"--cv: unknown field {cv!r}; use model or system")
     if cv_strict and cv is None:
         raise CodesignError("--cv-strict applies to cross-validation: add --cv model or system")
-    rows = _load_rows(silicon)
+    rows, set_aside = _load_rows(silicon, strict)
     with model_dirs(configs):
         api = _perf_api()
         calib = api.load_calibration(path=calibration)
         ttft, tpot, reasons = api.predict_rows(rows, calib)
-        report = accuracy_report(rows, ttft, tpot, reasons, by=groups)
+        report = add_set_aside(accuracy_report(rows, ttft, tpot, reasons, by=groups), set_aside)
         if out is not None:
-            write_predictions_csv(out, rows, ttft, tpot, reasons)
+            write_predictions_csv(out, rows, ttft, tpot, reasons, set_aside)
         if cv is not None:
             report["cross_validation"] = _run_cv(rows, api, calib, cv, groups, cv_strict)
             report["cross_validation"]["strict"] = cv_strict
     if as_json:
         print_json(report)
         return
-    _print_summary(f"Accuracy on {len(rows)} rows", report)
+    _print_summary(f"Accuracy on {report['n']} rows", report)
+    _print_set_aside(set_aside)
     _print_repeatability(report["repeatability"])
     if cv is not None:
         _print_summary(f"Leave-one-{cv}-out cross-validation", report["cross_validation"], folds=cv)
@@ -285,6 +309,7 @@ def calibrate(
         "range): cv-system (each system's rows predicted by a refit without them; one "
         "refit per system), in-sample, or none.",
     ),
+    strict: bool = STRICT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit the efficiency curves to measured rows, write the calibration, show before/after."""
@@ -293,7 +318,7 @@ def calibrate(
     if bands not in BAND_METHODS:
         raise CodesignError(f"--bands: choose one of {', '.join(BAND_METHODS)}, got {bands!r}")
     groups = _parse_groups(by)
-    rows = _load_rows(silicon)
+    rows, set_aside = _load_rows(silicon, strict)
     with model_dirs(configs):
         api = _perf_api()
         path = out if out is not None else api.default_calibration_path
@@ -331,6 +356,7 @@ def calibrate(
             {
                 "calibration_path": str(path),
                 "n": len(rows),
+                "set_aside": set_aside,
                 "before": before,
                 "after": after,
                 "error_bands": error_bands.model_dump() if error_bands is not None else None,
@@ -344,6 +370,7 @@ def calibrate(
     )
     if error_bands is not None:
         _print_bands(error_bands)
+    _print_set_aside(set_aside)
     console.print(f"calibration written to {path}")
 
 

@@ -120,3 +120,22 @@ def print_repeatability(rep: dict[str, Any] | None) -> None:
             f"{pct(rep['model_tpot_median_ape'])}."
         )
     console.print(line)
+
+
+def print_set_aside(set_aside: list[dict[str, Any]], shown: int = 10) -> None:
+    """The file's rows that could not be read, with line and reason (the first ``shown``)."""
+    if not set_aside:
+        return
+    table = Table(
+        title=f"Rows set aside ({len(set_aside)}; counted as not predicted)",
+        header_style="bold cyan",
+        title_justify="left",
+    )
+    table.add_column("line")
+    table.add_column("id", overflow="fold")
+    table.add_column("reason", overflow="fold")
+    for r in set_aside[:shown]:
+        table.add_row(str(r["line"]), r["id"], r["reason"])
+    if len(set_aside) > shown:
+        table.add_row("…", "", f"{len(set_aside) - shown} more (--json lists them all)")
+    console.print(table)

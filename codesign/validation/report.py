@@ -152,6 +152,29 @@ def accuracy_report(
     return report
 
 
+SET_ASIDE_REASON = "row not read (see set_aside)"
+
+
+def add_set_aside(report: dict[str, Any], set_aside: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Count the file's rows that could not be read (``silicon_csv.read_silicon``) as not
+    predicted: ``n`` and ``coverage`` over every row of the file, each such row in
+    ``unpredicted`` with its reason and in ``set_aside`` as {line, id, reason}. The
+    ``by`` groups hold the rows that were read."""
+    report["set_aside"] = list(set_aside)
+    if not set_aside:
+        return report
+    report["n"] += len(set_aside)
+    report["coverage"] = report["predicted"] / report["n"]
+    report["unpredicted"] = [
+        *report["unpredicted"],
+        *({"id": r["id"], "reason": r["reason"]} for r in set_aside),
+    ]
+    counts = dict(report["unpredicted_by_reason"])
+    counts[SET_ASIDE_REASON] = counts.get(SET_ASIDE_REASON, 0) + len(set_aside)
+    report["unpredicted_by_reason"] = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    return report
+
+
 def _cell(value: float) -> str:
     return "" if not math.isfinite(value) else repr(float(value))
 
@@ -176,12 +199,18 @@ _CSV_HEADER = (
 
 
 def write_predictions_csv(
-    path: str | Path, rows: SiliconRows, pred_ttft_ms: Any, pred_tpot_ms: Any, reasons: Any
+    path: str | Path,
+    rows: SiliconRows,
+    pred_ttft_ms: Any,
+    pred_tpot_ms: Any,
+    reasons: Any,
+    set_aside: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """One line per row: measured and predicted TTFT/TPOT, APEs, and why unpredicted.
 
     Predictions and APEs are left empty for unpredicted rows; APEs are empty when the row
-    has no measurement.
+    has no measurement. Rows of the file that could not be read (``set_aside``) follow,
+    with their id and reason only.
     """
     ttft, tpot, why = check_predictions(rows, pred_ttft_ms, pred_tpot_ms, reasons)
     ok = why == ""
@@ -210,4 +239,6 @@ def write_predictions_csv(
         writer = csv.writer(fh)
         writer.writerow(_CSV_HEADER)
         writer.writerows(zip(*(list(c) for c in cols), strict=True))
+        blank = [""] * (len(_CSV_HEADER) - 2)
+        writer.writerows([r["id"], *blank, r["reason"]] for r in set_aside)
     return out

@@ -220,12 +220,38 @@ def test_validate_bad_input_is_one_line(
     app, fake: FakePerf, write_rows: Callable[..., Path], agg
 ) -> None:
     bad = write_rows([agg, {**agg, "id": "z", "isl": "lots"}])
-    res = runner.invoke(app, ["validate", "--silicon", str(bad)])
+    res = runner.invoke(app, ["validate", "--silicon", str(bad), "--strict"])
     assert res.exit_code == 2
     assert "rows.csv:3: column 'isl': not a number: 'lots'" in res.stderr
     assert "Traceback" not in res.stderr
     res = runner.invoke(app, ["validate", "--silicon", str(bad), "--by", "model,colour"])
     assert res.exit_code == 2 and "--by: unknown field 'colour'" in res.stderr
+    res = runner.invoke(app, ["validate", "--silicon", "/no/such.csv"])
+    assert res.exit_code == 2 and "does not exist" in res.stderr
+
+
+def test_validate_sets_a_bad_row_aside_and_counts_it(
+    app, fake: FakePerf, write_rows: Callable[..., Path], agg, tmp_path: Path
+) -> None:
+    # without --strict the unreadable row is reported, counted, and the other predicted
+    bad = write_rows(
+        [{**agg, "isl": "100", "silicon_ttft_ms": "100"}, {**agg, "id": "z", "isl": "lots"}]
+    )
+    out = tmp_path / "pred.csv"
+    res = runner.invoke(app, ["validate", "--silicon", str(bad), "--json", "--out", str(out)])
+    assert res.exit_code == 0, res.stderr
+    rep = json.loads(res.stdout)
+    assert (rep["n"], rep["predicted"], rep["coverage"]) == (2, 1, 0.5)
+    assert rep["set_aside"] == [
+        {"line": 3, "id": "z", "reason": f"{bad}:3: column 'isl': not a number: 'lots'"}
+    ]
+    assert rep["unpredicted"][-1]["id"] == "z"
+    assert rep["unpredicted_by_reason"] == {"row not read (see set_aside)": 1}
+    with out.open() as fh:
+        lines = list(csv.DictReader(fh))
+    assert [r["id"] for r in lines] == ["a1", "z"] and "not a number" in lines[1]["reason"]
+    res = runner.invoke(app, ["validate", "--silicon", str(bad)])
+    assert res.exit_code == 0 and "Rows set aside (1; counted as not predicted)" in res.stdout
 
 
 def test_calibrate_writes_file_and_reports_before_after(

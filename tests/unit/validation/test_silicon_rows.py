@@ -157,7 +157,7 @@ def test_bad_silicon_concurrency_value(write_rows: WriteRows, agg) -> None:
         (2, "isl", "abc", r":2: column 'isl': not a number: 'abc'"),
         (3, "tp_size", "1.5", r":3: column 'tp_size': not an integer: '1.5'"),
         (4, "mode", "both", r":4: column 'mode': unknown mode 'both'"),
-        (3, "batch_size", "", r":3: column 'batch_size': empty, a value is required"),
+        (3, "tp_size", "", r":3: column 'tp_size': empty, a value is required"),
         (2, "osl", "-4", r":2: column 'osl': must be >= 1"),
         (4, "silicon_ttft_ms", "", r":4: column 'silicon_ttft_ms': empty, a measurement"),
         (3, "silicon_tpot_ms", "0", r":3: column 'silicon_tpot_ms': must be > 0"),
@@ -247,3 +247,37 @@ def test_subset_group_keys_and_immutability(rows_factory) -> None:
         rows.subset(np.array([True, False]))
     with pytest.raises(ValueError, match=r"SiliconRows.tp: expected shape \(4,\)"):
         dataclasses.replace(rows, tp=np.ones(3, dtype=np.int64))
+
+
+def test_empty_agg_batch_is_the_concurrency_per_dp_rank(write_rows: WriteRows, agg) -> None:
+    # silicon_concurrency=64 with 4 attention-DP ranks: 16 clients per rank
+    rows = SiliconRows.from_csv(write_rows([{**agg, "batch_size": "", "attention_dp_size": "4"}]))
+    assert (rows.batch[0], rows.concurrency[0]) == (16, 64)
+    no_conc = {**agg, "batch_size": "", "silicon_data_source": "src"}
+    with pytest.raises(CodesignError, match="'batch_size': empty, and no silicon_concurrency"):
+        SiliconRows.from_csv(write_rows([no_conc]))
+
+
+def test_lenient_read_sets_bad_rows_aside(write_rows: WriteRows, agg, disagg) -> None:
+    from codesign.validation.silicon_csv import read_silicon
+
+    disagg.update(silicon_data_source="nothing", decode_batch_size="", decode_num_workers="")
+    records = [
+        {**agg, "id": "ok1"},
+        {**agg, "id": "bad_isl", "isl": "lots"},
+        disagg,  # no concurrency anywhere
+        {**agg, "id": "ok1"},  # duplicate id
+        {**agg, "id": "ok2"},
+    ]
+    path = write_rows(records)
+    rows, rejected = read_silicon(path)
+    assert list(rows.id) == ["ok1", "ok2"]
+    assert [(r["line"], r["id"]) for r in rejected] == [(3, "bad_isl"), (4, "d1"), (5, "ok1")]
+    assert "column 'isl': not a number" in rejected[0]["reason"]
+    assert "duplicate id (first on line 2)" in rejected[2]["reason"]
+    # read strictly, the first of them is the error
+    with pytest.raises(CodesignError, match=r":3: column 'isl'"):
+        SiliconRows.from_csv(path)
+    # nothing readable: an error that says why
+    with pytest.raises(CodesignError, match="no data rows .3 set aside"):
+        read_silicon(write_rows([{**agg, "isl": "x", "id": f"b{i}"} for i in range(3)]))
