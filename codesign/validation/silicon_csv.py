@@ -158,6 +158,8 @@ def _parse_record(ln: _Line, model_col: str, measured: bool) -> dict[str, Any]:
     for f in ("id", "backend", "system", "model"):
         if not vals[f]:
             raise ln.error(model_col if f == "model" else f, "empty, a value is required")
+    vals["backend"] = engine_name(vals["backend"])
+    vals["mode"] = vals["mode"].lower()
     if vals["mode"] not in MODES:
         raise ln.error("mode", f"unknown mode {vals['mode']!r} (expected agg or disagg)")
     vals["isl"] = ln.integer("isl", None, minimum=1)
@@ -191,6 +193,17 @@ def _parse_record(ln: _Line, model_col: str, measured: bool) -> dict[str, Any]:
             raise ln.error(column, f"must be > 0, got {ln.text(column)!r}")
         vals[name] = value
     return vals
+
+
+def engine_name(raw: str) -> str:
+    """The serving engine as the model names it (trtllm, vllm, sglang) from the spellings
+    benchmark tables use ("TensorRT-LLM", "trt_llm", "dynamo-sglang", "vLLM" ...); any
+    other name lower-cased as it is."""
+    key = raw.strip().lower().replace("_", "-")
+    key = key.removeprefix("dynamo-")
+    if key in ("tensorrt-llm", "trt-llm", "trtllm", "tensorrtllm", "tensorrt"):
+        return "trtllm"
+    return key.replace("-", "_")
 
 
 def parse_silicon_csv(path: Path, lenient: bool) -> tuple[SiliconRows, list[dict[str, Any]]]:

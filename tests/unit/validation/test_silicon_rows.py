@@ -281,3 +281,15 @@ def test_lenient_read_sets_bad_rows_aside(write_rows: WriteRows, agg, disagg) ->
     # nothing readable: an error that says why
     with pytest.raises(CodesignError, match="no data rows .3 set aside"):
         read_silicon(write_rows([{**agg, "isl": "x", "id": f"b{i}"} for i in range(3)]))
+
+
+def test_engine_and_mode_spellings(write_rows: WriteRows, agg) -> None:
+    records = [
+        {**agg, "id": "a", "backend": "TensorRT-LLM", "mode": "AGG"},
+        {**agg, "id": "b", "backend": "dynamo-sglang"},
+        {**agg, "id": "c", "backend": "vLLM"},
+        {**agg, "id": "d", "backend": "lmdeploy"},
+    ]
+    rows = SiliconRows.from_csv(write_rows(records))
+    assert list(rows.backend) == ["trtllm", "sglang", "vllm", "lmdeploy"]
+    assert list(rows.mode) == ["agg"] * 4
