@@ -8,7 +8,6 @@ in a stand-in model.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +25,13 @@ from codesign.cli.common import (
     print_table,
     user_errors,
 )
+from codesign.cli.extra_dirs import hardware_dirs, model_dirs
 from codesign.cli.perf_report import pct as _pct
 from codesign.cli.perf_report import print_bands as _print_bands
 from codesign.cli.perf_report import print_repeatability as _print_repeatability
 from codesign.cli.perf_report import print_set_aside as _print_set_aside
 from codesign.cli.perf_report import print_summary as _print_summary
-from codesign.errors import CodesignError, NotFoundError
+from codesign.errors import CodesignError
 from codesign.validation.crossval import cross_validate
 from codesign.validation.report import (
     DEFAULT_GROUPS,
@@ -79,38 +79,6 @@ STRICT_FOLD_EVALUATIONS = 400
 DEFAULT_FIT_EVALUATIONS = 40  # ``fit_calibration``'s own default
 
 
-def _clear_model_caches() -> None:
-    from codesign.models import registry
-
-    for value in vars(registry).values():
-        clear = getattr(value, "cache_clear", None)
-        if callable(clear):
-            clear()
-
-
-@contextlib.contextmanager
-def model_dirs(extra: Path | None) -> Iterator[None]:
-    """Search ``extra`` for ORG--NAME_config.json before the other model folders."""
-    if extra is None:
-        yield
-        return
-    if not extra.is_dir():
-        raise NotFoundError(f"--configs {extra} is not a directory")
-    old = os.environ.get("CODESIGN_MODEL_DIRS")
-    os.environ["CODESIGN_MODEL_DIRS"] = os.pathsep.join(
-        [str(extra.resolve())] + ([old] if old else [])
-    )
-    _clear_model_caches()
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("CODESIGN_MODEL_DIRS", None)
-        else:
-            os.environ["CODESIGN_MODEL_DIRS"] = old
-        _clear_model_caches()
-
-
 def _parse_groups(text: str) -> tuple[str, ...]:
     names = tuple(s.strip() for s in text.split(",") if s.strip())
     bad = [s for s in names if s not in STR_FIELDS]
@@ -130,6 +98,12 @@ def _load_rows(
     return read_silicon(path)
 
 
+HARDWARE_OPTION = typer.Option(
+    None,
+    "--hardware",
+    help="Extra folder with chips/ and systems/ YAML specs (as in hwmodels/catalog): "
+    "systems the rows name that the catalog does not hold, from their spec sheets.",
+)
 STRICT_OPTION = typer.Option(
     False,
     "--strict",
@@ -218,6 +192,7 @@ def validate(
     configs: Path | None = typer.Option(
         None, "--configs", help="Extra folder of ORG--NAME_config.json files, searched first."
     ),
+    hardware: Path | None = HARDWARE_OPTION,
     calibration: Path | None = typer.Option(
         None, "--calibration", help="Calibration file (default: the packaged one)."
     ),
@@ -244,7 +219,7 @@ def validate(
     if cv_strict and cv is None:
         raise CodesignError("--cv-strict applies to cross-validation: add --cv model or system")
     rows, set_aside = _load_rows(silicon, strict)
-    with model_dirs(configs):
+    with model_dirs(configs), hardware_dirs(hardware):
         api = _perf_api()
         calib = api.load_calibration(path=calibration)
         ttft, tpot, reasons = api.predict_rows(rows, calib)
@@ -291,6 +266,7 @@ def calibrate(
     configs: Path | None = typer.Option(
         None, "--configs", help="Extra folder of ORG--NAME_config.json files, searched first."
     ),
+    hardware: Path | None = HARDWARE_OPTION,
     by: str = typer.Option(
         ",".join(DEFAULT_GROUPS), "--by", help="Comma-separated fields to group the summary by."
     ),
@@ -319,7 +295,7 @@ def calibrate(
         raise CodesignError(f"--bands: choose one of {', '.join(BAND_METHODS)}, got {bands!r}")
     groups = _parse_groups(by)
     rows, set_aside = _load_rows(silicon, strict)
-    with model_dirs(configs):
+    with model_dirs(configs), hardware_dirs(hardware):
         api = _perf_api()
         path = out if out is not None else api.default_calibration_path
         before_calib = api.load_calibration(path=out if out is not None and out.is_file() else None)
