@@ -110,13 +110,6 @@ def write_csv(result: SearchResult, path: Path) -> None:
             )
 
 
-def plot(result: SearchResult, path: Path) -> None:
-    """Pairwise panels of the objectives (see ``codesign.plots.pareto``)."""
-    from codesign.plots.pareto import write_png
-
-    write_png(summary(result), path)
-
-
 def write_outputs(
     result: SearchResult, out: str | Path, data: dict[str, Any] | None = None
 ) -> dict[str, Path]:
@@ -130,9 +123,11 @@ def write_outputs(
     data = summary(result) if data is None else data
     files["pareto.json"].write_text(json.dumps(_finite(data), indent=2))
     if result.front:
+        from codesign.plots.pareto import write_png  # pairwise panels of the objectives
+
         files["pareto.png"] = out / "pareto.png"
-        plot(result, files["pareto.png"])
-        rec = recommend(result)
+        write_png(data, files["pareto.png"])
+        rec = data["recommended"]
         files["recommended.yaml"] = out / "recommended.yaml"
         files["recommended.yaml"].write_text(result.front[rec].deployment.to_yaml())  # type: ignore[index]
     return files
