@@ -40,7 +40,7 @@ from codesign.validation.report import (
     write_predictions_csv,
 )
 from codesign.validation.silicon import STR_FIELDS, SiliconRows, default_silicon_path
-from codesign.validation.silicon_csv import read_silicon
+from codesign.validation.silicon_csv import parse_silicon_csv
 
 
 @dataclass(frozen=True)
@@ -93,9 +93,7 @@ def _load_rows(
     """(rows, rows set aside): a row that cannot be read is set aside with its reason,
     or, ``strict``, is the error."""
     path = silicon if silicon is not None else default_silicon_path()
-    if strict:
-        return SiliconRows.from_csv(path), []
-    return read_silicon(path)
+    return parse_silicon_csv(Path(path), lenient=not strict)
 
 
 HARDWARE_OPTION = typer.Option(

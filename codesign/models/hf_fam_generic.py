@@ -35,7 +35,7 @@ _EXPERTS = ("n_routed_experts", "num_experts", "num_local_experts", "moe_num_exp
 _TOP_K = ("num_experts_per_tok", "moe_topk", "num_experts_per_token", "experts_per_token")
 _EXPERT_SIZE = ("moe_intermediate_size", "expert_intermediate_size", "intermediate_size")
 _SHARED_SIZE = ("shared_expert_intermediate_size", "shared_intermediate_size")
-_WINDOWED = {"full_attention": "full_attention", "sliding_attention": "sliding_attention"}
+_WINDOWED = frozenset({"full_attention", "sliding_attention"})
 
 
 def _layer_mixers(c: Cfg, n: int) -> tuple[tuple[str, ...], int | None]:
@@ -43,9 +43,9 @@ def _layer_mixers(c: Cfg, n: int) -> tuple[tuple[str, ...], int | None]:
     else the Qwen2-style fields."""
     types = c.get("layer_types")
     window = c.get("sliding_window")
-    if isinstance(types, list) and len(types) == n and set(types) <= set(_WINDOWED):
+    if isinstance(types, list) and len(types) == n and set(types) <= _WINDOWED:
         if "sliding_attention" in types and isinstance(window, int) and window > 0:
-            return tuple(_WINDOWED[t] for t in types), window
+            return tuple(types), window
         return ("full_attention",) * n, None
     return _sliding(c, n)
 

@@ -265,10 +265,11 @@ def _named_variant(
     then the shortest name; ids tied on those must share one architecture."""
     base_key, fmt = name_key(text)
     org = key.split("/")[0] if "/" in key else ""
+    keys = {k: name_key(k) for k in set(idx) | set(aliases)}
     ranked = sorted(
-        (k.split("/")[0] != org, name_key(k)[1] is not None, len(k), k)
-        for k in set(idx) | set(aliases)
-        if name_key(k)[0] == base_key
+        (k.split("/")[0] != org, kfmt is not None, len(k), k)
+        for k, (kbase, kfmt) in keys.items()
+        if kbase == base_key
     )
     if not ranked:
         return None

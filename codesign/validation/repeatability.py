@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from codesign.validation.report import _quantile
 from codesign.validation.silicon import SiliconRows
 
 # measured spread at which two runs of one configuration count as disagreeing
@@ -37,14 +38,7 @@ _NOT_CONFIGURATION = ("id", "ttft_ms", "tpot_ms")
 def configuration_ids(rows: SiliconRows) -> np.ndarray:
     """Per-row integer id of its recorded configuration (equal ids: equal fields)."""
     names = [f.name for f in fields(rows) if f.name not in _NOT_CONFIGURATION]
-    keys = np.array(
-        [
-            "\x1f".join(map(str, vals))
-            for vals in zip(*(getattr(rows, n) for n in names), strict=True)
-        ],
-        dtype=object,
-    )
-    return np.unique(keys.astype(str), return_inverse=True)[1]
+    return np.unique(rows.group_keys(names).astype(str), return_inverse=True)[1]
 
 
 def _group_log_mean(log_values: np.ndarray, ids: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -57,14 +51,6 @@ def _spread(values: np.ndarray, ids: np.ndarray, groups: int) -> np.ndarray:
     np.maximum.at(hi, ids, values)
     np.minimum.at(lo, ids, values)
     return hi / lo
-
-
-def _median(values: np.ndarray) -> float | None:
-    return float(np.median(values)) if values.size else None
-
-
-def _p90(values: np.ndarray) -> float | None:
-    return float(np.quantile(values, 0.9)) if values.size else None
 
 
 def repeatability(
@@ -101,12 +87,12 @@ def repeatability(
         "rows_repeated": int(repeated[ids].sum()),
         "configurations_disagreeing": int(disagree.sum()),
         "rows_disagreeing": int(in_disagree.sum()),
-        "ttft_spread_median": _median(spread_t[disagree]),
-        "ttft_spread_p90": _p90(spread_t[disagree]),
-        "tpot_spread_median": _median(spread_p[disagree]),
-        "tpot_spread_p90": _p90(spread_p[disagree]),
-        "repeat_ttft_median_ape": _median(np.abs(gm_t / meas_t - 1)[scored]),
-        "repeat_tpot_median_ape": _median(np.abs(gm_p / meas_p - 1)[scored]),
-        "model_ttft_median_ape": _median(np.abs(pt / meas_t - 1)[scored]),
-        "model_tpot_median_ape": _median(np.abs(pp / meas_p - 1)[scored]),
+        "ttft_spread_median": _quantile(spread_t[disagree], 0.5),
+        "ttft_spread_p90": _quantile(spread_t[disagree], 0.9),
+        "tpot_spread_median": _quantile(spread_p[disagree], 0.5),
+        "tpot_spread_p90": _quantile(spread_p[disagree], 0.9),
+        "repeat_ttft_median_ape": _quantile(np.abs(gm_t / meas_t - 1)[scored], 0.5),
+        "repeat_tpot_median_ape": _quantile(np.abs(gm_p / meas_p - 1)[scored], 0.5),
+        "model_ttft_median_ape": _quantile(np.abs(pt / meas_t - 1)[scored], 0.5),
+        "model_tpot_median_ape": _quantile(np.abs(pp / meas_p - 1)[scored], 0.5),
     }

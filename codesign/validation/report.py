@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 
-from codesign.validation.repeatability import repeatability
 from codesign.validation.silicon import SiliconRows
 
 DEFAULT_GROUPS = ("model", "system", "mode", "backend")
@@ -146,6 +145,8 @@ def accuracy_report(
     report = summarize(rows, ttft, tpot, why)
     report["by"] = {field: group_stats(rows, ttft, tpot, why, field) for field in by}
     report["unpredicted"], report["unpredicted_by_reason"] = unpredicted(rows, why)
+    from codesign.validation.repeatability import repeatability  # it reads _quantile here
+
     report["repeatability"] = (
         repeatability(rows, ttft, tpot, why == "") if rows.has_measurements else None
     )
