@@ -30,9 +30,21 @@ def _clear_hardware_caches() -> None:
     catalog.default_catalog.cache_clear()
 
 
+def _read_hardware() -> None:
+    """Read the catalog with the extra folder now, so that a spec it cannot read is one
+    error for the command, not the same reason on every row."""
+    from hwmodels import catalog
+
+    catalog.default_catalog()
+
+
 @contextlib.contextmanager
 def _prepended(
-    variable: str, extra: Path | None, flag: str, clear: Callable[[], None]
+    variable: str,
+    extra: Path | None,
+    flag: str,
+    clear: Callable[[], None],
+    check: Callable[[], None] = lambda: None,
 ) -> Iterator[None]:
     if extra is None:
         yield
@@ -43,6 +55,7 @@ def _prepended(
     os.environ[variable] = os.pathsep.join([str(extra.resolve())] + ([old] if old else []))
     clear()
     try:
+        check()
         yield
     finally:
         if old is None:
@@ -60,4 +73,6 @@ def model_dirs(extra: Path | None) -> contextlib.AbstractContextManager[None]:
 def hardware_dirs(extra: Path | None) -> contextlib.AbstractContextManager[None]:
     """Read chips/ and systems/ YAML specs from ``extra`` besides the built-in catalog
     (a system there is predicted from its spec sheet, as the catalog's are)."""
-    return _prepended("CODESIGN_HARDWARE_DIRS", extra, "--hardware", _clear_hardware_caches)
+    return _prepended(
+        "CODESIGN_HARDWARE_DIRS", extra, "--hardware", _clear_hardware_caches, _read_hardware
+    )

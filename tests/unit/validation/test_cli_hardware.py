@@ -67,3 +67,12 @@ def test_unknown_system_from_a_spec_folder(
     assert json.loads(res.stdout)["predicted"] == 1
     res = runner.invoke(_app(), [*args, "--hardware", str(tmp_path / "none")])
     assert res.exit_code == 2 and "--hardware" in res.stderr and "not a directory" in res.stderr
+    # a spec the catalog cannot read is one error for the command, and the folder is left
+    broken = tmp_path / "broken"
+    (broken / "systems").mkdir(parents=True)
+    (broken / "systems" / "x.yaml").write_text("name: x\nchip: nope\n")
+    res = runner.invoke(_app(), [*args, "--hardware", str(broken)])
+    assert res.exit_code == 2 and "x.yaml" in res.stderr and "unknown chip 'nope'" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = runner.invoke(_app(), ["validate", "--silicon", str(rows), "--json"])
+    assert json.loads(res.stdout)["predicted"] == 1
