@@ -11,6 +11,7 @@ from codesign.cli.common import JSON_OPTION, user_errors
 from codesign.cli.evaluate import evaluate_command
 from codesign.cli.export import export_command
 from codesign.cli.jobs import jobs_app
+from codesign.cli.kernels import kernels_app
 from codesign.cli.optimize import bench_search, optimize_command
 from codesign.cli.perf import perf_commands
 from codesign.cli.plot import plot_app
@@ -44,6 +45,7 @@ app.command("serve")(serve_command)
 app.command("worker")(worker_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(kernels_app, name="kernels")
 bench_app.command("search")(bench_search)
 bench_app.command("simulate")(bench_simulate)
 
