@@ -2,7 +2,7 @@
 
 A measurement file is the record a lent GPU leaves behind (``codesign kernels measure``):
 one row per timed kernel with its shape, its FLOPs and bytes counted by hand from the
-shape (``flops``, ``bytes_moved``), and the median seconds of the timed repeats; the
+shape (``flops``, ``bytes_moved``), and the seconds one run took; the
 provenance says which device, driver, framework and code produced it. ``codesign kernels
 compare`` reads it back against the performance model. Rows are validated at the edge:
 a file that does not describe a measurement is refused with the field at fault.
@@ -49,7 +49,7 @@ class KernelRow(BaseModel):
     op: KernelOp
     dtype: str = Field(min_length=1)
     shape: dict[str, int]
-    seconds: float = Field(gt=0.0, description="median of the timed repeats")
+    seconds: float = Field(gt=0.0, description="per run: GPU mean of back-to-back runs, CPU median")
     flops: float = Field(ge=0.0)
     bytes_moved: float = Field(ge=0.0)
 
