@@ -283,6 +283,12 @@ def calibrate(
         "range): cv-system (each system's rows predicted by a refit without them; one "
         "refit per system), in-sample, or none.",
     ),
+    kernels: list[Path] = typer.Option(
+        [],
+        "--kernels",
+        help="Kernel measurement file (codesign kernels measure; repeatable): pin the "
+        "memory, GEMM and prefill-attention efficiencies it implies and fit the rest.",
+    ),
     strict: bool = STRICT_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -298,8 +304,14 @@ def calibrate(
         path = out if out is not None else api.default_calibration_path
         before_calib = api.load_calibration(path=out if out is not None and out.is_file() else None)
         before = accuracy_report(rows, *api.predict_rows(rows, before_calib), by=groups)
+        base = None
+        if kernels:
+            from codesign.kernels.pins import apply_pins, pins_from_files
+
+            start = api.load_calibration()
+            base = apply_pins(start, *pins_from_files(kernels, start))
         with _fit_progress(err_console.is_terminal and not as_json, evaluations) as on_eval:
-            fitted = api.fit_calibration(rows, max_nfev=evaluations, progress=on_eval)
+            fitted = api.fit_calibration(rows, base=base, max_nfev=evaluations, progress=on_eval)
         with _fold_progress(err_console.is_terminal and not as_json) as progress:
             task = progress.add_task("error bands", total=None) if progress else None
 

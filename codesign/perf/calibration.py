@@ -53,6 +53,10 @@ chips, so a system never seen in calibration is predicted from its spec sheet al
   so return, together: the fraction of the other clients' prefills a request typically
   queues behind. It is a property of the engine's scheduler (how it orders a cohort's
   prefills against running decodes), so it is fitted per engine.
+- ``kernel_pins``: parameters set from kernel measurements on a device rather than fitted
+  (``codesign calibrate --kernels FILE``; keys ``mem_eff``, ``gemm_eff_max.fp8``,
+  ``gemm_m_half_tokens``, ``attn_eff``, ``attn_half_tokens`` ...); every later fit keeps
+  them fixed. ``kernel_sources``: the measurement files' provenance.
 - ``error_bands``: not a model parameter but the spread of measured / predicted that the
   fitted model leaves, per serving mode and engine (``codesign.perf.error_bands``), so
   each estimate carries the range its kind of prediction has shown.
@@ -109,6 +113,8 @@ class Calibration(BaseModel):
         default_factory=lambda: {"trtllm": 0.3, "vllm": 0.3, "sglang": 0.3}
     )
     fit_summary: dict[str, float] = Field(default_factory=dict)
+    kernel_pins: dict[str, float] = Field(default_factory=dict)
+    kernel_sources: list[dict[str, str]] = Field(default_factory=list)
     # measured / predicted spread of this calibration's predictions (``error_bands``); a
     # refit drops it, since it described the calibration before
     error_bands: ErrorBands | None = None

@@ -44,18 +44,33 @@ PARAMS: tuple[tuple[str, str | None, float, float], ...] = (
 )
 
 
-def to_vector(calib: Calibration) -> np.ndarray:
+Param = tuple[str, str | None, float, float]
+
+
+def param_name(p: Param) -> str:
+    """``field`` or ``field.key``: how ``Calibration.kernel_pins`` names a parameter."""
+    return f"{p[0]}.{p[1]}" if p[1] else p[0]
+
+
+def free_params(calib: Calibration) -> tuple[Param, ...]:
+    """The parameters a fit moves: all but those pinned by kernel measurements."""
+    return tuple(p for p in PARAMS if param_name(p) not in calib.kernel_pins)
+
+
+def to_vector(calib: Calibration, params: tuple[Param, ...] = PARAMS) -> np.ndarray:
     out = []
-    for field, key, lo, hi in PARAMS:
+    for field, key, lo, hi in params:
         v = getattr(calib, field)
         v = v[key] if key else v
         out.append(min(max(float(v), lo), hi))
     return np.array(out)
 
 
-def from_vector(base: Calibration, x: np.ndarray) -> Calibration:
+def from_vector(
+    base: Calibration, x: np.ndarray, params: tuple[Param, ...] = PARAMS
+) -> Calibration:
     update: dict[str, object] = {}
-    for (field, key, _, _), v in zip(PARAMS, x, strict=True):
+    for (field, key, _, _), v in zip(params, x, strict=True):
         if key:
             table = dict(update.get(field) or getattr(base, field))  # type: ignore[arg-type]
             table[key] = float(v)
@@ -101,8 +116,9 @@ def fit_calibration(
         raise CodesignError("no predictable rows with measurements to calibrate on")
     rows = rows.subset(keep)
     prep = prepare(rows)
-    lo = np.array([p[2] for p in PARAMS])
-    hi = np.array([p[3] for p in PARAMS])
+    params = free_params(base)
+    lo = np.array([p[2] for p in params])
+    hi = np.array([p[3] for p in params])
     calls = [0]
     weights = row_weights(rows)
 
@@ -110,11 +126,11 @@ def fit_calibration(
         calls[0] += 1
         if progress is not None:
             progress(calls[0])
-        return residuals(prep, rows, from_vector(base, x), weights)
+        return residuals(prep, rows, from_vector(base, x, params), weights)
 
     res = least_squares(
         fun,
-        to_vector(base),
+        to_vector(base, params),
         bounds=(lo, hi),
         loss="cauchy",
         f_scale=0.3,
@@ -122,7 +138,7 @@ def fit_calibration(
         max_nfev=max_nfev,
         diff_step=1e-3,
     )
-    fitted = from_vector(base, res.x)
+    fitted = from_vector(base, res.x, params)
     r = residuals(prep, rows, fitted)
     n = len(rows)
     summary = {

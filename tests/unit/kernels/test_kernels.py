@@ -14,10 +14,10 @@ from codesign.cli import app
 from codesign.errors import SpecError
 from codesign.kernels.bench import measure
 from codesign.kernels.cases import decode_case, gemm_case, membw_case, plan, prefill_case
-from codesign.kernels.compare import chip_for_device, compare, predicted_s
-from codesign.kernels.report import KernelReport, KernelRow, Provenance, load_report, save_report
+from codesign.kernels.compare import chip_for_device, compare
+from codesign.kernels.report import KernelReport, load_report, save_report
 from codesign.perf.calibration import load_calibration
-from hwmodels import get_chip
+from tests.unit.kernels.helpers import model_speed_report
 
 runner = CliRunner()
 
@@ -112,29 +112,9 @@ def test_device_names_map_to_catalog_chips() -> None:
         chip_for_device("Some Accelerator 9000")
 
 
-def _as_the_model_says(chip: str, slowdown: float = 1.0) -> KernelReport:
-    """A report whose every kernel took the model's time (times ``slowdown``)."""
-    calib, spec = load_calibration(), get_chip(chip)
-    rows = []
-    for c in plan(["bf16", "fp8"], "bf16", quick=False):
-        row = KernelRow(
-            op=c.op,
-            dtype=c.dtype,
-            shape=c.shape,
-            seconds=1.0,  # type: ignore[arg-type]
-            flops=c.flops,
-            bytes_moved=c.bytes_moved,
-        )
-        rows.append(row.model_copy(update={"seconds": slowdown * predicted_s(row, spec, calib)}))
-    prov = Provenance(
-        device="NVIDIA H200", backend="torch-cuda", measured_at="2026-12-07", repeats=1
-    )
-    return KernelReport(provenance=prov, rows=rows)
-
-
 def test_a_device_that_behaves_as_modelled_recovers_the_calibration() -> None:
     calib = load_calibration()
-    result = compare(_as_the_model_says("h200_sxm"), None, calib)
+    result = compare(model_speed_report("h200_sxm"), None, calib)
     assert result["chip"] == "h200_sxm"
     assert all(s["ratio_median"] == pytest.approx(1.0) for s in result["summary"])
     imp = result["implied"]
@@ -150,7 +130,7 @@ def test_a_device_that_behaves_as_modelled_recovers_the_calibration() -> None:
 
 
 def test_a_slower_device_shows_as_model_over_measured() -> None:
-    result = compare(_as_the_model_says("h200_sxm", slowdown=2.0), "h200_sxm", load_calibration())
+    result = compare(model_speed_report("h200_sxm", slowdown=2.0), "h200_sxm", load_calibration())
     assert all(s["ratio_median"] == pytest.approx(0.5) for s in result["summary"])
 
 
