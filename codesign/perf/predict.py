@@ -182,8 +182,11 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     ranks_d = d_w * d_lay.dp
     given = _f(r.d_batch) > 0
     b_d = np.where(given, _f(r.d_batch), np.ceil(conc / ranks_d))
-    active = np.minimum(b_d, np.ceil(conc / ranks_d))
-    slots = np.where(given, ranks_d * b_d, conc)
+    # sequences a decode rank's KV holds at the engine's admission: a decode worker runs
+    # no more than that (the others wait for a slot), whatever batch it is allowed
+    kv_slots = kv_slots_per_rank(cap_d, d_lay.dp, r.backend, isl, osl)
+    active = np.minimum(np.minimum(b_d, np.ceil(conc / ranks_d)), kv_slots)
+    slots = np.minimum(np.where(given, ranks_d * b_d, conc), ranks_d * kv_slots)
     host_kv = b_p * cached * g.host(i)
     pf = step_time(prof, hw, p_lay, make_load(0, 0, b_p * new, cached, b_p, host_kv), nb, eff)
     t_dec = decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
@@ -201,8 +204,6 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         link,
         np.where(same_domain, hw.su_lat, np.maximum(hw.so_lat, hw_d.so_lat)),
     )
-    # sequences a decode rank's KV holds at the engine's admission
-    kv_slots = kv_slots_per_rank(cap_d, d_lay.dp, r.backend, isl, osl)
     if g.arrival_rate is not None:
         one = np.ones_like(b_d)
         big = np.maximum(kv_slots, 2.0)

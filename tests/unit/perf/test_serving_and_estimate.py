@@ -249,3 +249,30 @@ def test_an_unknown_precision_is_refused_not_ignored() -> None:
     with pytest.raises(ValueError, match=r"--moe-precision 'fp3'"):
         EstimateRequest(model="x", system="h100_sxm", moe_precision="fp3")
     assert EstimateRequest(model="x", system="h100_sxm", gemm_precision="int8_wo")
+
+
+def test_a_disagg_decode_worker_runs_no_more_sequences_than_its_kv_holds(shared_dir) -> None:
+    """Llama-3.1-70B prefilled on H100s, decoded on an SRAM-first system whose worker
+    (the chips that hold the weights in SRAM) has room for one 4.6K-token sequence's KV:
+    16 clients allowed per decode worker still decode one at a time; the others wait for
+    the slot (Little's law sets their TTFT), and more decode workers serve more."""
+    base = EstimateRequest(
+        model="meta-llama/Llama-3.1-70B",
+        system="h100_sxm",
+        mode="disagg",
+        decode_system="groq3_lpx",
+        tp=8,
+        batch=16,
+        isl=4096,
+        osl=512,
+    )
+    one = estimate(base)
+    assert one["kv_slots_per_rank"] == 1.0 and one["decode_batch_per_rank"] == 1.0
+    # one sequence at a time: at most 1 / ((osl - 1) x TPOT) requests a second
+    assert one["requests_per_s"] <= 1.0 / (511 * one["tpot_ms"] / 1e3) * 1.001
+    four = estimate(base.model_copy(update={"decode_workers": 4}))
+    assert four["requests_per_s"] > 3.5 * one["requests_per_s"]
+    assert four["ttft_ms"] < one["ttft_ms"]
+    # an HBM decode pool holds all 16: unchanged by the KV bound
+    hbm = estimate(base.model_copy(update={"decode_system": "h100_sxm"}))
+    assert hbm["decode_batch_per_rank"] == 16.0 and hbm["kv_slots_per_rank"] >= 16
