@@ -140,6 +140,13 @@ def test_open_loop_latency_grows_with_rate_until_overload(shared_dir) -> None:
     assert all(r["stable"] for r in res)
     tpots = [r["tpot_ms"] for r in res]
     assert tpots == sorted(tpots)
+    # Poisson arrivals queue for prefill (M/D/1): TTFT grows with the rate, faster as the
+    # prefill work fills the time (rho / (1 - rho) is convex). The calibrated queue factor
+    # (~0, fitted on closed-loop rows) had left TTFT flat up to overload
+    ttfts = [r["ttft_ms"] for r in res]
+    assert ttfts[0] < ttfts[1] < ttfts[2]
+    assert (ttfts[2] - ttfts[1]) / 1.0 > (ttfts[1] - ttfts[0]) / 0.75
+    assert ttfts[2] > 1.15 * ttfts[0]  # 4000-token prefills at 2 req/s: a real wait
     # output tokens/s equals the offered rate x osl while stable
     assert res[1]["output_tokens_per_s"] == pytest.approx(1.0 * 500)
     over = estimate(base.model_copy(update={"arrival_rate": 50.0}))
