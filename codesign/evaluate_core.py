@@ -155,6 +155,7 @@ def evaluate_candidates(
         hw=hw_p,
         nb=nb,
         hw_decode=hw_d if hetero else None,
+        decode_system_differs=(c.sys_p != c.sys_d) if hetero else None,
         prefix_hit=np.minimum(h_tot, 0.999),
         host_share=host_share,
         spec_k=c.spec_k.astype(np.float64) if spec.any() else None,

@@ -172,14 +172,37 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         raise SpecError(f"ep={req.ep} does not divide the {prof.num_experts} experts of {arch.id}")
     if prof.num_heads and prof.num_heads % req.tp:
         raise SpecError(f"tp={req.tp} does not divide the {prof.num_heads} heads of {arch.id}")
+    if prof.is_moe and req.ep and (req.tp * req.dp) % req.ep and req.mode != "afd":
+        # the experts live on the worker's tp x dp GPUs: ep of them, moe_tp = tp x dp / ep
+        raise SpecError(
+            f"ep={req.ep} must divide tp x dp = {req.tp * req.dp} (the worker's GPUs hold "
+            "the experts: ep of them, each expert split over the rest)"
+        )
     system = get_system(req.system)
     if req.host_share > 0 and system.host_kv_tier() is None:
         raise SpecError(f"{system.name} has no host-memory KV tier; set --host-share 0")
     if req.hardware_overrides:
         system = derive_system(system, set=req.hardware_overrides)
     decode = get_system(req.decode_system) if req.decode_system else None
+    if decode is not None and decode.name == system.name and not req.hardware_overrides:
+        decode = None  # the same system: one pool of chips, which can share a domain
     if req.mode == "afd" and req.arrival_rate:
         raise SpecError("open-loop (--arrival-rate) is not modelled for afd; use clients")
+    if req.mode == "afd":
+        ignored = [
+            flag
+            for flag, on in (
+                ("--spec", req.spec_method != "none"),
+                ("--prefix-hit", req.prefix_hit > 0),
+                ("--ep", req.ep > 0),
+            )
+            if on
+        ]
+        if ignored:
+            raise SpecError(
+                f"{', '.join(ignored)} not modelled for afd (the expert pool spreads the "
+                "experts over --ffn-chips; no drafts or cached prefixes); drop them"
+            )
     if req.mode == "afd" and not req.cuda_graphs:
         raise SpecError(
             "--eager is not modelled for afd (no engine runs attention-FFN disaggregation "

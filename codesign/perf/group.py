@@ -122,6 +122,9 @@ class Group:
     hw: HwVec
     nb: Bytes
     hw_decode: HwVec | None = None  # decode pool hardware when it differs (disagg)
+    # per candidate: the decode pool is another system than the prefill pool (None: every
+    # candidate where ``hw_decode`` is given); pools of one system can share a domain
+    decode_system_differs: np.ndarray | None = None
     prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
     host_share: np.ndarray | None = None  # part of the cached tokens held in host memory
     spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)
@@ -147,6 +150,11 @@ class Group:
         (agent sessions spread over workers, a sub-agent tier's fraction of a session),
         else the rows' recorded integer concurrency."""
         return _f(rows.concurrency) if self.clients is None else self.clients[i]
+
+    def decode_differs(self, i: np.ndarray) -> np.ndarray:
+        if self.decode_system_differs is not None:
+            return np.asarray(self.decode_system_differs, dtype=bool)[i]
+        return np.full(len(i), self.hw_decode is not None)
 
     def queue(self, i: np.ndarray, calibrated: float) -> np.ndarray | float:
         return calibrated if self.queue_factor is None else self.queue_factor[i]

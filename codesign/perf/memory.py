@@ -33,6 +33,9 @@ class MemoryUse:
     free_bytes_per_gpu: np.ndarray  # for KV after weights and reserve (may be < 0)
     kv_tokens_per_worker: np.ndarray  # over all attention-DP ranks of the worker
     fits: np.ndarray
+    # a sequence's recurrent state (linear-attention / Mamba layers), which it holds in
+    # device memory beside its KV, in KV-token equivalents on one GPU (0: none)
+    state_tokens_per_seq: np.ndarray | float = 0.0
 
 
 def memory_use(
@@ -50,7 +53,10 @@ def memory_use(
     kv_tok = kv_elems_per_token * nb.kv / (split * lay.pp)
     free = mem_bytes * (1.0 - reserve_fraction) - w
     tokens = np.where(free > 0, free / np.maximum(kv_tok, 1e-9), 0.0) * lay.dp
-    return MemoryUse(w, kv_tok, free, np.floor(tokens), free > 0)
+    # the state's heads split over tp as the attention heads do, its layers over pp
+    state = prof.state_bytes_per_seq / (lay.tp * lay.pp)
+    state_tokens = state / np.maximum(kv_tok, 1e-9)
+    return MemoryUse(w, kv_tok, free, np.floor(tokens), free > 0, state_tokens)
 
 
 def kv_tokens_held_per_seq(
@@ -75,8 +81,21 @@ def kv_slots_per_rank(
     engines: np.ndarray | list[str],
     isl: np.ndarray,
     osl: np.ndarray,
+    state_tokens: np.ndarray | float = 0.0,
 ) -> np.ndarray:
     """Sequences one attention-DP rank's KV cache holds at the engine's admission
-    (``kv_tokens_held_per_seq``), at least one."""
-    held = kv_tokens_held_per_seq(engines, isl, osl)
+    (``kv_tokens_held_per_seq``, plus the recurrent state of a hybrid model, in token
+    equivalents), at least one (``holds_one_sequence`` says whether it really does)."""
+    held = kv_tokens_held_per_seq(engines, isl, osl) + state_tokens
     return np.maximum(np.floor(kv_tokens_per_worker / dp / held), 1.0)
+
+
+def holds_one_sequence(
+    kv_tokens_per_worker: np.ndarray,
+    dp: np.ndarray,
+    tokens: np.ndarray,
+    state_tokens: np.ndarray | float = 0.0,
+) -> np.ndarray:
+    """Whether one attention-DP rank's cache holds a single sequence of ``tokens`` tokens
+    (and its recurrent state): a request that cannot fit even alone cannot be served."""
+    return kv_tokens_per_worker / np.maximum(dp, 1.0) >= tokens + state_tokens

@@ -29,7 +29,13 @@ from codesign.perf.group import (
 )
 from codesign.perf.group_decode import decode_time, own_ctx_deltas, per_seq_cost, tokens_per_iter
 from codesign.perf.hardware import HwVec
-from codesign.perf.memory import DEFAULT_RESERVE_FRACTION, kv_slots_per_rank, memory_use
+from codesign.perf.memory import (
+    DEFAULT_RESERVE_FRACTION,
+    MemoryUse,
+    holds_one_sequence,
+    kv_slots_per_rank,
+    memory_use,
+)
 from codesign.perf.prepare import Prepared, prepare
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Bytes, Layout, step_time
@@ -67,7 +73,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
     c = g.concurrency(i, r) / lay.dp
     use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
-    slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay.dp, r.backend, isl, osl)
+    state = use.state_tokens_per_seq
+    slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay.dp, r.backend, isl, osl, state)
+    fits = use.fits & holds_one_sequence(use.kv_tokens_per_worker, lay.dp, isl + osl, state)
     if g.clients is None:
         c = unrecorded.replica_clients(c, _f(r.batch), slots)
     active = np.maximum(np.minimum(c, slots), 1.0)  # a decoding token's own sequence
@@ -111,7 +119,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             "gpus": lay.gpus,
             "weights_bytes_per_gpu": use.weights_bytes_per_gpu,
             "kv_tokens_per_worker": use.kv_tokens_per_worker,
-            "fits": use.fits & (out["decode_batch"] <= slots),
+            "fits": fits & (out["decode_batch"] <= slots),
             "decode_batch_per_rank": out["decode_batch"],
             "kv_slots_per_rank": slots,
         }
@@ -150,7 +158,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "gpus": lay.gpus,
         "weights_bytes_per_gpu": use.weights_bytes_per_gpu,
         "kv_tokens_per_worker": use.kv_tokens_per_worker,
-        "fits": use.fits,
+        "fits": fits,
         "decode_batch_per_rank": out["decode_batch"],
         "kv_slots_per_rank": slots,
     }
@@ -184,7 +192,8 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     b_d = np.where(given, _f(r.d_batch), np.ceil(conc / ranks_d))
     # sequences a decode rank's KV holds at the engine's admission: a decode worker runs
     # no more than that (the others wait for a slot), whatever batch it is allowed
-    kv_slots = kv_slots_per_rank(cap_d, d_lay.dp, r.backend, isl, osl)
+    state_d = use_d.state_tokens_per_seq
+    kv_slots = kv_slots_per_rank(cap_d, d_lay.dp, r.backend, isl, osl, state_d)
     active = np.minimum(np.minimum(b_d, np.ceil(conc / ranks_d)), kv_slots)
     slots = np.minimum(np.where(given, ranks_d * b_d, conc), ranks_d * kv_slots)
     host_kv = b_p * cached * g.host(i)
@@ -195,7 +204,9 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     servers = p_w * p_lay.dp
     capacity = servers * b_p / pf["total"]
     gpus = p_w * p_lay.gpus + d_w * d_lay.gpus
-    same_domain = (gpus <= hw.su_domain) & (g.hw_decode is None)
+    # the pools share a scale-up domain where they are one system and fit in it
+    same_domain = (gpus <= hw.su_domain) & ~g.decode_differs(i)
+    fits = _disagg_fits(g, r, hw, nb, p_lay, use_d, d_lay, b_p, isl, osl)
     link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw))
     kv_s = kv_transfer_s(
         isl * g.kv_elems_per_token * nb.kv,
@@ -231,7 +242,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             "decode_gpus": d_w * d_lay.gpus,
             "weights_bytes_per_gpu": use_d.weights_bytes_per_gpu,
             "kv_tokens_per_worker": use_d.kv_tokens_per_worker,
-            "fits": use_d.fits & (out["decode_batch"] <= big),
+            "fits": fits & (out["decode_batch"] <= kv_slots),
             "decode_batch_per_rank": out["decode_batch"],
             "kv_slots_per_rank": kv_slots,
         }
@@ -274,7 +285,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "decode_gpus": d_w * d_lay.gpus,
         "weights_bytes_per_gpu": use_d.weights_bytes_per_gpu,
         "kv_tokens_per_worker": use_d.kv_tokens_per_worker,
-        "fits": use_d.fits,
+        "fits": fits,
         "decode_batch_per_rank": active,
         "kv_slots_per_rank": kv_slots,
     }
@@ -292,6 +303,36 @@ def disagg_layouts(
         _at_least_fits(prof, p_lay, nb, hw, g.kv_elems_per_token),
         _at_least_fits(prof, d_lay, nb, hw_d, g.kv_elems_per_token),
     )
+
+
+def _disagg_fits(
+    g: Group,
+    r: SiliconRows,
+    hw: HwVec,
+    nb: Bytes,
+    p_lay: Layout,
+    use_d: MemoryUse,
+    d_lay: Layout,
+    b_p: np.ndarray,
+    isl: np.ndarray,
+    osl: np.ndarray,
+) -> np.ndarray:
+    """A disaggregated deployment is feasible as asked when both pools hold their weights
+    in the layouts given (``disagg_layouts`` widens one that cannot, to predict an
+    inconsistent measured row; an estimate must say it does not fit), a decode rank
+    holds one whole sequence and a prefill rank its batch of prompts."""
+    prof = g.prof
+    p0 = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
+    d0 = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
+    as_given = (p_lay.tp == p0.tp) & (d_lay.tp == d0.tp)
+    use_p = memory_use(prof, p_lay, nb, hw.mem_bytes, g.kv_elems_per_token)
+    prompts = holds_one_sequence(
+        use_p.kv_tokens_per_worker, p_lay.dp, b_p * isl, b_p * use_p.state_tokens_per_seq
+    )
+    decode = holds_one_sequence(
+        use_d.kv_tokens_per_worker, d_lay.dp, isl + osl, use_d.state_tokens_per_seq
+    )
+    return as_given & use_p.fits & use_d.fits & prompts & decode
 
 
 def _at_least_fits(

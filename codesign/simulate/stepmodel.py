@@ -86,6 +86,9 @@ class PoolModel:
     # where it pages the cache and holds the prompt plus half the output on average
     # (vLLM, SGLang; ``perf.memory.kv_tokens_held_per_seq``)
     kv_out_halves: int = 2
+    # a running sequence's recurrent state (linear-attention / Mamba layers) in KV-token
+    # equivalents, held beside its KV (``perf.memory.MemoryUse.state_tokens_per_seq``)
+    state_tokens: int = 0
     # prefills run as steps of their own while the decoding sequences wait (SGLang's
     # scheduler; ``perf.engine.PREFILL_OWN_BATCH``); else chunks ride the decode steps
     prefill_pauses_decode: bool = False
@@ -222,7 +225,7 @@ class PoolModel:
     def kv_held(self, n_in: int, n_out: int) -> int:
         """KV tokens a running request holds at admission: its prompt and the engine's
         share of its output (``kv_out_halves`` halves, rounded up)."""
-        return n_in + (n_out * self.kv_out_halves + 1) // 2
+        return n_in + (n_out * self.kv_out_halves + 1) // 2 + self.state_tokens
 
     def kv_transfer_s(self, tokens: float, same_domain: bool) -> float:
         """Seconds to move ``tokens`` of KV from a prefill worker to a decode worker."""
@@ -318,6 +321,7 @@ def build_pool_model(
         max_seqs=max_seqs_rank * par.dp,
         chunk_tokens=chunk,
         kv_tokens_per_worker=int(use.kv_tokens_per_worker[0]),
+        state_tokens=int(np.ceil(np.asarray(use.state_tokens_per_seq, dtype=float).max())),
         kv_bytes_per_token=kv_bpt,
         host_tokens_per_worker=int(host_gb_per_worker * 1e9 / max(kv_bpt, 1e-9)),
         ttft_overhead_s=float(ttft_overhead_s(calib, [engine], prof.units)[0]),

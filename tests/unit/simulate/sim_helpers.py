@@ -42,6 +42,7 @@ class FixedModel:
     kv_tokens_per_worker: int = 10**9
     role: str = "agg"
     kv_out_halves: int = 2  # reserves prompt + output, as TRT-LLM
+    state_tokens: int = 0  # no recurrent state
     kv_held = PoolModel.kv_held  # the pool model's admission rule on these fields
 
     def step_s(self, n_dec, ctx, n_pf=0, pf_attn_s=0.0, pf_seqs=0, host_tokens=0.0):

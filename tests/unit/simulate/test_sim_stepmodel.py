@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from codesign.deployment import Deployment
-from codesign.models import load_model
+from codesign.deployment import Deployment, DeploymentPrecision, Pool
+from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import load_calibration
 from codesign.perf.engine import byte_sizes, efficiency
 from codesign.perf.hardware import hw_vectors_indexed
+from codesign.perf.memory import memory_use
 from codesign.perf.predict import make_layout, make_load
 from codesign.perf.profile import build_profile
 from codesign.perf.step import step_time, verify_and_draft_s
@@ -94,3 +95,26 @@ def test_speculative_step_is_the_analytic_verify_plus_drafts(eager):
         one = np.array([1.0])
         _, verify, draft = verify_and_draft_s(prof, hw, lay, n * one, ctx * one, k * one, nb, eff)
         assert m.step_s(n, ctx) == pytest.approx(float(verify[0] + k * draft[0]), rel=0.005)
+
+
+def test_a_hybrid_models_state_is_held_with_its_kv():
+    """Nemotron-H's Mamba state (~460 MB a sequence) takes cache room in the simulator as
+    in the analytic model (``perf.memory``): a request holds its KV plus the state in token
+    equivalents, and an attention-only model holds none."""
+    hybrid = "nvidia/Nemotron-H-56B-Base-8K"
+    pool = Pool.model_validate(
+        {"role": "agg", "system": "h100_sxm", "workers": 1, "parallel": {"tp": 2}}
+    )
+    bf16 = DeploymentPrecision(gemm="bf16", moe="bf16", kv="bf16")
+    m = build_pool_model(hybrid, pool, bf16, "vllm", load_calibration())
+    arch = load_model(hybrid)
+    hw = hw_vectors_indexed(
+        [m.system], np.zeros(1, np.int64), np.array(["bf16"]), np.array(["bf16"])
+    )
+    lay = make_layout(*(np.array([v]) for v in (2.0, 1.0, 1.0, 1.0, 1.0)), False)
+    nb = byte_sizes(["bf16"], ["bf16"], ["bf16"])
+    use = memory_use(build_profile(arch), lay, nb, hw.mem_bytes, float(kv_elements_per_token(arch)))
+    assert m.state_tokens == int(np.ceil(use.state_tokens_per_seq[0])) > 5000
+    assert m.kv_held(1024, 256) == 1024 + 128 + m.state_tokens  # paged: half the output
+    dense = build_pool_model(R1.model, R1.pools[0], R1.precision, R1.engine, load_calibration())
+    assert dense.state_tokens == 0
