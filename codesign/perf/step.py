@@ -188,8 +188,9 @@ def step_time(
         flops, nbytes, hw.peak_gemm, _gemm_eff(eff.gemm_max, tokens, m_half), hw.mem_bw, eff.mem
     )
 
-    # lm_head on sampled tokens
-    sampled = load.n_dec + load.pf_seqs
+    # lm_head on sampled tokens: each decode token and each prefill's last; a verify step
+    # scores every draft position (its drafts do not read the cache as a prefill would)
+    sampled = load.n_dec + (load.pf_seqs if load.pf_reads_cache else load.n_pf)
     t_head = _roofline(
         2.0 * sampled * prof.p_lm_head / tp,
         prof.p_lm_head * nb.gemm / tp,
@@ -313,6 +314,7 @@ def step_time(
         "fixed": t_fixed + 0 * total,
         "elementwise": t_elem + 0 * total,
         "eager_wait": eager_wait + 0 * total,
+        "lm_head": t_head + 0 * total,  # part of "gemm"
     }
 
 
@@ -335,6 +337,8 @@ def verify_and_draft_s(
     # attention, for all k + 1 queries; it was read a second time for the k drafts)
     drafts = replace(StepLoad(n, c, n * kk, c, n), pf_reads_cache=False)
     verify = step_time(prof, hw, lay, drafts, nb, eff)
-    # draft (MTP / EAGLE head): about one decoder layer of the target per draft token
-    draft = (dec["total"] - dec["fixed"]) / prof.layers + layer_fixed_s(prof, eff)
+    # draft (MTP / EAGLE head): about one decoder layer of the target per draft token,
+    # and the vocabulary head for each draft (MTP shares the target's lm_head)
+    head = dec["lm_head"]
+    draft = (dec["total"] - dec["fixed"] - head) / prof.layers + head + layer_fixed_s(prof, eff)
     return dec["total"], verify["total"], draft

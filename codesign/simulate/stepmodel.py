@@ -182,8 +182,9 @@ class PoolModel:
             base = self._tok(n_dec) + self._head(n_dec) + dec_attn
             if floor and base + self.fixed_s < floor:
                 base = floor - self.fixed_s
-            draft = base / self.layers + self.layer_overhead_s
-            t += self._tok(n_dec * (k + 1) + n_pf) + self._head(2 * n_dec + pf_seqs)
+            hd = self._head(n_dec)
+            draft = (base - hd) / self.layers + hd + self.layer_overhead_s
+            t += self._tok(n_dec * (k + 1) + n_pf) + self._head(n_dec * (k + 1) + pf_seqs)
             t += dec_attn + n_dec * self.prefill_attn_s(k, ctx_mean)
             return (t if t > floor else floor) + k * draft
         n, tok, h = n_dec + n_pf, self.tok_s, self.head_s
