@@ -47,7 +47,9 @@ def memory_use(
     reserve_fraction: float = DEFAULT_RESERVE_FRACTION,
 ) -> MemoryUse:
     dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
-    w = (dense * nb.gemm + 2.0 * prof.p_lm_head * nb.gemm) / (lay.tp * lay.pp)
+    # the embedding and the lm_head: two matrices, one where the checkpoint ties them
+    vocab_copies = 1.0 if prof.tied_embeddings else 2.0
+    w = (dense * nb.gemm + vocab_copies * prof.p_lm_head * nb.gemm) / (lay.tp * lay.pp)
     w = w + prof.p_routed_total * nb.moe / (lay.moe_ep * lay.moe_tp * lay.pp)
     split = prof.kv_split(lay.tp)
     kv_tok = kv_elems_per_token * nb.kv / (split * lay.pp)

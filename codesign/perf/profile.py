@@ -55,6 +55,8 @@ class ModelProfile:
     # the KV-cache precision the checkpoint declares (hf_quant_config kv_cache_quant_algo),
     # None where it declares none
     native_kv: str | None = None
+    # the input embedding and lm_head are one matrix (held once in memory)
+    tied_embeddings: bool = False
 
     @property
     def is_moe(self) -> bool:
@@ -162,6 +164,7 @@ def build_profile(arch: ModelArch) -> ModelProfile:
         native_moe=prec.experts,
         native_attn=prec.attention,
         native_kv=prec.kv_cache,
+        tied_embeddings=bool(arch.tie_word_embeddings),
     )
 
 

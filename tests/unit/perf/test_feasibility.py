@@ -101,3 +101,18 @@ def test_impossible_parallelism_and_unmodelled_afd_flags_are_refused() -> None:
         )
     with pytest.raises(SpecError, match="--prefix-hit not modelled for afd"):
         _e(model="deepseek-ai/DeepSeek-R1", system="h200_sxm", mode="afd", tp=8, prefix_hit=0.5)
+
+
+@pytest.mark.parametrize(
+    ("model", "tied"), [("Qwen/Qwen3-0.6B", True), ("meta-llama/Llama-3.1-8B-Instruct", False)]
+)
+def test_weights_in_memory_are_the_parameter_count(model: str, tied: bool) -> None:
+    """BF16 weights on one GPU are the checkpoint's parameters x 2 bytes: Qwen3-0.6B ties
+    its embedding and lm_head (151,936 x 1,024, held once; 596M parameters in all), Llama
+    holds both (8.03B). Norm weights are left out of the step model: within 0.1 %."""
+    from codesign.models.params import param_counts
+
+    arch = load_model(model)
+    assert arch.tie_word_embeddings is tied
+    r = _e(model=model, system="h100_sxm", tp=1, batch=1, isl=1024, osl=128)
+    assert r["weights_gb_per_gpu"] * 1e9 == pytest.approx(2.0 * param_counts(arch).total, rel=1e-3)
