@@ -109,6 +109,14 @@ class Bytes:
     act: float = 2.0  # activations in bf16
 
 
+# The share of the chip-to-host link a bulk copy of pinned host memory reaches: NVIDIA's
+# NVbandwidth reports host_to_device_memcpy_ce at 55.6 GB/s on a PCIe Gen5 x16 link of
+# 63 GB/s (the tool's published example; a secondary source). The collectives' fitted
+# efficiency, which this load used before, describes NVLink collectives in the dev rows
+# (none of which loads a prefix from host memory) and made it 2.1x slower.
+HOST_LINK_EFF = 55.6 / 63.0
+
+
 def _roofline(flops, nbytes, peak, eff_c, bw, eff_m):
     return np.maximum(flops / (peak * eff_c), nbytes / (bw * eff_m))
 
@@ -270,11 +278,15 @@ def step_time(
     t_pp = pipeline_hops_s(pp, lay.gpus / pp, hw.su_domain, act, links)
     t_comm = t_comm * (1.0 - eff.comm_overlap)
 
-    # prefix-cache hits that live in host memory are loaded over the chip-to-host link
-    kv_tok = prof.kv_elems_per_token(tp) * nb.kv
+    # prefix-cache hits that live in host memory are loaded over the chip-to-host link:
+    # the layers whose cache grows with the prefix (a sliding-window layer needs only its
+    # window, which the tier and the KV transfer leave out alike)
+    kv_tok = prof.kv_elems_per_token(tp, growing_only=True) * nb.kv
     host_tokens = np.asarray(load.host_kv_tokens, dtype=np.float64)
     t_kv_load = np.where(
-        host_tokens > 0, host_tokens * kv_tok / pp / np.maximum(hw.host_bw * eff.comm, 1e-9), 0.0
+        host_tokens > 0,
+        host_tokens * kv_tok / pp / np.maximum(hw.host_bw * HOST_LINK_EFF, 1e-9),
+        0.0,
     )
 
     t_fixed = prof.layers * layer_fixed_s(prof, eff) + eff.step_overhead_s

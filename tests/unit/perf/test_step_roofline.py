@@ -271,8 +271,9 @@ def test_host_memory_prefix_hits_are_loaded_over_the_host_link_by_hand() -> None
         host_kv_tokens=one(9900),
     )
     t = step_time(prof, hw(), LAY1, load, BF16, eff())
-    # 9,900 tokens x 2 layers x 512 elements x 2 bytes over a 63 GB/s host link
-    assert t["kv_load"][0] == pytest.approx(9900 * 2 * 512 * 2 / 63e9)
+    # 9,900 tokens x 2 layers x 512 elements x 2 bytes over a 63 GB/s host link, at the
+    # 55.6 GB/s a pinned bulk copy reaches on PCIe Gen5 x16 (NVbandwidth)
+    assert t["kv_load"][0] == pytest.approx(9900 * 2 * 512 * 2 / 55.6e9)
     no_host = StepLoad(
         n_dec=one(0), ctx_dec=one(0), n_pf=one(100), ctx_pf=one(9900), pf_seqs=one(1)
     )
