@@ -1,12 +1,28 @@
 """Attention-FFN disaggregated decode for one deployment point.
 
-The attention pool (``system``: tp x dp ranks, each with ``batch`` sequences) keeps the
-KV cache; the FFN pool (``decode_system`` or the same system, ``ffn_chips`` chips with the
-experts spread over them) runs dense MLP / experts. The step model is evaluated on each
-part of the model separately (an attention-only and an FFN-only profile) and combined by
-``serving.afd.afd_step_parts``. Prefill runs on the attention pool with the whole model
-(as an aggregated worker would); activations cross the scale-up fabric when both pools
-sit in one domain of the same system, else the scale-out NICs.
+The attention pool (``system``: tp x dp x pp chips, dp attention-DP ranks of ``batch``
+clients each) keeps the KV cache; the FFN pool (``decode_system`` or the same system,
+``ffn_chips`` = F chips) runs the dense MLP / experts. The step model is evaluated on
+each part of the model separately (an attention-only and an FFN-only profile) and
+combined by ``serving.afd.afd_step_parts``:
+
+- attention pool: tensor-parallel attention pays one all-reduce per layer (after the
+  output projection), not the two of a whole layer (``step_time`` charges mixer + MLP);
+- FFN pool: the experts are expert-parallel over the F chips; the dense layers and the
+  shared experts are replicated on every FFN chip and run on the tokens that chip serves,
+  tokens / F (a token's shared expert runs on one of the chips its hidden state already
+  goes to). A dense model's MLP is tensor-parallel over the F chips. The pool runs no
+  collectives of its own: dispatch and combine are the activation hops (``transfer``),
+  and the partial sums are added as they come back;
+- memory: the FFN pool must hold its weights, and an attention-DP rank runs no more
+  sequences than its KV cache holds (``kv_slots_per_rank``, as the aggregated path);
+- prefill runs on the attention pool with the whole model (as an aggregated worker
+  would), as steps of its own that the decode steps wait for: the closed loop
+  (``serving.closed_loop.aggregated``) bounds throughput by the prefill work, stretches
+  TPOT by 1 / (1 - rho) and adds the queueing and cohort waits to TTFT.
+
+Activations cross the scale-up fabric when both pools sit in one domain of the same
+system, else the scale-out NICs.
 """
 
 from __future__ import annotations
@@ -19,14 +35,17 @@ import numpy as np
 from codesign.models import ModelArch, kv_elements_per_token
 from codesign.perf.breakdown import afd_breakdown
 from codesign.perf.calibration import Calibration
-from codesign.perf.engine import byte_sizes, efficiency, ttft_overhead_s
+from codesign.perf.engine import byte_sizes, efficiency, sync_factor, ttft_overhead_s
 from codesign.perf.hardware import hw_vectors
-from codesign.perf.memory import memory_use
+from codesign.perf.memory import kv_slots_per_rank, kv_tokens_held_per_seq, memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile
-from codesign.perf.step import layer_fixed_s, step_time
+from codesign.perf.step import Layout, layer_fixed_s, step_time
 from codesign.serving.afd import afd_step_parts, ffn_fanout
+from codesign.serving.closed_loop import aggregated
 from hwmodels import System, power_w_per_chip, usd_per_chip_hour
+
+Step = dict[str, np.ndarray]
 
 
 def _parts(prof: ModelProfile) -> tuple[ModelProfile, ModelProfile]:
@@ -50,6 +69,20 @@ def _parts(prof: ModelProfile) -> tuple[ModelProfile, ModelProfile]:
     return attn, ffn
 
 
+def _less_comm(t: Step, comm: np.ndarray) -> Step:
+    """The step ``t`` with ``comm`` seconds of its communication taken out."""
+    return {**t, "comm": t["comm"] - comm, "total": t["total"] - comm}
+
+
+def _ffn_layout(prof: ModelProfile, ffn_chips: int) -> tuple[Layout, float]:
+    """The FFN pool's layout and the share of the tokens each of its chips runs the dense
+    GEMMs for. MoE: experts over F chips (ep = F), dense layers and shared experts
+    replicated (dp = F, tp = 1) on tokens / F each; dense model: the MLP split over F."""
+    if prof.is_moe:
+        return make_layout(1, ffn_chips, 1, ffn_chips, 1, True), 1.0 / ffn_chips
+    return make_layout(ffn_chips, 1, 0, 0, 1, False), 1.0
+
+
 def estimate_afd(
     req,
     arch: ModelArch,
@@ -66,40 +99,67 @@ def estimate_afd(
     hw_f = hw_vectors([ffn_system], [g], [m])
     nb = byte_sizes([g], [m], [kv])
     eff_a, eff_f = efficiency(calib, hw_a, [req.engine]), efficiency(calib, hw_f, [req.engine])
+    engines = [req.engine]
     attn_p, ffn_p = _parts(prof)
     isl, osl = float(req.isl), float(req.osl)
     ctx = isl + osl / 2.0
-    ranks = req.tp * req.dp
-    tokens = float(req.batch * req.dp)  # sequences decoding across the attention pool
+    ranks = req.tp * req.dp  # attention chips one layer runs on (one pipeline stage)
+    chips_a, chips_f = ranks * req.pp, req.ffn_chips
     mb = max(req.micro_batches, 1)
     lay_a = make_layout(req.tp, req.dp, 1, 1, req.pp, False)
-    lay_f = (
-        make_layout(1, 1, 1, req.ffn_chips, 1, True)
-        if prof.is_moe
-        else make_layout(req.ffn_chips, 1, 0, 0, 1, False)
-    )
-    t_a = step_time(attn_p, hw_a, lay_a, make_load(req.batch / mb, ctx, 0, 0, 0), nb, eff_a)
-    t_f = step_time(ffn_p, hw_f, lay_f, make_load(tokens / mb, 0, 0, 0, 0), nb, eff_f)
+    lay_f, token_share = _ffn_layout(prof, req.ffn_chips)
+
+    # memory: the attention pool's KV cache bounds the sequences a rank runs at once
+    use = memory_use(attn_p, lay_a, nb, hw_a.mem_bytes, float(kv_elements_per_token(arch)))
+    use_f = memory_use(ffn_p, lay_f, nb, hw_f.mem_bytes, 0.0)
+    held = kv_tokens_held_per_seq(engines, isl, osl)
+    slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay_a.dp, engines, isl, osl)
+    running = np.minimum(float(req.batch), slots)  # sequences decoding per rank
+    kv_fits = use.kv_tokens_per_worker / lay_a.dp >= held
+    fits = use.fits & use_f.fits & kv_fits
+    tokens = running * req.dp  # sequences decoding across the attention pool
+
+    load_a = make_load(running / mb, ctx, 0, 0, 0)
+    t_a = step_time(attn_p, hw_a, lay_a, load_a, nb, eff_a)
+    # step_time charges two tensor-parallel all-reduces per layer (mixer and MLP); only the
+    # attention output's remains here. They are the comm of the step without pipeline hops
+    flat = dataclasses.replace(lay_a, pp=np.ones_like(lay_a.pp))
+    t_a = _less_comm(t_a, 0.5 * step_time(attn_p, hw_a, flat, load_a, nb, eff_a)["comm"])
+    load_f = make_load(tokens / mb * token_share, 0, 0, 0, 0)
+    t_f = step_time(ffn_p, hw_f, lay_f, load_f, nb, eff_f)
+    t_f = _less_comm(t_f, t_f["comm"])  # dispatch and combine are the transfer below
     per_layer_a = (t_a["total"] - t_a["fixed"]) / prof.layers + layer_fixed_s(attn_p, eff_a)
     # the FFN pool runs the experts: its layers carry the MoE layers' extra fixed cost
     per_layer_f = (t_f["total"] - t_f["fixed"]) / prof.layers + layer_fixed_s(ffn_p, eff_f)
-    same = (system.name == ffn_system.name) & (ranks + req.ffn_chips <= hw_a.su_domain)
+    same = (system.name == ffn_system.name) & (chips_a + chips_f <= hw_a.su_domain)
     bw = np.where(same, hw_a.su_bw, np.minimum(hw_a.so_bw, hw_f.so_bw)) * eff_a.comm
     # each token's hidden state goes to every FFN chip that holds one of its experts (all
     # of them for a tensor-parallel dense MLP), and each hop pays the link's latency
     copies = ffn_fanout(req.ffn_chips, prof.top_k, prof.is_moe)
     lat = np.where(same, hw_a.su_lat, np.maximum(hw_a.so_lat, hw_f.so_lat)) + eff_a.comm_latency_s
-    xfer = tokens / mb * prof.hidden * nb.act * copies / (bw * min(ranks, req.ffn_chips)) + lat
-    step_parts = afd_step_parts(prof.layers, per_layer_a, per_layer_f, xfer, mb)
-    tpot = sum(step_parts.values()) + eff_a.step_overhead_s
+    link = tokens / mb * prof.hidden * nb.act * copies / (bw * min(ranks, req.ffn_chips))
+    xfer = link + lat
+    step_parts = afd_step_parts(prof.layers, per_layer_a, per_layer_f, xfer, mb, link)
+    step = sum(step_parts.values()) + eff_a.step_overhead_s
+
+    # prefill: the whole model on one attention-DP rank, a step of its own per request
     full = make_layout(req.tp, req.dp, 1, ranks, req.pp, prof.is_moe)
     pf = step_time(prof, hw_a, full, make_load(0, 0, isl, 0, 1), nb, eff_a)
-    handling = ttft_overhead_s(calib, [req.engine], prof.units, isl)
-    ttft = pf["total"] + handling
-    clients = tokens
-    rps = clients / (ttft + (osl - 1) * tpot)
-    chips_a, chips_f = ranks * req.pp, req.ffn_chips
-    use = memory_use(attn_p, lay_a, nb, hw_a.mem_bytes, float(kv_elements_per_token(arch)))
+    handling = ttft_overhead_s(calib, engines, prof.units, isl)
+    out = aggregated(
+        np.array([float(req.batch)]),
+        np.array([osl]),
+        step,
+        pf["total"],
+        pf["total"],
+        handling,
+        calib.queue_factor,
+        sync_factor(calib, engines),
+        slots,
+    )
+    ttft, tpot = out["ttft_s"], out["tpot_s"]
+    rps = out["requests_per_s"] * req.dp
+    use_a_w = use.weights_bytes_per_gpu
     usd_h = chips_a * usd_per_chip_hour(system, 1.0) + chips_f * usd_per_chip_hour(ffn_system, 1.0)
     power = chips_a * power_w_per_chip(system, 1.0) + chips_f * power_w_per_chip(ffn_system, 1.0)
     out_tok_s = float(rps[0]) * osl
@@ -116,20 +176,28 @@ def estimate_afd(
         "attention_layer_ms": float(per_layer_a[0]) * 1e3,
         "ffn_layer_ms": float(per_layer_f[0]) * 1e3,
         "transfer_ms": float(xfer[0]) * 1e3,
+        "prefill_utilization": float(out["prefill_utilization"][0]),
         "gemm_precision": g,
         "moe_precision": m,
         "kv_precision": kv,
-        "weights_gb_per_gpu": float(use.weights_bytes_per_gpu[0]) / 1e9,
+        "weights_gb_per_gpu": float(use_a_w[0]) / 1e9,
+        "ffn_weights_gb_per_gpu": float(use_f.weights_bytes_per_gpu[0]) / 1e9,
         "kv_tokens_per_worker": float(use.kv_tokens_per_worker[0]),
-        "decode_batch_per_rank": float(req.batch),
-        "fits": bool(use.fits[0]),
+        "kv_slots_per_rank": float(slots[0]),
+        "decode_batch_per_rank": float(out["decode_batch"][0]),
+        "fits": bool(fits[0]),
         "power_kw": power / 1e3,
         "usd_per_hour": usd_h,
         "usd_per_mtok_output": usd_h / max(out_tok_s * 3600.0, 1e-12) * 1e6,
         "calibration": calib.fitted_on,
     }
     if req.breakdown:
-        result["breakdown"] = afd_breakdown(
-            step_parts, eff_a.step_overhead_s, t_a, t_f, pf, handling
-        )
+        # TPOT is the step stretched by the prefills it waits for; TTFT adds the queueing
+        parts = {**step_parts, "prefill_stretch": tpot - step}
+        bd = afd_breakdown(parts, eff_a.step_overhead_s, t_a, t_f, pf, handling)
+        known = bd["ttft"]["total"]
+        bd["ttft"].pop("total")
+        bd["ttft"]["queue_and_cohort"] = float(ttft[0]) * 1e3 - known
+        bd["ttft"]["total"] = float(ttft[0]) * 1e3
+        result["breakdown"] = bd
     return result

@@ -29,8 +29,10 @@ def test_afd_ping_pong_by_hand() -> None:
     # 10 layers, attention 2 ms, FFN 3 ms, transfer 0.5 ms per micro-batch
     serial = afd_step_time(10, np.array([2e-3]), np.array([3e-3]), np.array([0.5e-3]), 1)
     assert serial[0] == pytest.approx(10 * (2 + 3 + 1) * 1e-3)
+    # two: the FFN pool is busy from the first hop out (2.5 ms) for 10 x 2 x 3 ms, then the
+    # last hop back: 10 x max(2 x 3, 6) + min(6 - 3, 3) = 63 ms (the fill once per step)
     pp = afd_step_time(10, np.array([2e-3]), np.array([3e-3]), np.array([0.5e-3]), 2)
-    assert pp[0] == pytest.approx(10 * (2 * 3 + 2 + 1) * 1e-3)
+    assert pp[0] == pytest.approx((10 * 2 * 3 + 3) * 1e-3)
 
 
 def test_speculation_helps_with_good_acceptance(shared_dir) -> None:
