@@ -10,6 +10,8 @@ no dependency beyond the package's own, so the pipeline runs anywhere). On a GPU
   re-reading a 32 MB matrix from a 50 MB L2;
 - FP8 GEMMs use ``torch._scaled_mm`` (e4m3 operands, per-tensor scales, bf16 output) on
   chips that have FP8 tensor cores (compute capability 8.9 and up);
+- host-to-device copies come from pinned host memory (``pin_memory``), as an engine's
+  host KV tier holds it;
 - attention is ``scaled_dot_product_attention`` (flash or cuDNN kernels, grouped-query
   heads), causal for prefill, one query per sequence for decode.
 
@@ -160,6 +162,10 @@ class TorchBackend:
             src = torch.empty(s["bytes"], dtype=torch.uint8, device=self.dev)
             dst = torch.empty_like(src)
             return self._timed(lambda: dst.copy_(src), warmup, repeats)
+        if case.op == "h2d":
+            host = torch.empty(s["bytes"], dtype=torch.uint8, pin_memory=True)
+            dst = torch.empty(s["bytes"], dtype=torch.uint8, device=self.dev)
+            return self._timed(lambda: dst.copy_(host, non_blocking=True), warmup, repeats)
         if case.op == "gemm":
             a = self._tensor((s["m"], s["k"]), case.dtype)
             weight_bytes = s["k"] * s["n"] * a.element_size()
@@ -233,7 +239,7 @@ def measure(
     if backend not in ("torch", "numpy"):
         raise SpecError(f"unknown backend {backend!r}: use torch or numpy")
     bk: NumpyBackend | TorchBackend = TorchBackend() if backend == "torch" else NumpyBackend()
-    cases = plan(bk.gemm_dtypes, bk.attn_dtype, quick)
+    cases = plan(bk.gemm_dtypes, bk.attn_dtype, quick, host_link=bool(getattr(bk, "cuda", False)))
     rows: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     for i, case in enumerate(cases):

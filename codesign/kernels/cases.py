@@ -6,6 +6,8 @@ measured time and a predicted one describe the same work:
 - ``gemm`` (m x k) @ (k x n): 2 m n k FLOPs; bytes: both operands at the operand
   precision and the bf16 output (a decode GEMM with small m is the weight stream k n);
 - ``membw``: a device-to-device copy of ``bytes`` bytes: it reads and writes them, 2x;
+- ``h2d``: a copy of ``bytes`` bytes from pinned host memory to the device (what a
+  prefix loaded from the host-memory KV tier moves), once over the chip-to-host link;
 - ``attn_prefill``: causal attention of ``q_len`` queries over themselves, ``batch``
   sequences: q_len (q_len + 1) / 2 (query, key) pairs per sequence, 4 heads x head_dim
   FLOPs per pair (QK^T and PV, as ``models.attn_layers.flops_per_pair``); bytes: Q, K, V
@@ -27,6 +29,7 @@ BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 GEMM_NK = ((4096, 4096), (14336, 4096), (4096, 14336), (8192, 8192), (28672, 8192), (2048, 7168))
 GEMM_M = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 MEMBW_BYTES = (64 << 20, 256 << 20, 1 << 30, 4 << 30)
+H2D_BYTES = (64 << 20, 1 << 30)
 PREFILL_LEN = (256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
 DECODE_BATCH = (1, 8, 32, 128)
 DECODE_KV = (1024, 4096, 16384, 65536)
@@ -61,6 +64,10 @@ def membw_case(nbytes: int) -> Case:
     return Case("membw", "bytes", {"bytes": nbytes}, 0.0, 2.0 * nbytes)
 
 
+def h2d_case(nbytes: int) -> Case:
+    return Case("h2d", "bytes", {"bytes": nbytes}, 0.0, float(nbytes))
+
+
 def prefill_case(batch: int, q_len: int, heads: int, kv_heads: int, dim: int, dtype: str) -> Case:
     pairs = batch * q_len * (q_len + 1) / 2.0
     moved = batch * q_len * dim * (2 * heads + 2 * kv_heads) * BYTES[dtype]
@@ -81,9 +88,14 @@ def decode_case(batch: int, kv_len: int, heads: int, kv_heads: int, dim: int, dt
     return Case("attn_decode", dtype, shape, 4.0 * heads * dim * kv_len * batch, float(cache + qo))
 
 
-def plan(gemm_dtypes: list[str], attn_dtype: str, quick: bool) -> list[Case]:
-    """Every case of a run, cheapest first within each kind."""
+def plan(
+    gemm_dtypes: list[str], attn_dtype: str, quick: bool, host_link: bool = False
+) -> list[Case]:
+    """Every case of a run, cheapest first within each kind (``host_link``: a device with
+    a host link to time, i.e. a GPU)."""
     cases = [membw_case(b) for b in (QUICK_MEMBW_BYTES if quick else MEMBW_BYTES)]
+    if host_link:
+        cases += [h2d_case(b) for b in (QUICK_MEMBW_BYTES if quick else H2D_BYTES)]
     for dtype in gemm_dtypes:
         for n, k in QUICK_GEMM_NK if quick else GEMM_NK:
             cases += [gemm_case(m, n, k, dtype) for m in (QUICK_GEMM_M if quick else GEMM_M)]

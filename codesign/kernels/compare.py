@@ -6,6 +6,9 @@ calibration's efficiencies and the formulas ``codesign.perf.step`` uses:
 - gemm: max(2 m n k / (peak x eff(m)), bytes / (bandwidth x mem_eff)), eff(m) =
   gemm_eff_max[precision] x m / (m + m_half x the chip's ridge relative to H100 BF16);
 - membw: bytes / (bandwidth x mem_eff);
+- h2d: bytes / (chip-to-host link x ``step.HOST_LINK_EFF``), the link of the catalog
+  system built on the chip (the measured server's own link may differ: its PCIe
+  generation is in the device notes, not the measurement);
 - attn_prefill: FLOPs / (bf16 peak x attn_eff x keys / (keys + attn_half_tokens)), keys
   the mean keys a query attends (q_len / 2 for a causal pass from an empty cache);
 - attn_decode: max(FLOPs / (bf16 peak x decode_attn_eff), bytes / (bandwidth x mem_eff)).
@@ -30,8 +33,8 @@ from codesign.errors import SpecError
 from codesign.kernels.cases import BYTES
 from codesign.kernels.report import KernelReport, KernelRow
 from codesign.perf.calibration import Calibration
-from codesign.perf.step import ridge_scale
-from hwmodels import Chip, get_chip, list_chips
+from codesign.perf.step import HOST_LINK_EFF, ridge_scale
+from hwmodels import Chip, get_chip, list_chips, list_systems
 
 _CLASS = {"fp32": "bf16", "bf16": "bf16", "fp16": "bf16", "fp8": "fp8", "fp4": "fp4"}
 
@@ -62,12 +65,27 @@ def _peak(chip: Chip, dtype: str) -> float:
         return chip.peak_flops("bf16")
 
 
+def host_link_bytes_per_s(chip: Chip) -> float | None:
+    """The chip-to-host link of the catalog system built on ``chip`` (the one named like
+    the chip first), None where no system has one."""
+    systems = sorted(list_systems(), key=lambda s: (s.name != chip.name, s.name))
+    for system in systems:
+        link = system.fabric.chip_to_host
+        if system.chip.name == chip.name and link is not None:
+            return float(link.bandwidth_bytes_per_s)
+    return None
+
+
 def predicted_s(row: KernelRow, chip: Chip, calib: Calibration) -> float:
+    """The model's seconds for the row's work (NaN where the model has no figure)."""
     bw = chip.memory_bandwidth_bytes_per_s
     mem = bw * calib.mem_eff
     s = row.shape
     if row.op == "membw":
         return row.bytes_moved / mem
+    if row.op == "h2d":
+        link = host_link_bytes_per_s(chip)
+        return float("nan") if link is None else row.bytes_moved / (link * HOST_LINK_EFF)
     if row.op == "gemm":
         peak = _peak(chip, row.dtype)
         cls = _CLASS.get(row.dtype, "bf16")
@@ -105,7 +123,8 @@ def compare(report: KernelReport, chip_name: str | None, calib: Calibration) -> 
     for r in report.rows:
         pred = predicted_s(r, chip, calib)
         ratio = pred / r.seconds
-        groups[(r.op, r.dtype)].append(ratio)
+        if np.isfinite(ratio):
+            groups[(r.op, r.dtype)].append(ratio)
         rows.append({**r.model_dump(), "predicted_s": pred, "predicted_over_measured": ratio})
     summary = [
         {
@@ -134,6 +153,14 @@ def _implied(rows: list[KernelRow], chip: Chip, bw: float, calib: Calibration) -
     mem_eff = max(copies) if copies else calib.mem_eff
     if copies:
         out["mem_eff"] = {"measured": mem_eff, "calibration": calib.mem_eff}
+    link = host_link_bytes_per_s(chip)
+    h2d = [r.gb_per_s * 1e9 for r in rows if r.op == "h2d"]
+    if h2d:
+        out["host_link"] = {
+            "measured_gb_per_s": max(h2d) / 1e9,
+            "share_of_link": max(h2d) / link if link else None,
+            "model_share": HOST_LINK_EFF,
+        }
     for dtype in sorted({r.dtype for r in rows if r.op == "gemm"}):
         g = [r for r in rows if r.op == "gemm" and r.dtype == dtype]
         if len(g) < 3:

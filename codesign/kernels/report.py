@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from codesign.errors import SpecError
 from codesign.kernels.report_format import FORMAT_VERSION
 
-KernelOp = Literal["membw", "gemm", "attn_prefill", "attn_decode"]
+KernelOp = Literal["membw", "h2d", "gemm", "attn_prefill", "attn_decode"]
 
 
 class Provenance(BaseModel):

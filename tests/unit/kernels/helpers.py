@@ -17,7 +17,7 @@ def model_speed_report(
     """A report whose every kernel took the model's time (times ``slowdown``)."""
     calib, spec = calib or load_calibration(), get_chip(chip)
     rows = []
-    for c in plan(["bf16", "fp8"], "bf16", quick=False):
+    for c in plan(["bf16", "fp8"], "bf16", quick=False, host_link=True):
         row = KernelRow(
             op=c.op,
             dtype=c.dtype,

@@ -17,6 +17,7 @@ from codesign.kernels.cases import decode_case, gemm_case, membw_case, plan, pre
 from codesign.kernels.compare import chip_for_device, compare
 from codesign.kernels.report import KernelReport, load_report, save_report
 from codesign.perf.calibration import load_calibration
+from codesign.perf.step import HOST_LINK_EFF
 from tests.unit.kernels.helpers import model_speed_report
 
 runner = CliRunner()
@@ -49,6 +50,10 @@ def test_plan_keeps_the_decode_cache_bounded() -> None:
     dec = [c for c in cases if c.op == "attn_decode"]
     assert max(c.shape["batch"] * c.shape["kv_len"] for c in dec) <= 2 << 20
     assert len([c for c in cases if c.op == "gemm" and c.dtype == "fp8"]) == 6 * 13
+    # host-to-device copies only where there is a host link to time (a GPU)
+    assert not [c for c in cases if c.op == "h2d"]
+    h2d = [c for c in plan(["bf16"], "bf16", quick=False, host_link=True) if c.op == "h2d"]
+    assert [c.bytes_moved for c in h2d] == [64 << 20, 1 << 30]
 
 
 def test_numpy_run_writes_a_readable_file(tmp_path: Path) -> None:
@@ -124,6 +129,9 @@ def test_a_device_that_behaves_as_modelled_recovers_the_calibration() -> None:
         assert g["identified"]
         assert g["eff_max"] == pytest.approx(calib.gemm_eff_max[cls], rel=0.02)
         assert g["m_half_h100_bf16_units"] == pytest.approx(calib.gemm_m_half_tokens, rel=0.05)
+    # host-to-device copies at the model's share of the 63 GB/s PCIe link
+    assert imp["host_link"]["share_of_link"] == pytest.approx(HOST_LINK_EFF, rel=1e-6)
+    assert imp["host_link"]["measured_gb_per_s"] == pytest.approx(63 * HOST_LINK_EFF, rel=1e-6)
     pf = imp["attn_prefill"]
     assert pf["attn_eff"] == pytest.approx(calib.attn_eff, rel=0.02)
     assert pf["attn_half_tokens"] == pytest.approx(calib.attn_half_tokens, rel=0.05)
