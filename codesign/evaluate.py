@@ -76,19 +76,18 @@ def sub_agent_share(load: AgentLoad) -> float:
 
 
 def _pool_cost(c: Candidates, part: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
-    """($/hour, wall W, busy chips, chips) per candidate; busy = 1 - exp(-in flight)."""
+    """($/hour, wall W, busy chips, chips) per candidate. A worker that serves requests end
+    to end (aggregated, or a decode worker) is busy 1 - exp(-its requests in flight); a
+    prefill worker only while it prefills, its pool's prefill utilisation."""
     in_flight = part["requests_per_s"] * (part["ttft_s"] + (part["osl"] - 1) * part["tpot_s"])
     usd, power, busy = (np.zeros(len(c)) for _ in range(3))
-    pools = [(c.sys_d, c.workers * c.tp * c.dp * c.pp, c.workers)]
-    pools.append(
-        (
-            c.sys_p,
-            np.where(c.mode == "agg", 0, c.p_workers * c.p_tp * c.p_dp * c.p_pp),
-            np.maximum(c.p_workers, 1),
-        )
-    )
-    for sys_idx, chips, workers in pools:
-        u = 1.0 - np.exp(-np.nan_to_num(in_flight, nan=0.0) / workers)
+    u_kv = 1.0 - np.exp(-np.nan_to_num(in_flight, nan=0.0) / c.workers)
+    u_pf = np.clip(np.nan_to_num(part.get("prefill_utilization", u_kv), nan=0.0), 0.0, 1.0)
+    pools = [
+        (c.sys_d, c.workers * c.tp * c.dp * c.pp, u_kv),
+        (c.sys_p, np.where(c.mode == "agg", 0, c.p_workers * c.p_tp * c.p_dp * c.p_pp), u_pf),
+    ]
+    for sys_idx, chips, u in pools:
         for s in np.unique(sys_idx):
             m = sys_idx == s
             system = c.systems[s]
@@ -106,9 +105,14 @@ def _ttft_percentiles(
     Sessions arrive like a Poisson stream, so (M/G/1) a fraction 1 - rho of requests finds
     the prefill slot free and waits nothing; the others wait W / rho on average, spread
     like the residual life of the prefill work (``TierLoad.wait_ratio``): quantile p is
-    the waiting requests' quantile at tail probability (1 - p) / rho, for p > 1 - rho."""
+    the waiting requests' quantile at tail probability (1 - p) / rho, for p > 1 - rho.
+    With c prefill servers (a disaggregated pool) the share that waits is Erlang C's, not
+    rho (``closed_loop.wait_probability``)."""
     wait = np.nan_to_num(m.get("queue_wait_s", np.zeros_like(ttft)), nan=0.0)
-    rho = np.clip(np.nan_to_num(m["prefill_utilization"], nan=0.0), 1e-9, 1.0 - 1e-9)
+    # the share of requests that wait: rho for one prefill server (a rank prefilling its
+    # own requests), Erlang C for a disaggregated pool of several
+    p_wait = m.get("prefill_wait_probability", m["prefill_utilization"])
+    rho = np.clip(np.nan_to_num(p_wait, nan=0.0), 1e-9, 1.0 - 1e-9)
     hit = np.nan_to_num(m["hit"], nan=0.0) * np.ones_like(ttft)
     # TRT-LLM attention-DP balancing holds a request min(U T, F): its own quantiles
     zero = np.zeros_like(ttft)

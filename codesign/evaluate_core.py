@@ -156,6 +156,8 @@ def evaluate_candidates(
         nb=nb,
         hw_decode=hw_d if hetero else None,
         decode_system_differs=(c.sys_p != c.sys_d) if hetero else None,
+        # an aggregated pool's max_batch caps its running sequences (disagg: ``d_batch``)
+        max_batch=np.where(agg, c.max_batch, 0).astype(np.float64),
         prefix_hit=np.minimum(h_tot, 0.999),
         host_share=host_share,
         spec_k=c.spec_k.astype(np.float64) if spec.any() else None,

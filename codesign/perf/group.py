@@ -125,6 +125,9 @@ class Group:
     # per candidate: the decode pool is another system than the prefill pool (None: every
     # candidate where ``hw_decode`` is given); pools of one system can share a domain
     decode_system_differs: np.ndarray | None = None
+    # running sequences an aggregated rank may hold (the engine's max batch; 0: no limit
+    # but the KV cache's)
+    max_batch: np.ndarray | None = None
     prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
     host_share: np.ndarray | None = None  # part of the cached tokens held in host memory
     spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)

@@ -75,6 +75,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
     state = use.state_tokens_per_seq
     slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay.dp, r.backend, isl, osl, state)
+    if g.max_batch is not None:  # the engine's batch limit binds before the cache does
+        cap = np.asarray(g.max_batch, dtype=np.float64)[i]
+        slots = np.where(cap > 0, np.minimum(slots, cap), slots)
     fits = use.fits & holds_one_sequence(use.kv_tokens_per_worker, lay.dp, isl + osl, state)
     if g.clients is None:
         c = unrecorded.replica_clients(c, _f(r.batch), slots)
@@ -147,6 +150,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
         "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],
+        "prefill_wait_probability": out["prefill_wait_probability"],
         "queue_wait_s": out["queue_wait_s"],
         "adp_wait_s": out["adp_wait_s"],
         "adp_cycle_s": out["adp_cycle_s"],
@@ -231,6 +235,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
             kv_s,
             ttft_overhead_s(calib, list(r.backend), prof.units, new),
             g.queue(i, calib.queue_factor),
+            servers,
         )
         return {
             "ttft_s": out["ttft_s"],
@@ -274,6 +279,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
         "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],
+        "prefill_wait_probability": out["prefill_wait_probability"],
         "queue_wait_s": out["queue_wait_s"],
         "kv_load_s": pf["kv_load"] / b_p,
         "kv_transfer_s": kv_s + 0 * out["ttft_s"],

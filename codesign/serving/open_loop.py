@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from codesign.serving.adp_balance import balance_wait_s
+from codesign.serving.closed_loop import queue_wait
 
 
 def _affine(
@@ -81,6 +82,7 @@ def disaggregated_open(
     kv_transfer_s: np.ndarray,
     ttft_overhead_s: np.ndarray,
     q: float,
+    prefill_servers: np.ndarray | float = 1.0,
 ) -> dict[str, np.ndarray]:
     a, b = _affine(t_dec_small, t_dec_large, b_small, b_large)
     x = np.asarray(rate, dtype=np.float64)
@@ -89,7 +91,8 @@ def disaggregated_open(
     rho_p = x / prefill_capacity_rps
     ok = (denom > 0) & (rho_p < 1)
     tpot = np.where(ok, (a + b) / np.where(denom > 0, denom, 1.0), np.inf)
-    wait = q * rho_p / np.maximum(1 - rho_p, 1e-12) * t_prefill
+    # the pool's prefill servers (attention-DP ranks of its workers) queue as M/G/c
+    wait = queue_wait(rho_p, t_prefill, q, prefill_servers)
     ttft = np.where(ok, ttft_overhead_s + t_prefill + kv_transfer_s + wait, np.inf)
     return {
         "ttft_s": ttft,
