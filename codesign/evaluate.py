@@ -109,6 +109,11 @@ def _ttft_percentiles(
     With c prefill servers (a disaggregated pool) the share that waits is Erlang C's, not
     rho (``closed_loop.wait_probability``)."""
     wait = np.nan_to_num(m.get("queue_wait_s", np.zeros_like(ttft)), nan=0.0)
+    # where every slot is taken, requests wait for one to free (Little's law sets the
+    # mean): nearly all of them wait, so it spreads like an exponential wait, not like
+    # the rare waits behind a busy prefill
+    slot = np.minimum(np.nan_to_num(m.get("slot_wait_s", np.zeros_like(ttft)), nan=0.0), wait)
+    wait = wait - slot
     # the share of requests that wait: rho for one prefill server (a rank prefilling its
     # own requests), Erlang C for a disaggregated pool of several
     p_wait = m.get("prefill_wait_probability", m["prefill_utilization"])
@@ -124,7 +129,10 @@ def _ttft_percentiles(
         tail = (1.0 - p) / rho
         w_p = np.where(tail < 1.0, wait / rho * tier.wait_ratio(hit, np.minimum(tail, 1.0)), 0.0)
         held_p = balance_wait_quantile_s(p, cycle, fill)
-        out.append(np.maximum(ttft - wait - held + own * (q[:, k] - 1) + w_p + held_p, 0.0))
+        slot_p = slot * -np.log1p(-p)
+        out.append(
+            np.maximum(ttft - wait - slot - held + own * (q[:, k] - 1) + w_p + slot_p + held_p, 0.0)
+        )
     return out
 
 

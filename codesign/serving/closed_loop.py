@@ -164,7 +164,8 @@ def aggregated(
     # at a bound (KV slots full) the clients that cannot be served wait before their first
     # token: Little's law then sets TTFT
     bound = clients_per_rank / x - (osl - 1) * tpot - think_s
-    wait = wait + np.maximum(bound - ttft, 0.0)
+    slot_wait = np.maximum(bound - ttft, 0.0)
+    wait = wait + slot_wait
     ttft = np.maximum(ttft, bound)
     running = slots if decode_per_seq_s is None else np.minimum(x * (osl - 1) * tpot, slots)
     zero = 0 * x
@@ -176,6 +177,7 @@ def aggregated(
         "requests_per_s": x,
         "prefill_utilization": x * w,
         "prefill_wait_probability": wait_probability(x * w),  # each rank prefills its own
+        "slot_wait_s": slot_wait,  # the part of the wait for a free KV/batch slot
         "own_prefill_s": t_own_prefill + zero,
         "decode_batch": running,
         # attention-DP balancing: the mean hold and what its quantiles need
@@ -245,7 +247,8 @@ def disaggregated(
     t0 = ttft_at(x)
     bound = clients / x - (osl - 1) * tpot - think_s
     wait_p, wait_d = waits(x)
-    wait = wait_p + wait_d + np.maximum(bound - t0, 0.0)
+    slot_wait = np.maximum(bound - t0, 0.0)
+    wait = wait_p + wait_d + slot_wait
     ttft = np.maximum(t0, bound)
     return {
         "ttft_s": ttft,
@@ -254,5 +257,6 @@ def disaggregated(
         "requests_per_s": x,
         "prefill_utilization": x / prefill_capacity_rps,
         "prefill_wait_probability": wait_probability(x / prefill_capacity_rps, prefill_servers),
+        "slot_wait_s": slot_wait,
         "own_prefill_s": t_prefill_batch + 0 * x,
     }
