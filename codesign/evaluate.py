@@ -5,15 +5,19 @@ client: it sends a request, waits for the response, then spends the trace's clie
 (tool execution or a human) before the next one. Per deployment:
 
 1. the KV capacity of a worker and the sessions sharing it give the prefix-hit ratio from
-   the trace's hit-ratio curve, split into device and host hits (``evaluate_core``);
+   the hit-ratio curve of the requests the part serves, split into device and host hits
+   (``evaluate_core``);
 2. the mean request (context, uncached new tokens, output) runs through the calibrated
    step model and the closed-loop serving solution with the gap as think time;
 3. throughput, latency percentiles, session time, cost, power and energy follow.
 
 Sub-agent requests run on the deployment's sub-agent pools (their own model) when it has
-them; the sessions are split between the parts by the share of session time each tier
-takes (requests x gap). Everything after the conversion of `Deployment` objects into
-`Candidates` is vectorised: ``evaluate_arrays`` is the search's entry point.
+them. Every part is tied to one session rate N / T: a session lasts its primary agent's
+requests and gaps (which hold the recorded waits for its sub-agents) plus what the
+sub-agents' responses add on its critical path, and each part carries its tier's requests
+per session at that rate (``tier_clients``). Everything after the conversion of
+`Deployment` objects into `Candidates` is vectorised: ``evaluate_arrays`` is the search's
+entry point.
 """
 
 from __future__ import annotations
@@ -65,14 +69,114 @@ def tier_of(load: AgentLoad, sub: bool) -> TierLoad:
     return load.tiers.get(name) or next(iter(load.tiers.values()))
 
 
-def sub_agent_share(load: AgentLoad) -> float:
-    """Fraction of a session's time spent in the sub-agent tier (requests x gap, >= 1 s)."""
-    if "small" not in load.tiers or "main" not in load.tiers:
-        return 0.0
-    m, s = load.tiers["main"], load.tiers["small"]
-    wm = m.requests * max(m.think_mean_s, 1.0)
-    ws = s.requests * max(s.think_mean_s, 1.0)
-    return ws / (wm + ws)
+MAX_PASSES = 5  # evaluations of a part while its clients settle (no sub-agents: 1)
+TOLERANCE = 0.005  # clients within 0.5% of the fixed point
+
+
+def session_time_s(tiers: Sequence[TierLoad], response_s: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean session duration when each tier's requests take ``response_s`` (per candidate):
+    the primary agents' requests and gaps one after another, their gaps holding the
+    recorded waits for sub-agents, plus the sub-agents' responses beyond their recorded
+    server time on the critical path (parallel sub-agents overlap): sum of a_t r_t + b_t
+    (``TierLoad.critical_requests``, ``critical_fixed_s``)."""
+    t = sum(
+        tl.critical_requests * r + tl.critical_fixed_s
+        for tl, r in zip(tiers, response_s, strict=True)
+    )
+    floor = sum(tl.critical_requests * r for tl, r in zip(tiers, response_s, strict=True))
+    return np.maximum(np.asarray(t, dtype=np.float64), np.maximum(floor, 1e-9))
+
+
+def tier_clients(
+    tiers: Sequence[TierLoad], sessions: float | np.ndarray, response_s: Sequence[np.ndarray]
+) -> list[np.ndarray]:
+    """Closed-loop clients of the part serving each tier, all tied to one session rate
+    N / T (``session_time_s``): tier t's requests arrive at N R_t / T, the trace's requests
+    per session, and its part (a closed loop with the tier's mean gap as think time)
+    carries them with N R_t (r_t + g_t) / T clients (Little's law). Without sub-agents
+    that is N; with them it counts the sub-agent loops running at once."""
+    n = np.asarray(sessions, dtype=np.float64)
+    if all(tl.serial for tl in tiers):
+        return [n * np.ones_like(np.asarray(r, dtype=np.float64)) for r in response_s]
+    t = session_time_s(tiers, response_s)
+    return [
+        n * tl.requests_per_session * (r + tl.think_mean_s) / t
+        for tl, r in zip(tiers, response_s, strict=True)
+    ]
+
+
+def _response_s(part: dict[str, np.ndarray]) -> np.ndarray:
+    """Mean response time of a part's requests: the first token, then the others."""
+    return part["ttft_s"] + (part["osl"] - 1) * part["tpot_s"]
+
+
+def _evaluate_parts(
+    parts: list[tuple[Candidates, TierLoad]],
+    load: AgentLoad,
+    sessions: float | np.ndarray,
+    calib: Calibration,
+) -> list[dict[str, np.ndarray]]:
+    """Each part's outputs at the clients that tie it to one session rate (``tier_clients``).
+
+    The clients depend on the response times they produce: a fixed point, first evaluated
+    at the recorded server times. A part near saturation answers more clients with a
+    longer response, so plain iteration crawls (each step ~0.4 of the last on the
+    sub-agent pools of ``deployment-r1-disagg-subagents.yaml``). Each part takes a secant
+    step on its own clients, with the other parts' share of the session held at their
+    latest responses (they couple weakly), and lands within 0.5% in two or three more
+    passes, each re-evaluating only the candidates still moving."""
+    n = len(parts[0][0])
+    sess = np.broadcast_to(np.asarray(sessions, dtype=np.float64), (n,))
+    tiers = [t for _, t in parts]
+    resp = [np.full(n, t.server_mean_s) for t in tiers]
+    x = tier_clients(tiers, sess, resp)
+    out = [
+        evaluate_candidates(c, load, t, k, calib, sess) for (c, t), k in zip(parts, x, strict=True)
+    ]
+    if all(t.serial for t in tiers):  # the clients are the sessions, whatever the responses
+        return out
+    todo = np.ones(n, dtype=bool)
+    prev: list[tuple[np.ndarray, np.ndarray]] | None = None  # (clients, response) per part
+    for _ in range(MAX_PASSES - 1):
+        # an overloaded part (no finite response) keeps its last finite one
+        resp = [
+            np.where(np.isfinite(r := _response_s(o)), r, p) for o, p in zip(out, resp, strict=True)
+        ]
+        share = [
+            t.critical_requests * r + t.critical_fixed_s for t, r in zip(tiers, resp, strict=True)
+        ]
+        x_new, moved = [], np.zeros(n, dtype=bool)
+        for j, t in enumerate(tiers):
+            rest = sum(share) - share[j]  # the other parts' time per session
+
+            def f(r: np.ndarray, t: TierLoad = t, rest: np.ndarray = rest) -> np.ndarray:
+                cycle = np.maximum(t.critical_requests * r + t.critical_fixed_s + rest, 1e-9)
+                return sess * t.requests_per_session * (r + t.think_mean_s) / cycle
+
+            g = f(resp[j]) - x[j]
+            moved |= np.abs(g) > TOLERANCE * np.maximum(x[j], 1e-9)
+            step = x[j] + g
+            if prev is not None:  # secant on g(x) = F(x) - x, both points at this ``rest``
+                x0, r0 = prev[j]
+                dg = g - (f(r0) - x0)
+                ok = np.abs(dg) > 1e-12 * np.maximum(x[j], 1.0)
+                sec = x[j] - g * (x[j] - x0) / np.where(ok, dg, 1.0)
+                lo, hi = np.minimum(x[j], step), np.maximum(x[j], step)
+                step = np.where(ok, np.clip(sec, 0.5 * lo, 2.0 * hi), step)
+            x_new.append(step)
+        todo &= moved
+        if not todo.any():
+            break
+        idx = np.flatnonzero(todo)
+        for j, (c, t) in enumerate(parts):
+            x_new[j] = np.where(todo, x_new[j], x[j])
+            part = evaluate_candidates(c.subset(idx), load, t, x_new[j][idx], calib, sess[idx])
+            for k, v in part.items():
+                out[j][k] = np.array(out[j][k], copy=True)
+                out[j][k][idx] = v
+        prev = list(zip(x, resp, strict=True))
+        x = x_new
+    return out
 
 
 def _pool_cost(c: Candidates, part: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -148,25 +252,43 @@ def evaluate_arrays(
     calib = calib or load_calibration()
     if np.any(np.asarray(concurrent_sessions) <= 0):
         raise CodesignError("concurrent_sessions must be > 0")
-    share = sub_agent_share(load) if sub is not None else 0.0
     t_main = tier_of(load, False)
-    m = evaluate_candidates(main, load, t_main, concurrent_sessions * (1 - share), calib)
+    # the sub-agent pools serve the sub-agent tier when the trace has one, else nothing
+    t_sub = tier_of(load, True)
+    parts = [(main, t_main)]
+    if sub is not None and t_sub is not t_main:
+        parts.append((sub, t_sub))
+    res = _evaluate_parts(parts, load, concurrent_sessions, calib)
+    m = res[0]
     usd, power, busy, chips = _pool_cost(main, m)
     reason = m["reason"].copy()
     out_tok, in_tok = m["requests_per_s"] * m["osl"], m["requests_per_s"] * m["isl"]
-    cached = in_tok * m["hit"]
+    # device and host hits, token-weighted over the parts
+    cached_hbm = in_tok * m["hit"] * (1 - m["host_share"])
+    cached_host = in_tok * m["hit"] * m["host_share"]
     reqs = m["requests_per_s"].copy()
     if sub is not None:
-        s = evaluate_candidates(sub, load, tier_of(load, True), concurrent_sessions * share, calib)
+        # no sub-agent tier in the load: the pools idle (they still cost)
+        idle = np.zeros(len(main))
+        s = res[1] if len(res) > 1 else evaluate_candidates(sub, load, t_sub, idle, calib, idle)
         su, sp, sb, sc = _pool_cost(sub, s)
         usd, power, busy, chips = usd + su, power + sp, busy + sb, chips + sc
-        reason = np.where(
-            reason == "", np.where(s["reason"] == "", "", "sub-agents: " + s["reason"]), reason
+        # sub-agent requests the pools cannot keep up with stall their sessions too
+        steady = np.isfinite(s["ttft_s"]) & np.isfinite(s["tpot_s"]) & (s["requests_per_s"] > 0)
+        unstable = ~steady if len(res) > 1 else np.zeros(len(main), dtype=bool)
+        s_reason = np.where(
+            (s["reason"] == "") & unstable, "overloaded: no steady state at this load", s["reason"]
         )
+        reason = np.where(
+            reason == "", np.where(s_reason == "", "", "sub-agents: " + s_reason), reason
+        )
+        s_in = s["requests_per_s"] * s["isl"]
         out_tok = out_tok + s["requests_per_s"] * s["osl"]
-        in_tok = in_tok + s["requests_per_s"] * s["isl"]
-        cached = cached + s["requests_per_s"] * s["isl"] * s["hit"]
+        in_tok = in_tok + s_in
+        cached_hbm = cached_hbm + s_in * s["hit"] * (1 - s["host_share"])
+        cached_host = cached_host + s_in * s["hit"] * s["host_share"]
         reqs = reqs + s["requests_per_s"]
+    cached = cached_hbm + cached_host
     ttft, tpot = m["ttft_s"], m["tpot_s"]
     tpot_p50 = m.get("tpot_mid_s", tpot)  # a request at the median context
     stable = np.isfinite(ttft) & np.isfinite(tpot) & (m["requests_per_s"] > 0)
@@ -189,8 +311,8 @@ def evaluate_arrays(
         "tokens_per_s_per_gpu": out_tok / chips,
         "input_tokens_per_s": in_tok,
         "cache_hit_ratio": cached / np.maximum(in_tok, 1e-12),
-        "cache_hit_ratio_hbm": m["hit"] * (1 - m["host_share"]),
-        "cache_hit_ratio_host": m["hit"] * m["host_share"],
+        "cache_hit_ratio_hbm": cached_hbm / np.maximum(in_tok, 1e-12),
+        "cache_hit_ratio_host": cached_host / np.maximum(in_tok, 1e-12),
         "session_time_p50_s": load.session_time_p50_s(ttft + (m["osl"] - 1) * tpot),
         "sessions_per_hour": sessions_per_s * 3600.0,
         "chips": chips,

@@ -1,11 +1,12 @@
 """The vectorised core of the agent evaluator: `Candidates` of one model -> the perf
 model's inputs -> per-candidate outputs, with no Python loop per candidate.
 
-The hit ratio comes from the workload's curve at the worker's KV capacity (device memory
-left after the weights, plus the host tier), shared by the sessions the router sends to
-that worker (a worker's share under session-affine or KV-aware routing; all sessions
-under round-robin, where a session's next request also lands on another worker most of
-the time, so the hit ratio is divided by the workers).
+The hit ratio comes from the curve of the requests the part serves (one tier, or all tiers
+of a merged load) at the worker's KV capacity (device memory left after the weights, plus
+the host tier), shared by the sessions the router sends to that worker: a worker's share
+under session-affine or KV-aware routing; all sessions under round robin, where a request
+finds what the session's last visit to that worker cached, the context grown since then
+missing (`HitCurve.round_robin_hit_ratio`).
 """
 
 from __future__ import annotations
@@ -65,9 +66,11 @@ def evaluate_candidates(
     tier: TierLoad,
     clients: float | np.ndarray,
     calib: Calibration,
+    sessions: float | np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-candidate outputs for one model part serving ``clients`` sessions (a number, or
-    one per candidate)."""
+    """Per-candidate outputs for one model part serving ``clients`` closed-loop clients (a
+    number, or one per candidate) for ``sessions`` sessions (default: ``clients``), whose
+    prefixes its caches hold."""
     arch = load_model(c.model)
     prof = build_profile(arch)
     kv_elems = float(kv_elements_per_token(arch))
@@ -143,7 +146,7 @@ def evaluate_candidates(
     kv_bpe = byte_sizes(list(c.kv), list(c.kv), list(c.kv)).kv
     hbm = use.kv_tokens_per_worker.astype(np.float64)
     host_tokens = c.host_gb * 1e9 / np.maximum(kv_elems * kv_bpe, 1e-9)
-    h_tot, h_hbm = _hit(load, tier, hbm, hbm + host_tokens, clients, c)
+    h_tot, h_hbm = _hit(tier, hbm, hbm + host_tokens, clients if sessions is None else sessions, c)
     host_share = np.where(h_tot > 0, np.clip((h_tot - h_hbm) / np.maximum(h_tot, 1e-12), 0, 1), 0.0)
     hetero = bool((c.sys_p != c.sys_d).any())
     spec = c.spec_k > 0
@@ -201,31 +204,30 @@ def _calib_for_agents(calib: Calibration) -> Calibration:
 
 
 def _hit(
-    load: AgentLoad,
     tier: TierLoad,
     cap_hbm: np.ndarray,
     cap_all: np.ndarray,
     sessions: float | np.ndarray,
     c: Candidates,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Token hit ratio (device + host, and device only) per candidate."""
-    summary = load.summary
+    """Token hit ratio (device + host, and device only) per candidate, from the curve of
+    the requests the part serves (a merged load's curve covers every tier: main and
+    sub-agent requests compete for the same caches).
+
+    Session-affine and KV-aware routers keep a session on one worker: its cache holds the
+    prefixes of its share of the sessions. Round robin sends each request to the next
+    worker: every worker's cache holds all sessions' prefixes, and a request hits what
+    the session's last visit to that worker cached (`HitCurve.round_robin_hit_ratio`)."""
     n = len(cap_hbm)
-    if not summary.curves:
+    curve = tier.curve
+    if curve is None:  # no block hashes: the trace's own reuse at any capacity
         ideal = 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9)
         return np.full(n, ideal), np.full(n, ideal)
-    affine = c.router != 0  # round robin spreads a session over the workers
-    spc = np.where(affine, np.maximum(sessions / c.workers, 1.0), np.maximum(sessions, 1.0))
-    h_all, h_hbm = np.zeros(n), np.zeros(n)
-    weights = {t: float(ts.context_tokens.sum()) for t, ts in summary.tiers.items()}
-    names = [t for t in summary.tiers if t == tier.name] or list(summary.tiers)
-    for s in np.unique(spc):
-        m = spc == s
-        tot, dev = summary.hit_ratio(cap_all[m], float(s)), summary.hit_ratio(cap_hbm[m], float(s))
-        w = sum(weights[t] for t in names)
-        h_all[m] = sum(weights[t] * tot[t] for t in names) / w
-        h_hbm[m] = sum(weights[t] * dev[t] for t in names) / w
-    rr = ~affine
-    h_all[rr] /= c.workers[rr]
-    h_hbm[rr] /= c.workers[rr]
+    rr = (c.router == 0) & (c.workers > 1)
+    spc = np.maximum(np.where(rr, sessions, sessions / c.workers), 1.0) * np.ones(n)
+    h_all, h_hbm = curve.hit_ratio(cap_all, spc), curve.hit_ratio(cap_hbm, spc)
+    if rr.any():
+        w = c.workers[rr].astype(np.float64)
+        h_all[rr] = curve.round_robin_hit_ratio(cap_all[rr], spc[rr], w)
+        h_hbm[rr] = curve.round_robin_hit_ratio(cap_hbm[rr], spc[rr], w)
     return h_all, h_hbm

@@ -18,6 +18,19 @@ holds the ``C_1 + ... + C_k`` most recent blocks in tiers ``1..k`` and inclusive
 the ``C_k`` most recent, so tier hit ratios are differences of the curve at cumulative
 capacities (exclusive) or at the capacities (inclusive) — exact as well.
 
+Round robin: a request goes to the next worker of a counter every session advances, so
+with several sessions each request lands on an effectively random worker, and every
+worker's cache sees all sessions but only a 1/W share of each session's requests: it holds
+what the session's last visit to it cached, the context grown since then misses, and the
+older that visit, the likelier its blocks were evicted (a long client gap anywhere in
+between turns the cache over). `hit_curve(..., round_robin=W_grid)` replays that share —
+one worker's stream, each request kept with probability 1/W (seeded) — through the same
+exact stack distances, per W of the grid; `HitCurve.round_robin_hit_ratio` interpolates in
+log W (the single cache is W = 1) and extrapolates past the grid. Against the block
+simulation of all W workers, each request on a random one: within ~1 pp on 100 fleet
+sessions; on small traces the one sampled worker's share of the requests adds a few pp of
+noise at large W.
+
 Not modelled: the ``pin_ttl_s`` tool-gap policy (pinning breaks the LRU stack order; it is
 simulation-only), and ``N`` outside the grid (clipped to 1 .. 4096). For ``N`` beyond the
 trace's sessions the replay, like the simulation, plays shifted, relabelled copies of the
@@ -30,14 +43,20 @@ a lane only warms up for one period ``D / N``: re-use older than that is lost, s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 
 from codesign.errors import SpecError
 from codesign.kvcache.schedule import replay_schedule
-from codesign.kvcache.stack import Ramps, ideal_hit_tokens, stream_ramps, trace_reuse
+from codesign.kvcache.stack import (
+    Ramps,
+    TraceReuse,
+    ideal_hit_tokens,
+    stream_ramps,
+    trace_reuse,
+)
 from codesign.workload.schema import Trace
 
 # every N up to 16, then steps of 2^(1/4) (~19%) up to 4096
@@ -45,6 +64,7 @@ SESSIONS_GRID = tuple(range(1, 17)) + tuple(
     int(v) for v in np.unique(np.rint(16 * 2 ** (np.arange(1, 33) / 4)))
 )
 CAPACITY_POINTS = 2000  # geometric capacity grid (blocks); linear interpolation between
+ROUND_ROBIN_WORKERS = (2, 4, 8, 16, 32)  # workers whose round-robin streams are replayed
 
 
 @dataclass(frozen=True)
@@ -59,29 +79,65 @@ class HitCurve:
     ideal_hit_ratio: float  # infinite cache, each session alone (the trace's own reuse)
     requests: int
     input_tokens: int
+    # round robin over W workers: one worker's hit table per W (W, S, C); none: not built
+    round_robin_workers: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    round_robin_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
 
     def hit_ratio(
-        self, capacity_tokens: np.ndarray | float, sessions_per_cache: float = 1.0
+        self, capacity_tokens: np.ndarray | float, sessions_per_cache: np.ndarray | float = 1.0
     ) -> np.ndarray:
-        """Total hit ratio of caches of ``capacity_tokens`` shared by N sessions each.
+        """Total hit ratio of caches of ``capacity_tokens`` shared by N sessions each
+        (capacities and N broadcast together).
 
         Capacities are floored to whole blocks (as the simulation does), then interpolated
-        linearly on the capacity grid, and linearly in log N between grid rows (N is
-        clipped to the grid).
+        linearly on the capacity grid (held past its end), and linearly in log N between
+        grid rows (N is clipped to the grid).
         """
+        return self._lookup(self.hit_table[None], 0, capacity_tokens, sessions_per_cache)
+
+    def round_robin_hit_ratio(
+        self,
+        capacity_tokens: np.ndarray | float,
+        sessions_per_cache: np.ndarray | float,
+        workers: np.ndarray | float,
+    ) -> np.ndarray:
+        """Hit ratio of one of ``workers`` caches of ``capacity_tokens`` under round robin,
+        each cache seeing all ``sessions_per_cache`` sessions (all broadcast together):
+        linear in log W between the replayed worker counts (W = 1: the single cache),
+        extrapolated past the last two, never below 0."""
+        if self.round_robin_workers.size == 0:
+            raise SpecError("this hit curve was built without round-robin streams")
+        tables = np.concatenate([self.hit_table[None], self.round_robin_table])
+        lg = np.log(np.r_[1.0, self.round_robin_workers])
+        lw = np.log(np.maximum(np.asarray(workers, dtype=float), 1.0))
+        k = np.clip(np.searchsorted(lg, lw, side="right") - 1, 0, lg.size - 2)
+        f = (lw - lg[k]) / (lg[k + 1] - lg[k])
+        lo = self._lookup(tables, k, capacity_tokens, sessions_per_cache)
+        hi = self._lookup(tables, k + 1, capacity_tokens, sessions_per_cache)
+        return np.maximum((1 - f) * lo + f * hi, 0.0)
+
+    def _lookup(
+        self,
+        tables: np.ndarray,
+        k: np.ndarray | int,
+        capacity_tokens: np.ndarray | float,
+        sessions_per_cache: np.ndarray | float,
+    ) -> np.ndarray:
+        """``tables[k]`` (each (S, C) on this curve's grids) at the capacities and N:
+        bilinear in (capacity, log N), vectorised over everything."""
         bs = self.block_size_tokens
         cap = np.floor(np.maximum(np.asarray(capacity_tokens, dtype=float), 0.0) / bs) * bs
-        grid = self.capacity_grid_tokens
-        sg = self.sessions_grid
+        cap, n, k = np.broadcast_arrays(cap, np.asarray(sessions_per_cache, dtype=float), k)
+        grid, sg = self.capacity_grid_tokens, self.sessions_grid
+        j = np.clip(np.searchsorted(grid, cap, side="right") - 1, 0, grid.size - 2)
+        fc = np.clip((cap - grid[j]) / (grid[j + 1] - grid[j]), 0.0, 1.0)
         if sg.size == 1:
-            return np.interp(cap, grid, self.hit_table[0])
-        n = float(np.clip(float(sessions_per_cache), sg[0], sg[-1]))
-        i = int(np.clip(np.searchsorted(sg, n, side="right") - 1, 0, sg.size - 2))
-        if n == sg[i]:
-            return np.interp(cap, grid, self.hit_table[i])
+            return tables[k, 0, j] * (1 - fc) + tables[k, 0, j + 1] * fc
+        n = np.clip(n, sg[0], sg[-1])
+        i = np.clip(np.searchsorted(sg, n, side="right") - 1, 0, sg.size - 2)
         f = (np.log(n) - np.log(sg[i])) / (np.log(sg[i + 1]) - np.log(sg[i]))
-        lo = np.interp(cap, grid, self.hit_table[i])
-        hi = np.interp(cap, grid, self.hit_table[i + 1])
+        lo = tables[k, i, j] * (1 - fc) + tables[k, i, j + 1] * fc
+        hi = tables[k, i + 1, j] * (1 - fc) + tables[k, i + 1, j + 1] * fc
         return (1 - f) * lo + f * hi
 
     def tier_hit_ratios(
@@ -121,11 +177,14 @@ def hit_curve(
     tier: str | None = None,
     seed: int = 0,
     sessions_grid: Sequence[int] | None = None,
+    round_robin: Sequence[int] = (),
 ) -> HitCurve:
     """Precompute the model of ``trace`` (requests of model tier ``tier``, or all).
 
     ``sessions_grid``: the N for which the stream is built exactly (default
     `SESSIONS_GRID`); pass the N you will query to make the model exact there.
+    ``round_robin``: worker counts W (> 1) whose round-robin stream is replayed too (one
+    worker's: each request kept with probability 1 / W), e.g. `ROUND_ROBIN_WORKERS`.
     """
     if not trace.has_hashes:
         raise SpecError("a hit-ratio curve needs block hashes; this trace has none")
@@ -134,18 +193,28 @@ def hit_curve(
     )
     if grid_n.size == 0 or grid_n[0] < 1:
         raise SpecError("sessions_grid must hold integers >= 1")
+    rr = np.unique(np.asarray(round_robin, dtype=np.int64))
+    if rr.size and rr[0] < 2:
+        raise SpecError("round_robin worker counts must be integers >= 2")
     mask = _tier_requests(trace, tier)
     reuse = trace_reuse(trace, mask, seed)
-    ramps: list[Ramps] = [
-        stream_ramps(reuse, replay_schedule(trace, int(n), seed, mask)) for n in grid_n
-    ]
+    streams = [_ramps(trace, reuse, grid_n, seed, mask)]
+    # one draw per request, so that W = 4's stream is a random half of W = 2's
+    keep = np.random.default_rng([seed, 1]).random(trace.n_requests)
+    for w in rr:
+        m = (keep < 1.0 / w) & (True if mask is None else mask)
+        if not m.any():  # too few requests to sample: the last stream stands in
+            streams.append(streams[-1])
+            continue
+        streams.append(_ramps(trace, trace_reuse(trace, m, seed), grid_n, seed, m))
     bs = trace.meta.block_size_tokens
-    cap_blocks = _capacity_grid(max(r.max_distance for r in ramps) + 1)
-    table = np.zeros((grid_n.size, cap_blocks.size))
-    for k, r in enumerate(ramps):
-        if r.total_tokens > 0:
-            table[k] = np.clip(r.hit_tokens(cap_blocks) / r.total_tokens, 0.0, 1.0)
-    table = np.maximum.accumulate(table, axis=1)  # guard float round-off
+    cap_blocks = _capacity_grid(max(r.max_distance for s in streams for r in s) + 1)
+    tables = np.zeros((len(streams), grid_n.size, cap_blocks.size))
+    for w, ramps in enumerate(streams):
+        for k, r in enumerate(ramps):
+            if r.total_tokens > 0:
+                tables[w, k] = np.clip(r.hit_tokens(cap_blocks) / r.total_tokens, 0.0, 1.0)
+    tables = np.maximum.accumulate(tables, axis=2)  # guard float round-off
     rows = np.arange(trace.n_requests) if mask is None else np.flatnonzero(mask)
     total_in = int(trace.input_tokens[rows].sum())
     ideal = ideal_hit_tokens(reuse) / total_in if total_in else 0.0
@@ -154,8 +223,17 @@ def hit_curve(
         block_size_tokens=bs,
         sessions_grid=grid_n.astype(float),
         capacity_grid_tokens=cap_blocks * bs,
-        hit_table=table,
+        hit_table=tables[0],
         ideal_hit_ratio=ideal,
         requests=int(rows.size),
         input_tokens=total_in,
+        round_robin_workers=rr.astype(float),
+        round_robin_table=tables[1:],
     )
+
+
+def _ramps(
+    trace: Trace, reuse: TraceReuse, grid_n: np.ndarray, seed: int, mask: np.ndarray | None
+) -> list[Ramps]:
+    """The stream of the ``mask``ed requests at every N of the grid, as ramps."""
+    return [stream_ramps(reuse, replay_schedule(trace, int(n), seed, mask)) for n in grid_n]

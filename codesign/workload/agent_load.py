@@ -1,20 +1,23 @@
 """The load an agent trace puts on a deployment, reduced for the analytic evaluator.
 
-Per model tier ("main", "small"): the mean context, ideal-new (uncached at infinite
-cache) and output tokens per request, the mean client gap before a request (tool or human
-time: the closed-loop "think time"), requests per session, and lookup tables that turn a
-hit ratio into TTFT percentiles and an average response time into session-time percentiles
-without touching the per-request arrays again (so one evaluation costs microseconds).
+Per model tier ("main", "small"; "all" when the tiers share one deployment): the mean
+context, ideal-new (uncached at infinite cache) and output tokens per request, the mean
+client gap before a request (tool or human time: the closed-loop "think time"), requests
+per session and the tier's share of a session's duration (critical path), its hit-ratio
+curve, and lookup tables that turn a hit ratio into TTFT percentiles and an average
+response time into session-time percentiles without touching the per-request arrays again
+(so one evaluation costs microseconds).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from codesign.errors import SpecError
-from codesign.workload.summary import TraceSummary
+from codesign.workload.summary import ALL, TierSummary, TraceSummary
 
 HIT_GRID = np.linspace(0.0, 1.0, 41)
 RESPONSE_GRID_S = np.concatenate([[0.0], np.geomspace(1e-3, 1e4, 63)])
@@ -42,6 +45,25 @@ class TierLoad:
     # residual prefill work (the part of the request in service that an arrival waits
     # for) at tail probabilities WAIT_TAIL_GRID, over its mean, on HIT_GRID: (len, 41)
     residual_ratio: np.ndarray
+    # the tier's share of a session's duration: a_t r + b_t at a response time r, with
+    # a_t its requests per session on the critical path (a primary agent's count whole,
+    # parallel sub-agents' in part) and b_t the primary agents' gaps (which hold the
+    # recorded waits for sub-agents) less the recorded sub-agent server time in them
+    requests_per_session: float = 0.0
+    critical_requests: float = 0.0
+    critical_fixed_s: float = 0.0
+    server_mean_s: float = 0.0  # recorded server time per request (unknown: 0)
+    curve: Any = None  # kvcache.HitCurve of the tier's requests on one cache (None: none)
+
+    @property
+    def serial(self) -> bool:
+        """All its requests and gaps follow one another in their sessions (no sub-agents):
+        a session lasts its requests x (response + gap)."""
+        r, fixed = self.requests_per_session, self.requests_per_session * self.think_mean_s
+        return bool(
+            np.isclose(self.critical_requests, r, rtol=1e-9, atol=0)
+            and np.isclose(self.critical_fixed_s, fixed, rtol=1e-9, atol=1e-9)
+        )
 
     def new_tokens(self, hit: np.ndarray) -> np.ndarray:
         """Mean new (uncached) prompt tokens per request at a token hit ratio."""
@@ -100,8 +122,17 @@ class AgentLoad:
 
 
 def _tier_load(
-    name: str, context: np.ndarray, new: np.ndarray, output: np.ndarray, gap: np.ndarray
+    name: str,
+    context: np.ndarray,
+    new: np.ndarray,
+    output: np.ndarray,
+    gap: np.ndarray,
+    path: TierSummary | None = None,
+    sessions: int = 1,
+    curve: Any = None,
 ) -> TierLoad:
+    """The tier's load; ``path``: its requests' server times and places in their sessions
+    (none: every request one after another), over ``sessions`` sessions."""
     c = context.astype(np.float64)
     n = new.astype(np.float64)
     # A cache below the ideal adds misses on top of each request's unavoidable new tokens
@@ -120,6 +151,10 @@ def _tier_load(
         scv[j] = eff.var() / mean**2
         resid[j] = _residual_quantiles(eff)
     g = np.nan_to_num(gap.astype(np.float64), nan=0.0)
+    srv = np.zeros_like(g) if path is None else np.nan_to_num(path.server_s.astype(np.float64))
+    primary = np.ones(g.size, dtype=bool) if path is None else path.primary
+    crit = np.ones_like(g) if path is None else path.critical
+    s = max(sessions, 1)
     return TierLoad(
         name=name,
         requests=len(c),
@@ -132,7 +167,16 @@ def _tier_load(
         new_quantile_ratio=ratios,
         new_scv=scv,
         residual_ratio=resid,
+        requests_per_session=len(c) / s,
+        critical_requests=float(crit.sum()) / s,
+        critical_fixed_s=float(g[primary].sum() - (crit * srv)[~primary].sum()) / s,
+        server_mean_s=float(srv.mean()),
+        curve=curve,
     )
+
+
+def _arrays(t: TierSummary) -> tuple[np.ndarray, ...]:
+    return t.context_tokens, t.new_tokens, t.output_tokens, t.gap_s
 
 
 def _residual_quantiles(work: np.ndarray) -> np.ndarray:
@@ -164,18 +208,18 @@ def agent_load(
     if not summary.tiers:
         raise SpecError(f"trace {summary.name!r} has no requests to evaluate")
     tiers: dict[str, TierLoad] = {}
-    if merge_tiers:
+    if merge_tiers:  # every tier's requests on the same caches: one curve over them all
         ts = list(summary.tiers.values())
-        tiers["all"] = _tier_load(
-            "all",
-            *(
-                np.concatenate([getattr(t, f) for t in ts])
-                for f in ("context_tokens", "new_tokens", "output_tokens", "gap_s")
-            ),
-        )
+        cat = {
+            f: np.concatenate([getattr(t, f) for t in ts])
+            for f in TierSummary.__dataclass_fields__
+            if f != "requests"
+        }
+        pooled = TierSummary(**cat, requests=sum(t.requests for t in ts))
+        tiers[ALL] = _tier_load(ALL, *_arrays(pooled), pooled, summary.sessions, summary.curve(ALL))
     else:
         for name, t in summary.tiers.items():
-            tiers[name] = _tier_load(name, t.context_tokens, t.new_tokens, t.output_tokens, t.gap_s)
+            tiers[name] = _tier_load(name, *_arrays(t), t, summary.sessions, summary.curve(name))
     reqs = np.asarray(summary.requests_per_session, dtype=np.float64)
     if session_gap_s is None:
         think = np.mean([t.think_mean_s for t in tiers.values()])

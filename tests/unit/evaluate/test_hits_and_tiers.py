@@ -1,0 +1,246 @@
+"""Prefix hits and the sub-agent tier in the agent evaluator: round robin and merged tiers
+against the block LRU simulation, tiers tied to one session rate, the hit split by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import codesign.evaluate as ev
+import codesign.evaluate_core as ec
+from codesign.deployment import Deployment
+from codesign.evaluate import evaluate, session_time_s, tier_clients
+from codesign.kvcache import Replay, hit_curve, replay_schedule, simulate
+from codesign.workload import TraceBuilder, TraceMeta
+from codesign.workload.agent_load import agent_load, session_gaps
+from codesign.workload.summary import critical_weights, summarize
+from codesign.workload.synth import generate, preset
+
+R1_AGG = """
+model: deepseek-ai/DeepSeek-R1
+precision: {gemm: nvfp4, moe: nvfp4, kv: fp8}
+pools: [{role: agg, system: gb200, workers: WORKERS, parallel: {tp: 8}}]
+kv_tiers: {host_gb_per_worker: 200}
+router: round_robin
+"""
+QWEN_ONE_GPU = """
+model: Qwen/Qwen3-32B
+precision: {gemm: bf16, kv: bf16}
+pools: [{role: agg, system: h200_sxm, workers: 1, parallel: {tp: 1}}]
+"""
+R1_SUBAGENTS = """
+model: deepseek-ai/DeepSeek-R1
+mode: disagg
+precision: {gemm: nvfp4, moe: nvfp4, kv: fp8}
+pools:
+  - {role: prefill, system: gb200, workers: 1, parallel: {tp: 8}}
+  - {role: decode, system: gb200, workers: 1, parallel: {tp: 1, dp: 8, ep: 8}, max_batch: 128}
+kv_tiers: {host_gb_per_worker: 100}
+subagents:
+  model: Qwen/Qwen3-32B
+  pools: [{role: agg, system: h200_sxm, workers: 1, parallel: {tp: 2}}]
+"""
+
+
+def _synth(name: str, sessions: int, seed: int):
+    return generate(preset(name).model_copy(update={"sessions": sessions, "seed": seed}))
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return _synth("claude-code-fleet", 24, 3)
+
+
+@pytest.fixture(scope="module")
+def sessions_trace():
+    """Claude Code sessions with ~4 sub-agent requests per main-agent request."""
+    return _synth("claude-code-session", 4, 1)
+
+
+def _with_capacity(monkeypatch) -> dict[str, object]:
+    """Record the worker capacities and sessions the evaluator reads its curve at."""
+    seen: dict[str, object] = {}
+    inner = ec._hit
+
+    def spy(*args):
+        seen["cap_hbm"], seen["cap_all"], seen["sessions"] = args[-4], args[-3], args[-2]
+        return inner(*args)
+
+    monkeypatch.setattr(ec, "_hit", spy)
+    return seen
+
+
+def _round_robin_simulated(trace, cap: float, n: int, workers: int) -> float:
+    """Block LRU simulation: every request of the N-session stream on a random worker."""
+    rep = replay_schedule(trace, n, 0)
+    w = np.random.default_rng(2).integers(0, workers, rep.request.size)
+    hit = tokens = 0.0
+    for k in range(workers):
+        m = w == k
+        part = Replay(rep.request[m], rep.copy[m], rep.wall_s[m], rep.measured[m], rep.period_s, n)
+        r = simulate(trace, [cap], n, replay=part)
+        hit += float(r.hit_tokens_per_tier.sum())
+        tokens += r.input_tokens
+    return hit / tokens
+
+
+@pytest.mark.parametrize("workers", [4, 8])
+def test_round_robin_keeps_the_prefix_of_the_last_visit(fleet, monkeypatch, workers) -> None:
+    """Every worker's cache holds all sessions: a request hits what its session's last
+    visit to that worker cached (the old evaluator divided the hit ratio by the workers:
+    0.24 at 4 workers, 0.12 at 8, where the simulation of the workers gives ~0.88, 0.80)."""
+    load = agent_load(summarize(fleet), session_gaps(fleet), merge_tiers=True)
+    seen = _with_capacity(monkeypatch)
+    dep = Deployment.from_yaml(R1_AGG.replace("WORKERS", str(workers)))
+    out = evaluate([dep], load, 16)
+    assert out["feasible"][0], out["reason"][0]
+    assert seen["sessions"] == 16  # every worker sees every session
+    cap = float(np.asarray(seen["cap_all"])[0])
+    sim = _round_robin_simulated(fleet, cap, 16, workers)
+    assert out["cache_hit_ratio"][0] == pytest.approx(sim, abs=0.03)
+    assert sim > 0.75
+
+
+def test_merged_tiers_share_one_cache(sessions_trace, monkeypatch) -> None:
+    """Main and sub-agent requests on one GPU compete for its KV cache: the curve over all
+    requests at the full capacity, which the block simulation of all tiers on one cache
+    gives (the old evaluator read each tier's own curve at the full capacity, ~15 pp
+    high on this trace)."""
+    s = summarize(sessions_trace)
+    load = agent_load(s, session_gaps(sessions_trace), merge_tiers=True)
+    seen = _with_capacity(monkeypatch)
+    out = evaluate([Deployment.from_yaml(QWEN_ONE_GPU)], load, 8)
+    cap = float(np.asarray(seen["cap_all"])[0])
+    assert cap < 1e6  # a capacity-limited cache
+    every = hit_curve(sessions_trace, sessions_grid=[8])
+    # the same curve (its capacity grid, ~1% steps, spans the round-robin streams too)
+    assert out["cache_hit_ratio"][0] == pytest.approx(float(every.hit_ratio(cap, 8)), abs=1e-4)
+    block = simulate(sessions_trace, [cap], 8).hit_ratio
+    assert out["cache_hit_ratio"][0] == pytest.approx(block, abs=0.01)
+    w = {t: float(ts.context_tokens.sum()) for t, ts in s.tiers.items()}
+    apart = sum(
+        w[t] * float(hit_curve(sessions_trace, t, sessions_grid=[8]).hit_ratio(cap, 8)) for t in w
+    ) / sum(w.values())
+    assert apart > block + 0.05  # what the tiers read apart would have claimed
+
+
+def test_sub_agents_follow_the_session_rate(sessions_trace, monkeypatch) -> None:
+    """Sub-agent pools serve the trace's sub-agent requests per session: the two parts'
+    request rates stand in the trace's ratio (the old split by requests x gap gave ~1 to 1
+    where the trace has ~4 to 1), and sessions end at N / T, T the session time at the
+    parts' response times (`session_time_s`)."""
+    load = agent_load(summarize(sessions_trace), session_gaps(sessions_trace))
+    parts: dict[str, dict[str, np.ndarray]] = {}
+    inner = ev.evaluate_candidates
+
+    def spy(c, ld, tier, *args):
+        out = inner(c, ld, tier, *args)
+        parts[tier.name] = out  # the last pass of each part
+        return out
+
+    monkeypatch.setattr(ev, "evaluate_candidates", spy)
+    out = evaluate([Deployment.from_yaml(R1_SUBAGENTS)], load, 16)
+    assert out["feasible"][0], out["reason"][0]
+    main, small = load.tiers["main"], load.tiers["small"]
+    ratio = parts["small"]["requests_per_s"][0] / parts["main"]["requests_per_s"][0]
+    assert ratio == pytest.approx(small.requests / main.requests, rel=0.02)
+    assert small.requests / main.requests > 3
+    resp = [p["ttft_s"] + (p["osl"] - 1) * p["tpot_s"] for p in (parts["main"], parts["small"])]
+    t = session_time_s([main, small], resp)[0]
+    assert out["sessions_per_hour"][0] == pytest.approx(3600 * 16 / t, rel=0.02)
+    # the device/host split covers both parts' input tokens
+    m, s = parts["main"], parts["small"]
+    tok_m, tok_s = (p["requests_per_s"] * p["isl"] for p in (m, s))
+    hbm = tok_m * m["hit"] * (1 - m["host_share"]) + tok_s * s["hit"] * (1 - s["host_share"])
+    host = tok_m * m["hit"] * m["host_share"] + tok_s * s["hit"] * s["host_share"]
+    np.testing.assert_allclose(out["cache_hit_ratio_hbm"], hbm / (tok_m + tok_s), rtol=1e-9)
+    np.testing.assert_allclose(out["cache_hit_ratio_host"], host / (tok_m + tok_s), rtol=1e-9)
+    assert out["cache_hit_ratio_hbm"][0] + out["cache_hit_ratio_host"][0] == pytest.approx(
+        out["cache_hit_ratio"][0], abs=1e-12
+    )
+    assert abs(s["hit"][0] - m["hit"][0]) > 0.005  # the parts' hits differ: the split matters
+
+
+def test_critical_path_weights_by_hand() -> None:
+    """Session 0: a primary agent (requests at 0 and 100 s) and two sub-agents whose spans
+    are [10, 30] and [20, 40] s: their union (30 s) is 3/4 of their sum (40 s), so a
+    sub-agent response lengthens the session by 3/4 of itself. Session 1: one sub-agent
+    alone counts whole."""
+    b = TraceBuilder(TraceMeta(block_size_tokens=0))
+    s0 = b.add_session("s0")
+    p0 = b.add_agent(s0)
+    b.add_requests(
+        p0,
+        arrival_s=[0.0, 100.0],
+        input_tokens=[10, 10],
+        output_tokens=[1, 1],
+        server_s=[5.0, 5.0],
+        gap_s=[0.0, 95.0],
+    )
+    for start in (10.0, 20.0):
+        a = b.add_agent(s0, p0, "Explore", "x", start)
+        b.add_requests(
+            a,
+            arrival_s=[start, start + 15.0],
+            input_tokens=[10, 10],
+            output_tokens=[1, 1],
+            server_s=[5.0, 5.0],
+            gap_s=[0.0, 10.0],
+        )
+    s1 = b.add_session("s1")
+    p1 = b.add_agent(s1)
+    b.add_requests(p1, arrival_s=[0.0], input_tokens=[10], output_tokens=[1], server_s=[1.0])
+    a1 = b.add_agent(s1, p1, "Explore", "x", 2.0)
+    b.add_requests(a1, arrival_s=[2.0], input_tokens=[10], output_tokens=[1], server_s=[3.0])
+    t = b.build()
+    w = critical_weights(t)
+    primary = t.req_is_primary
+    np.testing.assert_allclose(w[primary], 1.0)
+    np.testing.assert_allclose(w[~primary & (t.req_session == 0)], 0.75)
+    np.testing.assert_allclose(w[~primary & (t.req_session == 1)], 1.0)
+
+
+def test_session_time_and_clients_by_hand() -> None:
+    """Per session: 10 main requests with 30 s gaps (holding the sub-agents' recorded 2 s
+    responses), 40 sub-agent requests with 1 s gaps, half of them on the critical path.
+    At responses 3 s (main) and 4 s (sub-agents): T = 10 (3 + 30) + 20 (4 - 2) = 370 s;
+    N = 37 sessions give 1 session/10 s, 1 main request/s and 4 sub-agent requests/s,
+    carried by 1 x (3 + 30) = 33 and 4 x (4 + 1) = 20 clients (Little's law)."""
+    load = _two_tier_load()
+    main, small = load.tiers["main"], load.tiers["small"]
+    assert (main.critical_requests, main.critical_fixed_s) == (10.0, 300.0)
+    assert small.critical_requests == 20.0 and small.critical_fixed_s == pytest.approx(-40.0)
+    assert main.serial and not small.serial
+    resp = [np.array([3.0]), np.array([4.0])]
+    assert session_time_s([main, small], resp)[0] == pytest.approx(370.0)
+    np.testing.assert_allclose(tier_clients([main, small], 37.0, resp), [[33.0], [20.0]])
+    # without sub-agents the clients are the sessions
+    assert tier_clients([main], 37.0, resp[:1])[0][0] == 37.0
+
+
+def _two_tier_load():
+    b = TraceBuilder(TraceMeta(block_size_tokens=0))
+    big, small = b.model_code("big-model"), b.model_code("small-haiku")
+    s = b.add_session("s")
+    p = b.add_agent(s)
+    b.add_requests(
+        p,
+        arrival_s=np.arange(10) * 32.0,
+        input_tokens=[100] * 10,
+        output_tokens=[10] * 10,
+        server_s=[2.0] * 10,
+        gap_s=[30.0] * 10,
+        model=big,
+    )
+    for _ in range(2):  # two sub-agents side by side, 20 requests each
+        a = b.add_agent(s, p, "Explore", "x", 1.0)
+        b.add_requests(
+            a,
+            arrival_s=1.0 + np.arange(20) * 3.0,
+            input_tokens=[50] * 20,
+            output_tokens=[5] * 20,
+            server_s=[2.0] * 20,
+            gap_s=[1.0] * 20,
+            model=small,
+        )
+    return agent_load(summarize(b.build()))
