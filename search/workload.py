@@ -69,7 +69,8 @@ def build_load(spec: JobSpec, trace: Any = None) -> AgentLoad:
 
     trace = trace if trace is not None else build_trace(spec)
     merge = spec.subagent_model is None
-    return agent_load(summarize(trace), session_gaps(trace), merge_tiers=merge)
+    rr = "round_robin" in spec.space.routers  # its hit-curve streams double the build
+    return agent_load(summarize(trace), session_gaps(trace), merge_tiers=merge, round_robin=rr)
 
 
 def job_warnings(spec: JobSpec, load: AgentLoad) -> list[str]:

@@ -197,13 +197,18 @@ def _residual_quantiles(work: np.ndarray) -> np.ndarray:
 
 
 def agent_load(
-    summary: TraceSummary, session_gap_s: np.ndarray | None = None, merge_tiers: bool = False
+    summary: TraceSummary,
+    session_gap_s: np.ndarray | None = None,
+    merge_tiers: bool = False,
+    round_robin: bool = True,
 ) -> AgentLoad:
     """Precompute the evaluator's view of a trace summary.
 
     ``session_gap_s``: total client gap per session (see ``session_gaps``); without it each
     session's gaps are its requests times the mean gap. ``merge_tiers``: serve every tier on
     one deployment (no separate sub-agent pools); the tiers are pooled into one "all" tier.
+    ``round_robin``: build the hit curves' round-robin streams (a caller that evaluates no
+    round-robin router, such as a search without it, skips them: half the build time).
     """
     if not summary.tiers:
         raise SpecError(f"trace {summary.name!r} has no requests to evaluate")
@@ -216,10 +221,14 @@ def agent_load(
             if f != "requests"
         }
         pooled = TierSummary(**cat, requests=sum(t.requests for t in ts))
-        tiers[ALL] = _tier_load(ALL, *_arrays(pooled), pooled, summary.sessions, summary.curve(ALL))
+        tiers[ALL] = _tier_load(
+            ALL, *_arrays(pooled), pooled, summary.sessions, summary.curve(ALL, round_robin)
+        )
     else:
         for name, t in summary.tiers.items():
-            tiers[name] = _tier_load(name, *_arrays(t), t, summary.sessions, summary.curve(name))
+            tiers[name] = _tier_load(
+                name, *_arrays(t), t, summary.sessions, summary.curve(name, round_robin)
+            )
     reqs = np.asarray(summary.requests_per_session, dtype=np.float64)
     if session_gap_s is None:
         think = np.mean([t.think_mean_s for t in tiers.values()])

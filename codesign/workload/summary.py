@@ -44,20 +44,24 @@ class TraceSummary:
     trace: Trace | None = field(default=None, repr=False, compare=False)
     seed: int = 0
 
-    def curve(self, tier: str) -> Any:
+    def curve(self, tier: str, round_robin: bool = True) -> Any:
         """The hit curve of ``tier`` (a tier name or ALL), built on first use; None when
-        the summary has no curves (no block hashes, or built without them)."""
-        if tier in self.curves:
-            return self.curves[tier]
+        the summary has no curves (no block hashes, or built without them).
+        ``round_robin``: with the streams a round-robin router needs (replaying them
+        doubles the build; a search without that router leaves them out)."""
+        cached = self.curves.get(tier)
+        if cached is not None and (not round_robin or _has_round_robin(cached)):
+            return cached
         if tier == ALL and len(self.tiers) == 1:  # one tier: its requests are all of them
-            return self.curve(next(iter(self.tiers)))
+            return self.curve(next(iter(self.tiers)), round_robin)
         if self.trace is None or (tier != ALL and tier not in self.tiers):
-            return None
+            return cached
         # kvcache depends on workload; round-robin streams for the routers that spread
         from codesign.kvcache.analytic import ROUND_ROBIN_WORKERS, hit_curve
 
         t = None if tier == ALL else tier
-        c = hit_curve(self.trace, t, self.seed, round_robin=ROUND_ROBIN_WORKERS)
+        workers = ROUND_ROBIN_WORKERS if round_robin else ()
+        c = hit_curve(self.trace, t, self.seed, round_robin=workers)
         self.curves[tier] = c
         return c
 
@@ -145,3 +149,7 @@ def summarize(trace: Trace, with_curves: bool = True, seed: int = 0) -> TraceSum
         trace=trace if with_curves and trace.has_hashes else None,
         seed=seed,
     )
+
+
+def _has_round_robin(curve: Any) -> bool:
+    return bool(getattr(curve, "round_robin_workers", np.zeros(0)).size)
