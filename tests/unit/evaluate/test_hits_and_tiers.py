@@ -10,11 +10,12 @@ import codesign.evaluate as ev
 import codesign.evaluate_core as ec
 from codesign.deployment import Deployment
 from codesign.evaluate import evaluate, session_time_s, tier_clients
-from codesign.kvcache import Replay, hit_curve, replay_schedule, simulate
+from codesign.kvcache import hit_curve, simulate
 from codesign.workload import TraceBuilder, TraceMeta
 from codesign.workload.agent_load import agent_load, session_gaps
 from codesign.workload.summary import critical_weights, summarize
 from codesign.workload.synth import generate, preset
+from tests.unit.kvcache.test_round_robin import all_workers_simulated
 
 R1_AGG = """
 model: deepseek-ai/DeepSeek-R1
@@ -70,20 +71,6 @@ def _with_capacity(monkeypatch) -> dict[str, object]:
     return seen
 
 
-def _round_robin_simulated(trace, cap: float, n: int, workers: int) -> float:
-    """Block LRU simulation: every request of the N-session stream on a random worker."""
-    rep = replay_schedule(trace, n, 0)
-    w = np.random.default_rng(2).integers(0, workers, rep.request.size)
-    hit = tokens = 0.0
-    for k in range(workers):
-        m = w == k
-        part = Replay(rep.request[m], rep.copy[m], rep.wall_s[m], rep.measured[m], rep.period_s, n)
-        r = simulate(trace, [cap], n, replay=part)
-        hit += float(r.hit_tokens_per_tier.sum())
-        tokens += r.input_tokens
-    return hit / tokens
-
-
 @pytest.mark.parametrize("workers", [4, 8])
 def test_round_robin_keeps_the_prefix_of_the_last_visit(fleet, monkeypatch, workers) -> None:
     """Every worker's cache holds all sessions: a request hits what its session's last
@@ -96,7 +83,7 @@ def test_round_robin_keeps_the_prefix_of_the_last_visit(fleet, monkeypatch, work
     assert out["feasible"][0], out["reason"][0]
     assert seen["sessions"] == 16  # every worker sees every session
     cap = float(np.asarray(seen["cap_all"])[0])
-    sim = _round_robin_simulated(fleet, cap, 16, workers)
+    sim = all_workers_simulated(fleet, cap, 16, workers, seed=2)
     assert out["cache_hit_ratio"][0] == pytest.approx(sim, abs=0.03)
     assert sim > 0.75
 

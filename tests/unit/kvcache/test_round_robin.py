@@ -17,11 +17,11 @@ def fleet():
     return generate(preset("claude-code-fleet").model_copy(update={"sessions": 24, "seed": 3}))
 
 
-def _all_workers_simulated(trace, cap_tokens: float, n: int, workers: int) -> float:
+def all_workers_simulated(trace, cap_tokens: float, n: int, workers: int, seed: int = 1) -> float:
     """Block LRU simulation of a round-robin router: the N-session stream, every request on
     a random worker, each worker's cache simulated on its share of the stream."""
     rep = replay_schedule(trace, n, 0)
-    w = np.random.default_rng(1).integers(0, workers, rep.request.size)
+    w = np.random.default_rng(seed).integers(0, workers, rep.request.size)
     hit = tokens = 0.0
     for k in range(workers):
         m = w == k
@@ -56,7 +56,7 @@ def test_round_robin_hits_match_all_simulated_workers(fleet, workers, n, tol) ->
     for keep in (0.95, 0.7):
         cap = float(caps[np.searchsorted(h, keep * h[-1])])
         model = float(curve.round_robin_hit_ratio(cap, n, workers))
-        sim = _all_workers_simulated(fleet, cap, n, workers)
+        sim = all_workers_simulated(fleet, cap, n, workers)
         assert model == pytest.approx(sim, abs=tol), (keep, model, sim)
         assert float(curve.hit_ratio(cap, n)) / workers < sim - 0.3  # the old model
         assert model < float(curve.hit_ratio(cap, n))  # spreading loses the grown context
