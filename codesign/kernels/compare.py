@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from functools import lru_cache
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -68,10 +69,16 @@ def _peak(chip: Chip, dtype: str) -> float:
 def host_link_bytes_per_s(chip: Chip) -> float | None:
     """The chip-to-host link of the catalog system built on ``chip`` (the one named like
     the chip first), None where no system has one."""
-    systems = sorted(list_systems(), key=lambda s: (s.name != chip.name, s.name))
+    return _host_link_of(chip.name)
+
+
+@lru_cache(maxsize=64)
+def _host_link_of(chip_name: str) -> float | None:
+    """``host_link_bytes_per_s`` by chip name, looked up once (every h2d row asks)."""
+    systems = sorted(list_systems(), key=lambda s: (s.name != chip_name, s.name))
     for system in systems:
         link = system.fabric.chip_to_host
-        if system.chip.name == chip.name and link is not None:
+        if system.chip.name == chip_name and link is not None:
             return float(link.bandwidth_bytes_per_s)
     return None
 

@@ -37,7 +37,12 @@ from codesign.perf.breakdown import afd_breakdown
 from codesign.perf.calibration import Calibration
 from codesign.perf.engine import byte_sizes, efficiency, sync_factor, ttft_overhead_s
 from codesign.perf.hardware import hw_vectors
-from codesign.perf.memory import kv_slots_per_rank, kv_tokens_held_per_seq, memory_use
+from codesign.perf.memory import (
+    holds_one_sequence,
+    kv_slots_per_rank,
+    kv_tokens_held_per_seq,
+    memory_use,
+)
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Layout, layer_fixed_s, step_time
@@ -115,7 +120,7 @@ def estimate_afd(
     held = kv_tokens_held_per_seq(engines, isl, osl)
     slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay_a.dp, engines, isl, osl)
     running = np.minimum(float(req.batch), slots)  # sequences decoding per rank
-    kv_fits = use.kv_tokens_per_worker / lay_a.dp >= held
+    kv_fits = holds_one_sequence(use.kv_tokens_per_worker, lay_a.dp, held)
     fits = use.fits & use_f.fits & kv_fits
     tokens = running * req.dp  # sequences decoding across the attention pool
 

@@ -23,8 +23,6 @@ from codesign.perf.profile import build_profile
 from codesign.validation.silicon import SiliconRows
 from hwmodels import derive_system, get_system, power_w_per_chip, usd_per_chip_hour
 
-OPEN_LOOP_QUEUE_FACTOR = 0.5  # M/D/1: equal prompts, Poisson arrivals
-
 
 class EstimateRequest(BaseModel):
     """A single deployment under closed-loop load (clients per attention-DP rank)."""
@@ -229,11 +227,6 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         spec_k=np.array([float(k)]) if k else None,
         spec_alpha=np.array([req.acceptance]) if k else None,
         arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,
-        # Poisson arrivals of equal-length requests queue for prefill as M/D/1 does:
-        # Pollaczek-Khinchine, (1 + SCV) / 2 = 1/2 of rho / (1 - rho) service times. The
-        # calibrated factor (~0) describes the closed-loop benchmark rows, whose clients
-        # do not arrive at random, and would leave an open loop with no queueing at all
-        queue_factor=np.array([OPEN_LOOP_QUEUE_FACTOR]) if req.arrival_rate else None,
         eager=None if req.cuda_graphs else np.array([True]),
         adp_balance_iters=np.array([float(req.adp_balance_iters)]),
     )

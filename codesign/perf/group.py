@@ -40,6 +40,8 @@ _QUANT = {
     "int8_wo": "int8_wo",
 }
 
+OPEN_LOOP_QUEUE_FACTOR = 0.5  # M/D/1: equal prompts, Poisson arrivals
+
 
 def read_quant(name: str | None) -> str | None:
     """The hwmodels precision a format name in a row or request means (the names above,
@@ -160,7 +162,13 @@ class Group:
         return np.full(len(i), self.hw_decode is not None)
 
     def queue(self, i: np.ndarray, calibrated: float) -> np.ndarray | float:
-        return calibrated if self.queue_factor is None else self.queue_factor[i]
+        """The prefill queueing factor: the group's own where given; for open-loop
+        arrivals M/D/1's (Pollaczek-Khinchine, (1 + SCV) / 2 = 1/2 for equal-length
+        requests), since the calibrated factor (~0) describes closed-loop benchmark rows,
+        whose clients do not arrive at random; else the calibrated one."""
+        if self.queue_factor is not None:
+            return self.queue_factor[i]
+        return OPEN_LOOP_QUEUE_FACTOR if self.arrival_rate is not None else calibrated
 
     def think(self, i: np.ndarray) -> np.ndarray | float:
         return 0.0 if self.think_s is None else self.think_s[i]
