@@ -294,7 +294,7 @@ def evaluate_arrays(
     stable = np.isfinite(ttft) & np.isfinite(tpot) & (m["requests_per_s"] > 0)
     reason = np.where((reason == "") & ~stable, "overloaded: no steady state at this load", reason)
     q = t_main.quantile_ratio(m["hit"])
-    own = np.nan_to_num(m["own_prefill_s"], nan=0.0)
+    own = np.nan_to_num(m.get("own_prefill_alone_s", m["own_prefill_s"]), nan=0.0)
     ttft_pct = _ttft_percentiles(ttft, own, q, m, t_main)
     per_s = usd / 3600.0
     sessions_per_s = reqs / max(load.requests_per_session_mean, 1e-9)
