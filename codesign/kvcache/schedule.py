@@ -6,7 +6,10 @@ to end on a cycle of length ``D = sum of session durations``; lane ``i`` plays t
 from position ``i * P`` (``P = D / N``) for two periods. Every lane's copy of a session
 gets its own block ids (a copy is a different user), the first period warms the cache and
 only the second is measured, so each request of the trace is measured exactly once, in a
-warm, stationary cache — the regime the analytic model (`analytic.py`) describes.
+warm, stationary cache — the regime the analytic model (`analytic.py`) describes. A lane
+starts earlier when the session in progress as its measured period begins started before
+its first period (a period shorter than a session: few sessions, many lanes), so that
+every measured request's earlier turns were played.
 """
 
 from __future__ import annotations
@@ -36,13 +39,19 @@ def session_spans(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
 
 def cycle_positions(trace: Trace, seed: int = 0) -> tuple[np.ndarray, float]:
     """Position (s) of every request on the shuffled session cycle, and the cycle length."""
+    pos, _, cycle = _cycle(trace, seed)
+    return pos, cycle
+
+
+def _cycle(trace: Trace, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Per request its position and its session's start position; the cycle length."""
     first, duration = session_spans(trace)
     order = np.random.default_rng(seed).permutation(trace.n_sessions)
     offset = np.zeros(trace.n_sessions)
     offset[order] = np.concatenate(([0.0], np.cumsum(duration[order])[:-1]))
     sess = trace.req_session
     pos = offset[sess] + trace.arrival_s - first[sess]
-    return pos, float(duration.sum())
+    return pos, offset[sess], float(duration.sum())
 
 
 @dataclass(frozen=True)
@@ -64,25 +73,40 @@ def replay_schedule(
     n = int(sessions_per_cache)
     if n < 1:
         raise ValueError("sessions_per_cache must be >= 1")
-    pos, cycle = cycle_positions(trace, seed)
+    pos, start, cycle = _cycle(trace, seed)
     idx = np.arange(trace.n_requests) if requests is None else np.flatnonzero(requests)
     order = np.argsort(pos[idx], kind="stable")
     idx, p = idx[order], pos[idx][order]
     period = cycle / n
-    rounds = int(np.ceil(2 * period / cycle)) + 2 if cycle > 0 else 1
-    parts_r, parts_c, parts_w = [], [], []
+    # positions in periods: lane i measures [i + 1, i + 2) of the unrolled cycle (round k
+    # adds k n); integer boundaries, so every request falls in exactly one lane's window
+    scale = n / cycle if cycle > 0 else 0.0
+    u, u_start = p * scale, start[idx] * scale
+    rounds = int(np.ceil(2.0 / n)) + 2 if cycle > 0 else 1
+    parts_r, parts_c, parts_w, parts_m = [], [], [], []
     for lane in range(n):
-        lo, hi = lane * period, lane * period + 2 * period
+        # warm up from the start of the first measured request's session, so that every
+        # measured request's earlier turns were played (with few sessions, e.g. one
+        # session replayed by many lanes, a period is shorter than a session and a lane
+        # starting mid-session would miss the context)
+        lo = float(lane)
         for k in range(rounds):
-            a = np.searchsorted(p + k * cycle, lo, side="left")
-            b = np.searchsorted(p + k * cycle, hi, side="left")
+            j = int(np.searchsorted(u + k * n, lane + 1.0, side="left"))
+            if j < u.size and u[j] + k * n < lane + 2.0:
+                lo = min(lo, float(u_start[j]) + k * n)
+        for k in range(rounds):
+            uk = u + k * n
+            a = np.searchsorted(uk, lo, side="left")
+            b = np.searchsorted(uk, lane + 2.0, side="left")
             if b > a:
                 parts_r.append(idx[a:b])
                 parts_c.append(np.full(b - a, lane * rounds + k, dtype=I64))
-                parts_w.append(p[a:b] + k * cycle - lo)
+                parts_w.append((uk[a:b] - lane) * period)
+                parts_m.append(uk[a:b] >= lane + 1.0)
     if not parts_r:
         z = np.zeros(0, dtype=I64)
         return Replay(z, z, np.zeros(0), np.zeros(0, bool), period, n)
     req, cp, wall = np.concatenate(parts_r), np.concatenate(parts_c), np.concatenate(parts_w)
+    measured = np.concatenate(parts_m)
     o = np.lexsort((cp, wall))
-    return Replay(req[o], cp[o], wall[o], wall[o] >= period, period, n)
+    return Replay(req[o], cp[o], wall[o], measured[o], period, n)

@@ -158,8 +158,12 @@ def test_array_path_equals_object_path(load) -> None:
     b = evaluate_arrays(from_deployments(deps), load, 32)
     for key in METRICS:
         np.testing.assert_allclose(a[key], b[key], rtol=1e-12)
-    # more workers never make latency worse at the same load
-    assert np.all(np.diff(a["ttft_p50_s"]) <= 1e-9)
+    # more workers never make latency worse at the same load (TTFT within 0.5%: the
+    # decodes a prompt's step carries are an affine fit of the step, whose per-sequence
+    # slope grows as the batch shrinks, ~1 ms of 210 here; the queue wait falls 0.41 s
+    # -> 0.09 s, mean TTFT 1.01 s -> 0.70 s)
+    for key in ("ttft_p50_s", "ttft_p90_s"):
+        assert np.all(np.diff(a[key]) <= 0.005 * a[key][:-1])
     assert np.all(np.diff(a["tpot_p50_ms"]) <= 1e-9)
 
 

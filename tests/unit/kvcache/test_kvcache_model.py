@@ -89,6 +89,38 @@ def test_simulation_limits_zero_and_infinite_capacity() -> None:
     assert float(c.hit_ratio(0.0, 2)) == 0.0
 
 
+def one_growing_session(turns: int = 6):
+    """One session whose k-th request (every 10 s) re-sends the k - 1 blocks before it."""
+    b = TraceBuilder(TraceMeta(block_size_tokens=64, hash_scope="session"), local_hashes=True)
+    a = b.add_agent(b.add_session("only"))
+    counts = np.arange(1, turns + 1)
+    b.add_requests(
+        a,
+        arrival_s=10.0 * np.arange(turns),
+        input_tokens=64 * counts,
+        output_tokens=np.ones(turns, dtype=np.int64),
+        hash_counts=counts,
+        hash_ids=np.concatenate([np.arange(1, k + 1) for k in counts]),
+    )
+    return b.build()
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 64])
+def test_lanes_replay_a_measured_request_after_its_whole_session(n) -> None:
+    """One session replayed by n lanes (a period of 50 / n s, shorter than the session):
+    every lane warms up from the start of the session in progress, so an infinite cache
+    hits every re-sent block (15 of 21 blocks). Lanes that started mid-session missed the
+    earlier turns (8 lanes read 0.19, 64 lanes 0, not 0.71), and with 3 lanes the
+    requests on the period boundaries were measured by no lane."""
+    t = one_growing_session()
+    ideal = ideal_hit_tokens(t).sum() / t.input_tokens.sum()
+    assert ideal == pytest.approx(15 / 21)
+    rep = replay_schedule(t, n)
+    assert sorted(rep.request[rep.measured].tolist()) == list(range(6))
+    assert simulate(t, [1e9], n).hit_ratio == pytest.approx(ideal)
+    assert float(hit_curve(t, sessions_grid=[n]).hit_ratio(1e12, n)) == pytest.approx(ideal)
+
+
 def test_stack_distances_of_the_two_session_stream_counted_by_hand() -> None:
     # A1 looks up a1 after B0 touched b1, b2: distance 2; a2 also has a1 above it (A0
     # touched it last): 3; a3 is new. B1: A1 touched a1..a3 since B0, so b1 is at 3, b2 at 4.
