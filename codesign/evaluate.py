@@ -49,6 +49,8 @@ METRICS = (
     "cache_hit_ratio_hbm",
     "cache_hit_ratio_host",
     "session_time_p50_s",
+    "subagent_ttft_p50_s",
+    "subagent_tpot_p50_ms",
     "sessions_per_hour",
     "chips",
     "usd_per_hour",
@@ -289,6 +291,17 @@ def evaluate_arrays(
         cached_host = cached_host + s_in * s["hit"] * s["host_share"]
         reqs = reqs + s["requests_per_s"]
     cached = cached_hbm + cached_host
+    # the sub-agent part, when it serves the load's sub-agent tier: its responses lengthen
+    # the sessions (critical path), its latencies are reported beside the main model's
+    nan = np.full(len(main), np.nan)
+    sub_response, sub_ttft_p50, sub_tpot_p50 = None, nan, nan
+    if len(res) > 1:
+        s = res[1]
+        sub_response = _response_s(s)
+        s_own = np.nan_to_num(s.get("own_prefill_alone_s", s["own_prefill_s"]), nan=0.0)
+        q_sub = t_sub.quantile_ratio(s["hit"])
+        sub_ttft_p50 = _ttft_percentiles(s["ttft_s"], s_own, q_sub, s, t_sub)[0]
+        sub_tpot_p50 = s.get("tpot_mid_s", s["tpot_s"])
     ttft, tpot = m["ttft_s"], m["tpot_s"]
     tpot_p50 = m.get("tpot_mid_s", tpot)  # a request at the median context
     stable = np.isfinite(ttft) & np.isfinite(tpot) & (m["requests_per_s"] > 0)
@@ -313,7 +326,9 @@ def evaluate_arrays(
         "cache_hit_ratio": cached / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_hbm": cached_hbm / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_host": cached_host / np.maximum(in_tok, 1e-12),
-        "session_time_p50_s": load.session_time_p50_s(ttft + (m["osl"] - 1) * tpot),
+        "session_time_p50_s": load.session_time_p50_s(_response_s(m), sub_response),
+        "subagent_ttft_p50_s": sub_ttft_p50,
+        "subagent_tpot_p50_ms": sub_tpot_p50 * 1e3,
         "sessions_per_hour": sessions_per_s * 3600.0,
         "chips": chips,
         "usd_per_hour": usd,

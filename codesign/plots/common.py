@@ -27,6 +27,8 @@ METRIC_LABELS: dict[str, str] = {
     "tpot_p50_ms": "TPOT p50 (ms)",
     "tpot_p90_ms": "TPOT p90 (ms)",
     "session_time_p50_s": "session time p50 (s)",
+    "subagent_ttft_p50_s": "sub-agent TTFT p50 (s)",
+    "subagent_tpot_p50_ms": "sub-agent TPOT p50 (ms)",
     "sessions_per_hour": "sessions per hour",
     "cache_hit_ratio": "prefix-cache hit ratio",
     "chips": "chips",

@@ -72,9 +72,6 @@ def explain(res: SimResult, trace: Trace, dep: Deployment, sessions: int) -> dic
     kv_workers = next(p.workers for p in dep.pools if p.role in ("agg", "decode"))
     return {
         "sessions_per_worker": sessions / kv_workers,
-        # with sub-agent pools the simulated latency percentiles pool both models' requests,
-        # the analytic ones are the main model's
-        "latency_percentiles_mix_subagent_requests": dep.subagents is not None,
         "sim_decode_batch_seen_by_a_token": d.get("decode_batch_token_weighted", float("nan")),
         "sim_step_ms_at_that_batch": d.get("step_ms_at_sim_batch", float("nan")),
         "sim_step_ms_at_all_sessions_batch": d.get("step_ms_at_analytic_batch", float("nan")),

@@ -2,7 +2,8 @@
 
 Rates and utilisation are measured over the window [last lane start, first lane out of
 sessions] (``engine``); latency percentiles over the requests sent in that window (all
-requests if the window is empty); session time over the sessions that started in it.
+requests if the window is empty), the main model's (part 0) and, apart, the sub-agent
+pools' (part 1); session time over the sessions that started in it.
 Cost and power use the measured busy fraction of each pool's engines as the utilisation
 (``hwmodels.usd_per_chip_hour``, ``power_w_per_chip`` x PUE).
 """
@@ -75,7 +76,12 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
     hit = float(cached[done].sum()) / max(float(n_in[done].sum()), 1e-12)
     host = float(reqs["host_tok"][done].sum()) / max(float(n_in[done].sum()), 1e-12)
     req_per_s = float(done.sum()) / span
-    ttft, tpot = reqs["ttft_s"][sent], reqs["tpot_s"][sent]
+    # latency percentiles of the main model's requests (part 0), as the evaluator reports
+    # them; the sub-agent pools' requests (part 1) have their own
+    main, sub = sent & (reqs["part"] == 0), sent & (reqs["part"] == 1)
+    if not main.any():
+        main = sent
+    ttft, tpot = reqs["ttft_s"][main], reqs["tpot_s"][main]
     starts = np.asarray(sim.copy_start)
     ends = np.asarray(sim.copy_end)
     in_win = (starts >= lo) & np.isfinite(ends)
@@ -108,6 +114,8 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
         "cache_hit_ratio_hbm": hit - host,
         "cache_hit_ratio_host": host,
         "session_time_p50_s": _pct(ends[in_win] - starts[in_win], 0.5),
+        "subagent_ttft_p50_s": _pct(reqs["ttft_s"][sub], 0.5),
+        "subagent_tpot_p50_ms": _pct(reqs["tpot_s"][sub], 0.5) * 1e3,
         "sessions_per_hour": sessions_per_s * 3600.0,
         "chips": chips,
         "usd_per_hour": usd,

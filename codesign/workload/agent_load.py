@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from codesign.errors import SpecError
+from codesign.workload.session_time import p50_lookup, p50_table, session_coefficients
 from codesign.workload.summary import ALL, TierSummary, TraceSummary
 
 HIT_GRID = np.linspace(0.0, 1.0, 41)
-RESPONSE_GRID_S = np.concatenate([[0.0], np.geomspace(1e-3, 1e4, 63)])
+SUB_TIER = "small"  # the sub-agent tier, served by a deployment's sub-agent pools
 QUANTILES = (0.5, 0.9, 0.99)
 # tail probabilities of a waiting request's wait, for the residual-life quantile table
 WAIT_TAIL_GRID = np.geomspace(1.0, 1e-4, 41)
@@ -106,15 +107,25 @@ class AgentLoad:
     tiers: dict[str, TierLoad]
     session_requests: np.ndarray  # requests per session (all tiers)
     session_gap_s: np.ndarray  # sum of client gaps per session
-    session_time_p50_table: np.ndarray  # over RESPONSE_GRID_S
+    # median session duration over RESPONSE_GRID_S, one axis per entry of
+    # session_time_tiers (the main part's tiers, then the sub-agent part's)
+    session_time_p50_table: np.ndarray
+    session_time_tiers: tuple[str, ...] = ()
 
-    def session_time_p50_s(self, response_s: np.ndarray) -> np.ndarray:
+    def session_time_p50_s(
+        self, response_s: np.ndarray, sub_response_s: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Median session duration when the main part's requests take ``response_s`` and
+        the sub-agent part's ``sub_response_s`` (per candidate; ignored when the load
+        serves every tier on one part) — along each session's critical path
+        (``workload.session_time``). NaN beyond 1e4 s per request."""
         r = np.asarray(response_s, dtype=np.float64)
-        return (
-            np.interp(r, RESPONSE_GRID_S, self.session_time_p50_table, right=np.nan)
-            if r.size
-            else r
-        )
+        if not r.size:
+            return r
+        if self.session_time_p50_table.ndim == 1:
+            return p50_lookup(self.session_time_p50_table, [r])
+        sub = r if sub_response_s is None else sub_response_s
+        return p50_lookup(self.session_time_p50_table, [r, np.asarray(sub, dtype=np.float64)])
 
     @property
     def requests_per_session_mean(self) -> float:
@@ -230,19 +241,32 @@ def agent_load(
                 name, *_arrays(t), t, summary.sessions, summary.curve(name, round_robin)
             )
     reqs = np.asarray(summary.requests_per_session, dtype=np.float64)
+    coef = session_coefficients(summary.tiers, _tier_groups(summary, merge_tiers), summary.sessions)
     if session_gap_s is None:
-        think = np.mean([t.think_mean_s for t in tiers.values()])
-        gaps = reqs * think
+        gaps = np.zeros(summary.sessions)
+        for t in summary.tiers.values():
+            g = np.nan_to_num(np.asarray(t.gap_s, dtype=np.float64), nan=0.0)
+            gaps += np.bincount(t.session, weights=g, minlength=summary.sessions)
     else:
         gaps = np.asarray(session_gap_s, dtype=np.float64)
-    table = np.array([np.median(reqs * r + gaps) for r in RESPONSE_GRID_S])
     return AgentLoad(
         summary=summary,
         tiers=tiers,
         session_requests=reqs,
         session_gap_s=gaps,
-        session_time_p50_table=table,
+        session_time_p50_table=p50_table(coef),
+        session_time_tiers=coef.tiers,
     )
+
+
+def _tier_groups(summary: TraceSummary, merge_tiers: bool) -> list[list[str]]:
+    """The tiers each deployment part serves: the sub-agent ("small") tier on its own
+    part when the tiers are kept apart and the trace has others, else all on one."""
+    names = list(summary.tiers)
+    rest = [n for n in names if n != SUB_TIER]
+    if merge_tiers or SUB_TIER not in names or not rest:
+        return [names]
+    return [rest, [SUB_TIER]]
 
 
 def session_gaps(trace: object) -> np.ndarray:

@@ -31,6 +31,7 @@ class TierSummary:
     server_s: np.ndarray  # recorded server time per request (NaN unknown)
     primary: np.ndarray  # bool: sent by the session's primary agent
     critical: np.ndarray  # share of the response time on the session's critical path
+    session: np.ndarray  # the request's session (index into the trace's sessions)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ def summarize(trace: Trace, with_curves: bool = True, seed: int = 0) -> TraceSum
             server_s=trace.server_s[m],
             primary=primary[m],
             critical=crit[m],
+            session=trace.req_session[m],
         )
     return TraceSummary(
         name=trace.meta.name,

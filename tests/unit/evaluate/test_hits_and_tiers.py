@@ -146,6 +146,13 @@ def test_sub_agents_follow_the_session_rate(sessions_trace, monkeypatch) -> None
         out["cache_hit_ratio"][0], abs=1e-12
     )
     assert abs(s["hit"][0] - m["hit"][0]) > 0.005  # the parts' hits differ: the split matters
+    # the session time takes both parts' responses; the sub-agent latencies are reported
+    np.testing.assert_allclose(
+        out["session_time_p50_s"], load.session_time_p50_s(resp[0], resp[1]), rtol=1e-12
+    )
+    assert load.session_time_p50_s(resp[0], 10 * resp[1])[0] > out["session_time_p50_s"][0]
+    assert out["subagent_tpot_p50_ms"][0] == pytest.approx(s["tpot_mid_s"][0] * 1e3)
+    assert 0 < out["subagent_ttft_p50_s"][0] < 2 * s["ttft_s"][0]
 
 
 def test_critical_path_weights_by_hand() -> None:
@@ -205,9 +212,64 @@ def test_session_time_and_clients_by_hand() -> None:
     assert tier_clients([main], 37.0, resp[:1])[0][0] == 37.0
 
 
-def _two_tier_load():
+def test_session_time_p50_per_session_by_hand() -> None:
+    """Three sessions, T = a_main r_main + a_sub r_sub + b each (critical path):
+    A: 5 primary requests, 20 s gaps: T = 5 r + 100;
+    B: `_two_tier_load`'s session: T = 10 r + 20 r_sub + 260 (two sub-agents side by
+    side count half each; their recorded 2 s responses come out of the gaps);
+    C: 2 primary requests, the second 40 s after the first response, one sub-agent of 3
+    requests (2 s each) in between: T = 2 r + 3 r_sub + 34.
+    At (3, 4) s: 115, 370, 52 -> median 115; at (3, 40) s: 115, 1090, 160 -> 160 (adding
+    every response and gap in series ignored the sub-agents' responses and gave 115, as
+    the main part's response was all it saw)."""
     b = TraceBuilder(TraceMeta(block_size_tokens=0))
     big, small = b.model_code("big-model"), b.model_code("small-haiku")
+    a = b.add_agent(b.add_session("A"))
+    b.add_requests(
+        a,
+        arrival_s=np.arange(5) * 25.0,
+        input_tokens=[100] * 5,
+        output_tokens=[10] * 5,
+        server_s=[5.0] * 5,
+        gap_s=[20.0] * 5,
+        model=big,
+    )
+    _add_two_subagent_session(b, big, small)
+    c = b.add_session("C")
+    pc = b.add_agent(c)
+    b.add_requests(
+        pc,
+        arrival_s=[0.0, 50.0],
+        input_tokens=[100, 100],
+        output_tokens=[10, 10],
+        server_s=[10.0, 10.0],
+        gap_s=[0.0, 40.0],
+        model=big,
+    )
+    sc = b.add_agent(c, pc, "Explore", "x", 12.0)
+    b.add_requests(
+        sc,
+        arrival_s=[12.0, 15.0, 18.0],
+        input_tokens=[50] * 3,
+        output_tokens=[5] * 3,
+        server_s=[2.0] * 3,
+        gap_s=[0.0, 1.0, 1.0],
+        model=small,
+    )
+    tr = b.build()
+    load = agent_load(summarize(tr), session_gaps(tr))
+    assert load.session_time_p50_table.ndim == 2  # main and sub-agent responses apart
+    r = np.array([3.0, 3.0])
+    got = load.session_time_p50_s(r, np.array([4.0, 40.0]))
+    np.testing.assert_allclose(got, [115.0, 160.0], rtol=0.01)
+    # one deployment for both tiers: one response time for all
+    merged = agent_load(summarize(tr), session_gaps(tr), merge_tiers=True)
+    assert merged.session_time_p50_table.ndim == 1
+    # at 3 s: A 115, B 10 x 3 + 20 x 3 + 260 = 350, C 6 + 9 + 34 = 49
+    assert merged.session_time_p50_s(np.array([3.0]))[0] == pytest.approx(115.0, rel=0.01)
+
+
+def _add_two_subagent_session(b, big, small) -> None:
     s = b.add_session("s")
     p = b.add_agent(s)
     b.add_requests(
@@ -230,4 +292,10 @@ def _two_tier_load():
             gap_s=[1.0] * 20,
             model=small,
         )
+
+
+def _two_tier_load():
+    b = TraceBuilder(TraceMeta(block_size_tokens=0))
+    big, small = b.model_code("big-model"), b.model_code("small-haiku")
+    _add_two_subagent_session(b, big, small)
     return agent_load(summarize(b.build()))

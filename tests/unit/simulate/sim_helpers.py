@@ -74,7 +74,7 @@ def use_fixed_model(sim, model: FixedModel | None = None) -> FixedModel:
 
 def block_trace(requests: list[dict], block: int = 100):
     """One session; ``requests`` rows: agent (0 primary, >0 children of 0), arrival, server,
-    input, output, gap, blocks (list of ids)."""
+    input, output, gap, blocks (list of ids), model (optional name: its tier)."""
     b = TraceBuilder(TraceMeta(block_size_tokens=block, hash_scope="global"))
     s = b.add_session("s0")
     agents = {0: b.add_agent(s)}
@@ -92,5 +92,6 @@ def block_trace(requests: list[dict], block: int = 100):
             gap_s=[row.get("gap", np.nan)],
             hash_counts=[blocks.size],
             hash_ids=blocks,
+            **({"model": b.model_code(row["model"])} if "model" in row else {}),
         )
     return b.build()

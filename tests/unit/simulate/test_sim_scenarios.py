@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sim_helpers import QWEN_AGG, block_trace, qwen_agg, use_fixed_model
+from sim_helpers import QWEN_AGG, FixedModel, block_trace, qwen_agg, use_fixed_model
 
 from codesign.deployment import Deployment
 from codesign.simulate import SimOptions, Simulator
@@ -102,6 +102,47 @@ def test_subagent_spawn_and_join():
     assert t_finish[1] == pytest.approx(0.2)
     assert t_issue[2] == pytest.approx(0.2 + 2.0)  # join + the recorded 2 s slack
     assert sim.copy_end[0] == pytest.approx(2.3)
+
+
+def test_latency_percentiles_apart_for_the_sub_agent_pools():
+    """The parent's two requests run on the main pool (prefill step 0.1 s, decode 10 ms),
+    its two sub-agents' on the sub-agent pool (0.3 s, 20 ms): TTFT p50 is the main
+    model's 0.1 s (pooling all four requests gave 0.2 s, where the evaluator reports the
+    main model's), the sub-agents' 0.3 s and 20 ms apart."""
+    rows = [
+        {"arrival": 0.0, "server": 1.0, "input": 500, "output": 3, "blocks": range(5)},
+        *(
+            {
+                "agent": a,
+                "arrival": float(a),  # one after the other: no queueing
+                "server": 0.5,
+                "input": 300,
+                "output": 3,
+                "blocks": range(100 * a, 100 * a + 3),
+                "model": "claude-haiku",
+            }
+            for a in (1, 2)
+        ),
+        {"arrival": 6.0, "server": 1.0, "input": 800, "output": 3, "gap": 5.0, "blocks": range(8)},
+    ]
+    dep = Deployment.from_yaml(
+        QWEN_AGG.replace("WORKERS", "1").replace("ROUTER", "kv_aware")
+        + "subagents:\n  model: Qwen/Qwen3-8B\n"
+        + "  pools: [{role: agg, system: h100_sxm, workers: 1, parallel: {tp: 1}}]\n"
+    )
+    sim = Simulator(dep, block_trace(rows), SimOptions(sessions=1, total_sessions=1))
+    use_fixed_model(sim)
+    slow = FixedModel(decode_step_s=0.020, prefill_step_s=0.300)
+    for w in sim.parts[1].workers:
+        w.model = slow
+    sim.run()
+    r = request_table(sim)
+    assert sorted(r["part"].tolist()) == [0, 0, 1, 1]
+    m, _ = aggregate(sim, r)
+    assert m["ttft_p50_s"] == pytest.approx(0.1)
+    assert m["tpot_p50_ms"] == pytest.approx(10.0)
+    assert m["subagent_ttft_p50_s"] == pytest.approx(0.3)
+    assert m["subagent_tpot_p50_ms"] == pytest.approx(20.0)
 
 
 def test_a_new_prefill_cuts_a_decode_run_at_the_step_boundary():
