@@ -16,8 +16,10 @@ combined by ``serving.afd.afd_step_parts``:
   and the partial sums are added as they come back;
 - memory: the FFN pool must hold its weights, and an attention-DP rank runs no more
   sequences than its KV cache holds (``kv_slots_per_rank``, as the aggregated path);
-- prefill runs on the attention pool with the whole model (as an aggregated worker
-  would), as steps of its own that the decode steps wait for: the closed loop
+- prefill is split the same way (the attention pool holds no FFN weights): a prompt's
+  attention on one attention-DP rank, its FFN on the FFN pool, its hidden states out and
+  back every layer, one layer after the other; steps of their own that the decode steps
+  wait for (the FFN pool serves them too): the closed loop
   (``serving.closed_loop.aggregated``) bounds throughput by the prefill work, stretches
   TPOT by 1 / (1 - rho) and adds the queueing and cohort waits to TTFT.
 
@@ -37,12 +39,7 @@ from codesign.perf.breakdown import afd_breakdown
 from codesign.perf.calibration import Calibration
 from codesign.perf.engine import byte_sizes, efficiency, sync_factor, ttft_overhead_s
 from codesign.perf.hardware import hw_vectors
-from codesign.perf.memory import (
-    holds_one_sequence,
-    kv_slots_per_rank,
-    kv_tokens_held_per_seq,
-    memory_use,
-)
+from codesign.perf.memory import holds_one_sequence, kv_slots_per_rank, memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Layout, layer_fixed_s, step_time
@@ -117,10 +114,11 @@ def estimate_afd(
     # memory: the attention pool's KV cache bounds the sequences a rank runs at once
     use = memory_use(attn_p, lay_a, nb, hw_a.mem_bytes, float(kv_elements_per_token(arch)))
     use_f = memory_use(ffn_p, lay_f, nb, hw_f.mem_bytes, 0.0)
-    held = kv_tokens_held_per_seq(engines, isl, osl)
-    slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay_a.dp, engines, isl, osl)
+    # a hybrid model's recurrent layers run (and keep their state) on the attention pool
+    state = use.state_tokens_per_seq
+    slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay_a.dp, engines, isl, osl, state)
     running = np.minimum(float(req.batch), slots)  # sequences decoding per rank
-    kv_fits = holds_one_sequence(use.kv_tokens_per_worker, lay_a.dp, held)
+    kv_fits = holds_one_sequence(use.kv_tokens_per_worker, lay_a.dp, isl + osl, state)
     fits = use.fits & use_f.fits & kv_fits
     tokens = running * req.dp  # sequences decoding across the attention pool
 
@@ -147,9 +145,23 @@ def estimate_afd(
     step_parts = afd_step_parts(prof.layers, per_layer_a, per_layer_f, xfer, mb, link)
     step = sum(step_parts.values()) + eff_a.step_overhead_s
 
-    # prefill: the whole model on one attention-DP rank, a step of its own per request
-    full = make_layout(req.tp, req.dp, 1, ranks, req.pp, prof.is_moe)
-    pf = step_time(prof, hw_a, full, make_load(0, 0, isl, 0, 1), nb, eff_a)
+    # prefill: a step of its own per request, split like the decode steps (the attention
+    # pool holds no FFN weights): its attention on one attention-DP rank, its FFN on the
+    # FFN pool, the prompt's hidden states out and back every layer, one layer after the
+    # other (one micro-batch)
+    pf_a = step_time(attn_p, hw_a, lay_a, make_load(0, 0, isl, 0, 1), nb, eff_a)
+    pf_a = _less_comm(
+        pf_a, 0.5 * step_time(attn_p, hw_a, flat, make_load(0, 0, isl, 0, 1), nb, eff_a)["comm"]
+    )
+    pf_f = step_time(ffn_p, hw_f, lay_f, make_load(isl * token_share, 0, 0, 0, 0), nb, eff_f)
+    pf_f = _less_comm(pf_f, pf_f["comm"])
+    # the prompt leaves one rank's tp chips, each sending its share
+    pf_hop = isl * prof.hidden * nb.act * copies / (bw * min(req.tp, req.ffn_chips)) + lat
+    fixed = prof.layers * (layer_fixed_s(attn_p, eff_a) + layer_fixed_s(ffn_p, eff_f))
+    pf = {k: pf_a[k] + pf_f[k] for k in pf_a}
+    pf["comm"] = pf["comm"] + 2.0 * prof.layers * pf_hop
+    pf["fixed"] = fixed + eff_a.step_overhead_s
+    pf["total"] = sum(v for k, v in pf.items() if k not in ("total", "lm_head"))  # in gemm
     handling = ttft_overhead_s(calib, engines, prof.units, isl)
     out = aggregated(
         np.array([float(req.batch)]),

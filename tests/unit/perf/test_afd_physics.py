@@ -155,3 +155,47 @@ def test_same_domain_counts_the_pipeline_stages(shared_dir) -> None:
     one, two = (_afd(system="gb200", tp=4, dp=8, pp=pp, ffn_chips=32, batch=32) for pp in (1, 2))
     assert two["attention_chips"] == 64
     assert two["transfer_ms"] > 2 * one["transfer_ms"]
+
+
+def test_prefill_is_split_between_the_pools_like_decode(shared_dir) -> None:
+    """The attention pool holds no FFN weights, so a prompt's FFN runs on the FFN pool
+    too: GB200, 8 attention-DP ranks of one chip, 8 FFN chips in the same NVLink domain,
+    an 8K prompt. Each of the 61 layers sends the prompt's 8,192 x 7,168 BF16 hidden
+    states to the 5.25 FFN chips its tokens' experts sit on (8 (1 - (7/8)^8)) and back,
+    from the one chip of its rank: 2 x 61 x (616.6 MB / NVLink + latency). The prefill
+    had run the whole model on the attention rank, whose memory check counted attention
+    weights only."""
+    from codesign.perf.engine import efficiency
+    from codesign.perf.hardware import hw_vectors
+    from hwmodels import get_system
+
+    r = _afd(system="gb200", dp=8, ffn_chips=8, batch=8, isl=8192, osl=256)
+    assert r["fits"] and r["weights_gb_per_gpu"] < 20 < r["ffn_weights_gb_per_gpu"]
+    pf = r["breakdown"]["prefill"]
+    assert pf["moe"] > 0 and pf["attn_prefill"] > 0  # both pools' work
+    calib = load_calibration()
+    hw = hw_vectors([get_system("gb200")], ["fp8"], ["fp8"])
+    eff = efficiency(calib, hw, ["trtllm"])
+    copies = 8 * (1 - (7 / 8) ** 8)
+    hop = 8192 * 7168 * 2.0 * copies / (float(hw.su_bw[0]) * calib.comm_eff)
+    hop += float(hw.su_lat[0]) + calib.comm_latency_us * 1e-6
+    # one chip per attention rank: no all-reduce there; the FFN pool runs none
+    assert pf["comm"] == pytest.approx(2 * 61 * hop * 1e3, rel=1e-6)
+    assert float(np.asarray(eff.comm).ravel()[0]) == pytest.approx(calib.comm_eff)
+
+
+def test_a_hybrid_models_state_takes_the_attention_pools_cache_room(shared_dir) -> None:
+    """Nemotron-H-56B's Mamba layers run on the attention pool and keep ~460 MB of state
+    per sequence there: a rank holds what its cache holds with that state, as the
+    aggregated path counts it (the AFD path had counted the KV tokens alone)."""
+    from codesign.models import load_model
+    from codesign.models.derived import kv_bytes_per_token, kv_state_bytes_per_sequence
+
+    model = "nvidia/Nemotron-H-56B-Base-8K"
+    r = _afd(model=model, system="h200_sxm", tp=2, ffn_chips=2, batch=512, isl=1024, osl=256)
+    arch = load_model(model)
+    state_tokens = kv_state_bytes_per_sequence(arch) / kv_bytes_per_token(arch)
+    held = 1024 + 256 + state_tokens  # TRT-LLM reserves isl + osl
+    assert r["kv_slots_per_rank"] == np.floor(r["kv_tokens_per_worker"] / held)
+    # ~11,000 token equivalents of state per sequence: ~10x fewer than the tokens alone
+    assert r["kv_slots_per_rank"] < 0.2 * r["kv_tokens_per_worker"] / (1024 + 256)
