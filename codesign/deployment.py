@@ -99,8 +99,24 @@ class DeploymentPrecision(_Strict):
 
 class KVTiers(_Strict):
     host_gb_per_worker: float = Field(0.0, ge=0, description="host-memory KV per worker, GB")
-    storage_tb: float = Field(0.0, ge=0, description="shared storage KV tier, TB")
+    storage_tb: float = Field(
+        0.0,
+        ge=0,
+        description="shared storage KV tier, TB: not modelled yet, only 0 is accepted",
+    )
     retention: Literal["lru", "pin_during_tool_gaps"] = "lru"
+
+    @field_validator("storage_tb")
+    @classmethod
+    def _storage_not_modelled(cls, v: float) -> float:
+        # neither the evaluator, the simulator nor the exports model a storage tier yet;
+        # accepting a size and ignoring it would report a deployment it does not describe
+        if v > 0:
+            raise ValueError(
+                "a storage KV tier is not modelled yet (the evaluator, simulator and exports "
+                "would ignore it): set storage_tb to 0 and size host_gb_per_worker instead"
+            )
+        return v
 
 
 class SpecDecoding(_Strict):

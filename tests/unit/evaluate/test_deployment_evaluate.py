@@ -47,6 +47,10 @@ def test_yaml_round_trip_and_defaults() -> None:
         ),
         ("model: m\npools: [{role: agg, system: gb200}]\nrouter: random", "router"),
         ("model: [unclosed", "not valid YAML"),
+        (
+            "model: m\npools: [{role: agg, system: gb200}]\nkv_tiers: {storage_tb: 2}",
+            "storage KV tier is not modelled yet",
+        ),
     ],
 )
 def test_bad_deployments_get_clear_errors(text: str, message: str) -> None:
