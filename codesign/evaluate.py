@@ -206,8 +206,10 @@ def _pool_cost(c: Candidates, part: dict[str, np.ndarray]) -> tuple[np.ndarray, 
 def _ttft_percentiles(
     ttft: np.ndarray, own: np.ndarray, q: np.ndarray, m: dict[str, np.ndarray], tier: TierLoad
 ) -> list[np.ndarray]:
-    """TTFT p50/p90/p99: the mean request's TTFT with its own prefill scaled by the
-    new-token quantile, and its mean queue wait W replaced by that quantile of the wait.
+    """TTFT p50/p90/p99: the mean request's TTFT with the work that grows with its new
+    tokens (``own``: its prefill alone and the request handling per uncached token, not the
+    decodes its steps carry) scaled by the new-token quantile, and its mean queue wait W
+    replaced by that quantile of the wait.
     Sessions arrive like a Poisson stream, so (M/G/1) a fraction 1 - rho of requests finds
     the prefill slot free and waits nothing; the others wait W / rho on average, spread
     like the residual life of the prefill work (``TierLoad.wait_ratio``): quantile p is

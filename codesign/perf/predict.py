@@ -147,9 +147,10 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     hi, mid = own_ctx_deltas(g, i, hw, lay, nb, eff, ctx)
     return {
         "own_prefill_s": out["own_prefill_s"],
-        # the prompt's prefill alone, the part of TTFT that scales with its new tokens (the
-        # decodes its chunks carry do not): what a TTFT percentile rescales
-        "own_prefill_alone_s": pf["total"],
+        # the part of TTFT that scales with the prompt's new tokens: its prefill alone (the
+        # decodes its chunks carry do not) and the request handling per uncached token;
+        # what a TTFT percentile rescales
+        "own_prefill_alone_s": pf["total"] + new * calib.ttft_per_input_token_us * 1e-6,
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
         "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],

@@ -89,3 +89,26 @@ def test_a_prefill_worker_is_busy_only_while_it_prefills(load) -> None:
     # the prefill pool is busy only its prefill utilisation (~0.43 here). Counting a
     # prefill worker busy for its requests' whole response, as before, made all 18 busy
     assert out["utilization"][0] < 0.7
+
+
+def test_ttft_percentiles_rescale_the_work_that_grows_with_the_new_tokens(load) -> None:
+    """A TTFT percentile is the mean request's TTFT with the work that grows with its new
+    tokens rescaled by their quantile ratio: the prefill alone and the request handling
+    per uncached token (not the decodes its steps carry). At one session (no queueing)
+    the p50 -> p90 spread grows by new x per-token handling x (q90 - q50) when that
+    handling is switched on (to 0.1%: the slower mean request changes the loop a little).
+    Before, the handling stayed at the mean's, and the spread did not grow at all."""
+    from codesign.perf.calibration import load_calibration
+
+    calib = load_calibration()
+    off = calib.model_copy(update={"ttft_per_input_token_us": 0.0})
+    dep = Deployment.from_yaml(AGG % "")
+    on_out, off_out = (evaluate([dep], load, 1, c) for c in (calib, off))
+    tier = load.tiers["all"]
+    hit = float(on_out["cache_hit_ratio"][0])
+    q = tier.quantile_ratio(np.array([hit]))[0]
+    new = float(tier.new_tokens(np.array([hit]))[0])
+    per_token_s = calib.ttft_per_input_token_us * 1e-6
+    spread = [o["ttft_p90_s"][0] - o["ttft_p50_s"][0] for o in (on_out, off_out)]
+    assert per_token_s > 0 and q[1] > q[0]
+    assert spread[0] - spread[1] == pytest.approx(new * per_token_s * (q[1] - q[0]), rel=1e-3)
