@@ -50,7 +50,7 @@ def _cycle(trace: Trace, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     offset = np.zeros(trace.n_sessions)
     offset[order] = np.concatenate(([0.0], np.cumsum(duration[order])[:-1]))
     sess = trace.req_session
-    pos = offset[sess] + trace.arrival_s - first[sess]
+    pos = offset[sess] + (trace.arrival_s - first[sess])  # a session starts at its offset, exactly
     return pos, offset[sess], float(duration.sum())
 
 
@@ -85,24 +85,32 @@ def replay_schedule(
     rounds = int(np.ceil(2.0 / n)) + 2 if cycle > 0 else 1
     parts_r, parts_c, parts_w, parts_m = [], [], [], []
     for lane in range(n):
-        # warm up from the start of the first measured request's session, so that every
-        # measured request's earlier turns were played (with few sessions, e.g. one
-        # session replayed by many lanes, a period is shorter than a session and a lane
-        # starting mid-session would miss the context)
-        lo = float(lane)
+        # round k shifts the window, not the positions (u + k n could round across an
+        # integer boundary and leave a request in no window)
+        spans = []
         for k in range(rounds):
-            j = int(np.searchsorted(u + k * n, lane + 1.0, side="left"))
-            if j < u.size and u[j] + k * n < lane + 2.0:
-                lo = min(lo, float(u_start[j]) + k * n)
-        for k in range(rounds):
-            uk = u + k * n
-            a = np.searchsorted(uk, lo, side="left")
-            b = np.searchsorted(uk, lane + 2.0, side="left")
+            a = int(np.searchsorted(u, lane + 1.0 - k * n, side="left"))
+            b = int(np.searchsorted(u, lane + 2.0 - k * n, side="left"))
+            spans.append((a, b))
+        # warm up from the start of the earliest session a measured request belongs to, so
+        # that every measured request's earlier turns were played (with few sessions, e.g.
+        # one session replayed by many lanes, a period is shorter than a session and a
+        # lane starting mid-session would miss the context)
+        first = [float(u_start[a:b].min()) if b > a else np.inf for a, b in spans]
+        for k, (m0, b) in enumerate(spans):
+            # the earliest start in this round's own units (exact for its own sessions)
+            lo = min(float(lane) - k * n, first[k])
+            for j, f in enumerate(first):
+                if j != k:
+                    lo = min(lo, f + (j - k) * n)
+            a = int(np.searchsorted(u, lo, side="left"))
             if b > a:
                 parts_r.append(idx[a:b])
                 parts_c.append(np.full(b - a, lane * rounds + k, dtype=I64))
-                parts_w.append((uk[a:b] - lane) * period)
-                parts_m.append(uk[a:b] >= lane + 1.0)
+                parts_w.append((u[a:b] + k * n - lane) * period)
+                measured = np.zeros(b - a, dtype=bool)
+                measured[max(m0 - a, 0) :] = True
+                parts_m.append(measured)
     if not parts_r:
         z = np.zeros(0, dtype=I64)
         return Replay(z, z, np.zeros(0), np.zeros(0, bool), period, n)

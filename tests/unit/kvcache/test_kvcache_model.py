@@ -121,6 +121,55 @@ def test_lanes_replay_a_measured_request_after_its_whole_session(n) -> None:
     assert float(hit_curve(t, sessions_grid=[n]).hit_ratio(1e12, n)) == pytest.approx(ideal)
 
 
+def _sessions(arrivals: list[list[float]]):
+    """Sessions of one-block requests at the given arrivals (no server times)."""
+    b = TraceBuilder(TraceMeta(block_size_tokens=64, hash_scope="session"), local_hashes=True)
+    for i, arr in enumerate(arrivals):
+        a = b.add_agent(b.add_session(f"s{i}"))
+        k = len(arr)
+        b.add_requests(
+            a,
+            arrival_s=np.asarray(arr, dtype=float),
+            input_tokens=np.full(k, 64),
+            output_tokens=np.ones(k, dtype=np.int64),
+            hash_counts=np.ones(k, dtype=np.int64),
+            hash_ids=np.arange(1, k + 1),
+        )
+    return b.build()
+
+
+@pytest.mark.parametrize(
+    "arrivals",
+    [
+        [[0.0, 49.0]],  # the last request at the cycle's end: 49 x (1 / 49) < 1
+        [[0.0, 1.0]] * 3,  # a session's last request on the next one's start
+        [[0.0] * 4, [0.0], [0.3, 1.1, 1.7, 2.4]],  # zero-length sessions, 0.3 - 0.3 + 2
+        [[0.17, 0.46], [0.0] * 4, [0.7, 1.0]],
+    ],
+)
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 10])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_request_measured_once_after_its_sessions_earlier_turns(arrivals, n, seed):
+    """Positions on period boundaries (found by review): each request is measured by
+    exactly one lane, and in that lane's copy every earlier request of its session was
+    played before it."""
+    t = _sessions(arrivals)
+    rep = replay_schedule(t, n, seed)
+    assert (
+        np.bincount(rep.request[rep.measured], minlength=t.n_requests).tolist()
+        == [1] * t.n_requests
+    )
+    order = {}
+    for k, (r, c) in enumerate(zip(rep.request.tolist(), rep.copy.tolist(), strict=True)):
+        assert (r, c) not in order  # a request once per copy
+        order[(r, c)] = k
+    arrival, sess = t.arrival_s, t.req_session
+    for k in np.flatnonzero(rep.measured):
+        r, c = int(rep.request[k]), int(rep.copy[k])
+        for q in np.flatnonzero((sess == sess[r]) & (arrival < arrival[r])):
+            assert order.get((int(q), c), k + 1) < k
+
+
 def test_stack_distances_of_the_two_session_stream_counted_by_hand() -> None:
     # A1 looks up a1 after B0 touched b1, b2: distance 2; a2 also has a1 above it (A0
     # touched it last): 3; a3 is new. B1: A1 touched a1..a3 since B0, so b1 is at 3, b2 at 4.
