@@ -19,7 +19,8 @@ combined by ``serving.afd.afd_step_parts``:
 - prefill is split the same way (the attention pool holds no FFN weights): a prompt's
   attention on one attention-DP rank, its FFN on the FFN pool, its hidden states out and
   back every layer, one layer after the other; steps of their own that the decode steps
-  wait for (the FFN pool serves them too): the closed loop
+  wait for. The FFN pool serves every rank's prefills, so a rank's prefill work is the
+  larger of its own prefill and dp times its FFN part: the closed loop
   (``serving.closed_loop.aggregated``) bounds throughput by the prefill work, stretches
   TPOT by 1 / (1 - rho) and adds the queueing and cohort waits to TTFT.
 
@@ -163,12 +164,16 @@ def estimate_afd(
     pf["fixed"] = fixed + eff_a.step_overhead_s
     pf["total"] = sum(v for k, v in pf.items() if k not in ("total", "lm_head"))  # in gemm
     handling = ttft_overhead_s(calib, engines, prof.units, isl)
+    # the FFN pool serves every attention rank's prefills, and each decode step's FFN part
+    # waits behind them: per rank, a prefill occupies it dp times its own FFN work
+    ffn_pf = pf_f["total"] - pf_f["fixed"] + prof.layers * layer_fixed_s(ffn_p, eff_f)
+    work = np.maximum(pf["total"], req.dp * ffn_pf)
     out = aggregated(
         np.array([float(req.batch)]),
         np.array([osl]),
         step,
         pf["total"],
-        pf["total"],
+        work,
         handling,
         calib.queue_factor,
         sync_factor(calib, engines),
