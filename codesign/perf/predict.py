@@ -281,6 +281,9 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     hi, mid = own_ctx_deltas(g, i, hw_d, d_lay, nb, eff_d, isl + osl / 2.0)
     return {
         "own_prefill_s": out["own_prefill_s"],
+        # what grows with the request's new tokens: its share of the prefill batch and the
+        # request handling per uncached token (what a TTFT percentile rescales)
+        "own_prefill_alone_s": pf["total"] / b_p + new * calib.ttft_per_input_token_us * 1e-6,
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
         "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],

@@ -79,7 +79,7 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
     # latency percentiles of the main model's requests (part 0), as the evaluator reports
     # them; the sub-agent pools' requests (part 1) have their own
     main, sub = sent & (reqs["part"] == 0), sent & (reqs["part"] == 1)
-    if not main.any():
+    if not main.any() and not sub.any():
         main = sent
     ttft, tpot = reqs["ttft_s"][main], reqs["tpot_s"][main]
     starts = np.asarray(sim.copy_start)

@@ -215,9 +215,11 @@ def agent_load(
 ) -> AgentLoad:
     """Precompute the evaluator's view of a trace summary.
 
-    ``session_gap_s``: total client gap per session (see ``session_gaps``); without it each
-    session's gaps are its requests times the mean gap. ``merge_tiers``: serve every tier on
-    one deployment (no separate sub-agent pools); the tiers are pooled into one "all" tier.
+    ``session_gap_s``: total client gap per session (see ``session_gaps``), kept as
+    ``AgentLoad.session_gap_s`` (without it, summed from the tiers' gaps); the session time
+    follows each session's critical path from the summary itself (``session_time``).
+    ``merge_tiers``: serve every tier on one deployment (no separate sub-agent pools); the
+    tiers are pooled into one "all" tier.
     ``round_robin``: build the hit curves' round-robin streams (a caller that evaluates no
     round-robin router, such as a search without it, skips them: half the build time).
     """
