@@ -7,9 +7,10 @@ from position ``i * P`` (``P = D / N``) for two periods. Every lane's copy of a 
 gets its own block ids (a copy is a different user), the first period warms the cache and
 only the second is measured, so each request of the trace is measured exactly once, in a
 warm, stationary cache — the regime the analytic model (`analytic.py`) describes. A lane
-starts earlier when the session in progress as its measured period begins started before
-its first period (a period shorter than a session: few sessions, many lanes), so that
-every measured request's earlier turns were played.
+starts earlier when a measured request's previous turn (its agent's previous request,
+which re-sent the context it extends) lies before its first period (a period shorter than
+a gap between turns: few sessions, many lanes). Warming up from the session's start
+instead replayed a single-stream trace (Mooncake as one session) N times over.
 """
 
 from __future__ import annotations
@@ -54,6 +55,23 @@ def _cycle(trace: Trace, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
     return pos, offset[sess], float(duration.sum())
 
 
+def _previous_turn(trace: Trace, idx: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per request of ``idx`` (sorted by position ``p``): the position of its agent's
+    previous request among them, which re-sent (and so last touched) the context it
+    extends; for an agent's first request its session's previous request (a shared system
+    prompt); for a session's first request its own position."""
+    sess, agent = trace.req_session[idx], trace.req_agent[idx]
+    prev = p.copy()
+    if p.size == 0:
+        return prev
+    for key in (sess, agent):  # the agent's previous request overrides the session's
+        o = np.lexsort((np.arange(p.size), key))  # by key, then by position (p is sorted)
+        same = np.r_[False, key[o][1:] == key[o][:-1]]
+        before = np.r_[p[o][:1], p[o][:-1]]
+        prev[o[same]] = before[same]
+    return prev
+
+
 @dataclass(frozen=True)
 class Replay:
     """The stream of (request, copy) pairs one cache sees, in wall-clock order."""
@@ -73,7 +91,7 @@ def replay_schedule(
     n = int(sessions_per_cache)
     if n < 1:
         raise ValueError("sessions_per_cache must be >= 1")
-    pos, start, cycle = _cycle(trace, seed)
+    pos, _, cycle = _cycle(trace, seed)
     idx = np.arange(trace.n_requests) if requests is None else np.flatnonzero(requests)
     order = np.argsort(pos[idx], kind="stable")
     idx, p = idx[order], pos[idx][order]
@@ -81,7 +99,7 @@ def replay_schedule(
     # positions in periods: lane i measures [i + 1, i + 2) of the unrolled cycle (round k
     # adds k n); integer boundaries, so every request falls in exactly one lane's window
     scale = n / cycle if cycle > 0 else 0.0
-    u, u_start = p * scale, start[idx] * scale
+    u, u_start = p * scale, _previous_turn(trace, idx, p) * scale
     rounds = int(np.ceil(2.0 / n)) + 2 if cycle > 0 else 1
     parts_r, parts_c, parts_w, parts_m = [], [], [], []
     for lane in range(n):
@@ -92,10 +110,10 @@ def replay_schedule(
             a = int(np.searchsorted(u, lane + 1.0 - k * n, side="left"))
             b = int(np.searchsorted(u, lane + 2.0 - k * n, side="left"))
             spans.append((a, b))
-        # warm up from the start of the earliest session a measured request belongs to, so
-        # that every measured request's earlier turns were played (with few sessions, e.g.
-        # one session replayed by many lanes, a period is shorter than a session and a
-        # lane starting mid-session would miss the context)
+        # warm up from the earliest previous turn of a measured request, so that the turn
+        # that last touched its context was played (with few sessions, e.g. one session
+        # replayed by many lanes, a period is shorter than a session and a lane starting
+        # mid-session would miss the context)
         first = [float(u_start[a:b].min()) if b > a else np.inf for a, b in spans]
         for k, (m0, b) in enumerate(spans):
             # the earliest start in this round's own units (exact for its own sessions)
