@@ -32,7 +32,8 @@ from codesign.errors import CodesignError
 from codesign.evaluate_core import evaluate_candidates
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.serving.adp_balance import balance_wait_quantile_s
-from codesign.workload.agent_load import QUANTILES, AgentLoad, TierLoad
+from codesign.workload.agent_load import QUANTILES, SUB_TIER, AgentLoad, TierLoad
+from codesign.workload.summary import ALL
 from hwmodels import power_w_per_chip, usd_per_chip_hour
 
 METRICS = (
@@ -65,9 +66,10 @@ METRICS = (
 
 
 def tier_of(load: AgentLoad, sub: bool) -> TierLoad:
-    if "all" in load.tiers:
-        return load.tiers["all"]
-    name = "small" if sub else "main"
+    """The tier a deployment part serves (as ``agent_load._tier_groups`` splits them)."""
+    if ALL in load.tiers:
+        return load.tiers[ALL]
+    name = SUB_TIER if sub else "main"
     return load.tiers.get(name) or next(iter(load.tiers.values()))
 
 

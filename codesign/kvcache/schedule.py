@@ -40,19 +40,13 @@ def session_spans(trace: Trace) -> tuple[np.ndarray, np.ndarray]:
 
 def cycle_positions(trace: Trace, seed: int = 0) -> tuple[np.ndarray, float]:
     """Position (s) of every request on the shuffled session cycle, and the cycle length."""
-    pos, _, cycle = _cycle(trace, seed)
-    return pos, cycle
-
-
-def _cycle(trace: Trace, seed: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Per request its position and its session's start position; the cycle length."""
     first, duration = session_spans(trace)
     order = np.random.default_rng(seed).permutation(trace.n_sessions)
     offset = np.zeros(trace.n_sessions)
     offset[order] = np.concatenate(([0.0], np.cumsum(duration[order])[:-1]))
     sess = trace.req_session
     pos = offset[sess] + (trace.arrival_s - first[sess])  # a session starts at its offset, exactly
-    return pos, offset[sess], float(duration.sum())
+    return pos, float(duration.sum())
 
 
 def _previous_turn(trace: Trace, idx: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -91,7 +85,7 @@ def replay_schedule(
     n = int(sessions_per_cache)
     if n < 1:
         raise ValueError("sessions_per_cache must be >= 1")
-    pos, _, cycle = _cycle(trace, seed)
+    pos, cycle = cycle_positions(trace, seed)
     idx = np.arange(trace.n_requests) if requests is None else np.flatnonzero(requests)
     order = np.argsort(pos[idx], kind="stable")
     idx, p = idx[order], pos[idx][order]

@@ -77,6 +77,12 @@ def _less_comm(t: Step, comm: np.ndarray) -> Step:
     return {**t, "comm": t["comm"] - comm, "total": t["total"] - comm}
 
 
+def _per_layer(t: Step, part: ModelProfile, layers: int, eff: Any) -> np.ndarray:
+    """One layer of a pool's step: its share of the step's work plus the pool's own fixed
+    cost per layer (the step's fixed overhead is charged once, for the whole step)."""
+    return (t["total"] - t["fixed"]) / layers + layer_fixed_s(part, eff)
+
+
 def _ffn_layout(prof: ModelProfile, ffn_chips: int) -> tuple[Layout, float]:
     """The FFN pool's layout and the share of the tokens each of its chips runs the dense
     GEMMs for. MoE: experts over F chips (ep = F), dense layers and shared experts
@@ -123,51 +129,57 @@ def estimate_afd(
     fits = use.fits & use_f.fits & kv_fits
     tokens = running * req.dp  # sequences decoding across the attention pool
 
-    load_a = make_load(running / mb, ctx, 0, 0, 0)
-    t_a = step_time(attn_p, hw_a, lay_a, load_a, nb, eff_a)
     # step_time charges two tensor-parallel all-reduces per layer (mixer and MLP); only the
-    # attention output's remains here. They are the comm of the step without pipeline hops
+    # attention output's remains on the attention pool. They are the comm of the step
+    # without pipeline hops. The FFN pool runs none: dispatch and combine are the hops
     flat = dataclasses.replace(lay_a, pp=np.ones_like(lay_a.pp))
-    t_a = _less_comm(t_a, 0.5 * step_time(attn_p, hw_a, flat, load_a, nb, eff_a)["comm"])
-    load_f = make_load(tokens / mb * token_share, 0, 0, 0, 0)
-    t_f = step_time(ffn_p, hw_f, lay_f, load_f, nb, eff_f)
-    t_f = _less_comm(t_f, t_f["comm"])  # dispatch and combine are the transfer below
-    per_layer_a = (t_a["total"] - t_a["fixed"]) / prof.layers + layer_fixed_s(attn_p, eff_a)
+
+    def attn_step(load: Any) -> Step:
+        t = step_time(attn_p, hw_a, lay_a, load, nb, eff_a)
+        return _less_comm(t, 0.5 * step_time(attn_p, hw_a, flat, load, nb, eff_a)["comm"])
+
+    def ffn_step(load: Any) -> Step:
+        t = step_time(ffn_p, hw_f, lay_f, load, nb, eff_f)
+        return _less_comm(t, t["comm"])
+
+    t_a = attn_step(make_load(running / mb, ctx, 0, 0, 0))
+    t_f = ffn_step(make_load(tokens / mb * token_share, 0, 0, 0, 0))
+    per_layer_a = _per_layer(t_a, attn_p, prof.layers, eff_a)
     # the FFN pool runs the experts: its layers carry the MoE layers' extra fixed cost
-    per_layer_f = (t_f["total"] - t_f["fixed"]) / prof.layers + layer_fixed_s(ffn_p, eff_f)
+    per_layer_f = _per_layer(t_f, ffn_p, prof.layers, eff_f)
     same = (system.name == ffn_system.name) & (chips_a + chips_f <= hw_a.su_domain)
     bw = np.where(same, hw_a.su_bw, np.minimum(hw_a.so_bw, hw_f.so_bw)) * eff_a.comm
     # each token's hidden state goes to every FFN chip that holds one of its experts (all
     # of them for a tensor-parallel dense MLP), and each hop pays the link's latency
     copies = ffn_fanout(req.ffn_chips, prof.top_k, prof.is_moe)
     lat = np.where(same, hw_a.su_lat, np.maximum(hw_a.so_lat, hw_f.so_lat)) + eff_a.comm_latency_s
-    link = tokens / mb * prof.hidden * nb.act * copies / (bw * min(ranks, req.ffn_chips))
+
+    def link_s(tokens_sent: Any, senders: int) -> Any:
+        """Seconds a hop holds the link: the senders' chips each send their share."""
+        return tokens_sent * prof.hidden * nb.act * copies / (bw * min(senders, req.ffn_chips))
+
+    link = link_s(tokens / mb, ranks)
     xfer = link + lat
     step_parts = afd_step_parts(prof.layers, per_layer_a, per_layer_f, xfer, mb, link)
     step = sum(step_parts.values()) + eff_a.step_overhead_s
 
     # prefill: a step of its own per request, split like the decode steps (the attention
     # pool holds no FFN weights): its attention on one attention-DP rank, its FFN on the
-    # FFN pool, the prompt's hidden states out and back every layer, one layer after the
-    # other (one micro-batch)
-    pf_a = step_time(attn_p, hw_a, lay_a, make_load(0, 0, isl, 0, 1), nb, eff_a)
-    pf_a = _less_comm(
-        pf_a, 0.5 * step_time(attn_p, hw_a, flat, make_load(0, 0, isl, 0, 1), nb, eff_a)["comm"]
-    )
-    pf_f = step_time(ffn_p, hw_f, lay_f, make_load(isl * token_share, 0, 0, 0, 0), nb, eff_f)
-    pf_f = _less_comm(pf_f, pf_f["comm"])
-    # the prompt leaves one rank's tp chips, each sending its share
-    pf_hop = isl * prof.hidden * nb.act * copies / (bw * min(req.tp, req.ffn_chips)) + lat
+    # FFN pool, the prompt's hidden states out and back every layer from that rank's tp
+    # chips, one layer after the other (one micro-batch)
+    pf_a = attn_step(make_load(0, 0, isl, 0, 1))
+    pf_f = ffn_step(make_load(isl * token_share, 0, 0, 0, 0))
     fixed = prof.layers * (layer_fixed_s(attn_p, eff_a) + layer_fixed_s(ffn_p, eff_f))
     pf = {k: pf_a[k] + pf_f[k] for k in pf_a}
-    pf["comm"] = pf["comm"] + 2.0 * prof.layers * pf_hop
+    pf["comm"] = pf["comm"] + 2.0 * prof.layers * (link_s(isl, req.tp) + lat)
     pf["fixed"] = fixed + eff_a.step_overhead_s
     pf["total"] = sum(v for k, v in pf.items() if k not in ("total", "lm_head"))  # in gemm
     handling = ttft_overhead_s(calib, engines, prof.units, isl)
     # the FFN pool serves every attention rank's prefills, and each decode step's FFN part
     # waits behind them: per rank, a prefill occupies it dp times its own FFN work
-    ffn_pf = pf_f["total"] - pf_f["fixed"] + prof.layers * layer_fixed_s(ffn_p, eff_f)
-    work = np.maximum(pf["total"], req.dp * ffn_pf)
+    work = np.maximum(
+        pf["total"], req.dp * prof.layers * _per_layer(pf_f, ffn_p, prof.layers, eff_f)
+    )
     out = aggregated(
         np.array([float(req.batch)]),
         np.array([osl]),

@@ -107,10 +107,9 @@ class AgentLoad:
     tiers: dict[str, TierLoad]
     session_requests: np.ndarray  # requests per session (all tiers)
     session_gap_s: np.ndarray  # sum of client gaps per session
-    # median session duration over RESPONSE_GRID_S, one axis per entry of
-    # session_time_tiers (the main part's tiers, then the sub-agent part's)
+    # median session duration over RESPONSE_GRID_S: one axis, or two (the main part's
+    # response, then the sub-agent part's)
     session_time_p50_table: np.ndarray
-    session_time_tiers: tuple[str, ...] = ()
 
     def session_time_p50_s(
         self, response_s: np.ndarray, sub_response_s: np.ndarray | None = None
@@ -257,7 +256,6 @@ def agent_load(
         session_requests=reqs,
         session_gap_s=gaps,
         session_time_p50_table=p50_table(coef),
-        session_time_tiers=coef.tiers,
     )
 
 

@@ -44,8 +44,9 @@ class SessionCoefficients:
     a: np.ndarray  # (len(tiers), sessions)
     b: np.ndarray  # (sessions,)
 
-    def duration_s(self, response_s: Sequence[float]) -> np.ndarray:
-        """Each session's duration at one response time per tier."""
+    def duration_s(self, response_s: Sequence[float | np.ndarray]) -> np.ndarray:
+        """Each session's duration at one response time per tier (arrays broadcast against
+        the sessions: a (k, 1) column gives (k, sessions))."""
         crit = sum(a * r for a, r in zip(self.a, response_s, strict=True))
         return np.maximum(crit + self.b, crit)
 
@@ -78,16 +79,13 @@ def p50_table(coef: SessionCoefficients) -> np.ndarray:
     if coef.b.size > MAX_TABLE_SESSIONS:
         keep = np.random.default_rng(0).choice(coef.b.size, MAX_TABLE_SESSIONS, replace=False)
         coef = SessionCoefficients(coef.tiers, coef.a[:, keep], coef.b[keep])
+    column = g[:, None]  # (grid, 1) against (sessions,): (grid, sessions) durations
     if len(coef.tiers) == 1:
-        crit = coef.a[0][None, :] * g[:, None]
-        return np.median(np.maximum(crit + coef.b, crit), axis=1)
+        return np.median(coef.duration_s([column]), axis=1)
     if len(coef.tiers) != 2:
         raise ValueError(f"session-time table for 1 or 2 tier groups, got {coef.tiers}")
-    out = np.empty((g.size, g.size))
-    for i, r0 in enumerate(g):  # one row of the grid at a time: (grid, sessions)
-        crit = coef.a[0][None, :] * r0 + coef.a[1][None, :] * g[:, None]
-        out[i] = np.median(np.maximum(crit + coef.b, crit), axis=1)
-    return out
+    # one row of the grid at a time
+    return np.stack([np.median(coef.duration_s([r0, column]), axis=1) for r0 in g])
 
 
 def _position(r: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
