@@ -46,6 +46,7 @@ from codesign.simulate.requests import N_IN, N_OUT, NAN, PART, PF_LEFT, T_FIRST,
 from codesign.simulate.router import kv_aware_one, route
 from codesign.simulate.stepmodel import PoolModel, build_pool_model
 from codesign.simulate.worker import WAKE, Worker
+from codesign.workload.agent_load import sub_tier_apart
 from codesign.workload.schema import Trace
 
 ISSUE, DECODE_ARRIVE, LANE, PREFILL_QUEUE = 1, 2, 3, 4  # and WAKE (0, ``worker``)
@@ -148,7 +149,8 @@ class Simulator:
                     "sub-agents", sa.model, sa.pools, sa.precision, calib, max_ctx, 0.0, main=False
                 )
             )
-            if small >= 0:
+            present = {trace.meta.tiers[c] for c in np.unique(trace.tier)}
+            if small >= 0 and sub_tier_apart(present, merge_tiers=False):
                 self.part_of_tier[small] = 1
         self.req_part = [self.part_of_tier.get(t, 0) for t in self.plan.tier]
         self.overhead_s = [self.parts[p].overhead_s for p in self.req_part]

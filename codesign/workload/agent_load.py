@@ -11,6 +11,7 @@ response time into session-time percentiles without touching the per-request arr
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,14 +260,25 @@ def agent_load(
     )
 
 
+def sub_tier_apart(tier_names: Iterable[str], merge_tiers: bool) -> bool:
+    """Whether a deployment's sub-agent pools serve the trace's sub-agent ("small") tier:
+    the tiers are kept apart and the trace has requests of that tier and of another.
+
+    A trace of small-tier requests only is served on the main pools: its tier comes from
+    model-name markers ("mini", "flash", ...), so such a trace is its own primary agent
+    (e.g. one recorded with a mini model), not sub-agents of a missing main one. The
+    evaluator (``_tier_groups``, ``evaluate.tier_of``) and the simulator both ask this."""
+    names = set(tier_names)
+    return not merge_tiers and SUB_TIER in names and bool(names - {SUB_TIER})
+
+
 def _tier_groups(summary: TraceSummary, merge_tiers: bool) -> list[list[str]]:
     """The tiers each deployment part serves: the sub-agent ("small") tier on its own
-    part when the tiers are kept apart and the trace has others, else all on one."""
+    part when ``sub_tier_apart``, else all on one."""
     names = list(summary.tiers)
-    rest = [n for n in names if n != SUB_TIER]
-    if merge_tiers or SUB_TIER not in names or not rest:
+    if not sub_tier_apart(names, merge_tiers):
         return [names]
-    return [rest, [SUB_TIER]]
+    return [[n for n in names if n != SUB_TIER], [SUB_TIER]]
 
 
 def session_gaps(trace: object) -> np.ndarray:

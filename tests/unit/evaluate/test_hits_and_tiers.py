@@ -3,6 +3,8 @@ against the block LRU simulation, tiers tied to one session rate, the hit split 
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,7 @@ from codesign.deployment import Deployment
 from codesign.evaluate import evaluate, session_time_s, tier_clients
 from codesign.kvcache import hit_curve, simulate
 from codesign.workload import TraceBuilder, TraceMeta
-from codesign.workload.agent_load import agent_load, session_gaps
+from codesign.workload.agent_load import _tier_groups, agent_load, session_gaps, sub_tier_apart
 from codesign.workload.summary import critical_weights, summarize
 from codesign.workload.synth import generate, preset
 from tests.unit.kvcache.test_round_robin import all_workers_simulated
@@ -153,6 +155,31 @@ def test_sub_agents_follow_the_session_rate(sessions_trace, monkeypatch) -> None
     assert load.session_time_p50_s(resp[0], 10 * resp[1])[0] > out["session_time_p50_s"][0]
     assert out["subagent_tpot_p50_ms"][0] == pytest.approx(s["tpot_mid_s"][0] * 1e3)
     assert 0 < out["subagent_ttft_p50_s"][0] < 2 * s["ttft_s"][0]
+
+
+def test_a_small_tier_only_trace_is_served_on_the_main_pools(sessions_trace) -> None:
+    """Every request relabelled small-tier (a trace recorded with a mini model as its
+    primary agent): one tier group, evaluated on the main pools as the simulator serves it
+    (``sub_tier_apart``); the sub-agent pools idle, cost, and report no latency."""
+    small = sessions_trace.tier_code("small")
+    only_small = dataclasses.replace(
+        sessions_trace, tier=np.full_like(sessions_trace.tier, small), _cache={}
+    )
+    summary = summarize(only_small)
+    assert list(summary.tiers) == ["small"]
+    assert _tier_groups(summary, merge_tiers=False) == [["small"]]
+    assert not sub_tier_apart(["small"], merge_tiers=False)
+    assert sub_tier_apart(["main", "small"], merge_tiers=False)
+    assert not sub_tier_apart(["main", "small"], merge_tiers=True)
+    load = agent_load(summary, session_gaps(only_small))
+    dep = Deployment.from_yaml(R1_SUBAGENTS)
+    out = evaluate([dep], load, 4)
+    assert out["feasible"][0], out["reason"][0]
+    assert np.isfinite(out["ttft_p50_s"][0])
+    assert np.isnan(out["subagent_ttft_p50_s"][0])
+    alone = evaluate([dep.model_copy(update={"subagents": None})], load, 4)
+    assert out["ttft_p50_s"][0] == pytest.approx(alone["ttft_p50_s"][0], rel=1e-9)
+    assert out["usd_per_hour"][0] > alone["usd_per_hour"][0]  # the idle pools still cost
 
 
 def test_critical_path_weights_by_hand() -> None:

@@ -219,3 +219,29 @@ def test_a_prefill_arriving_mid_chunks_shares_the_steps():
     assert r["t_first"][1] == pytest.approx(0.5)
     assert r["t_finish"][1] == pytest.approx(0.51)
     assert sim.parts[0].workers[0].steps == 6
+
+
+def test_a_trace_of_small_tier_requests_only_runs_on_the_main_pools():
+    """A trace whose only model is a haiku-class one is its own primary agent (the tier
+    comes from the model name), not sub-agents of a missing main agent: the simulator
+    serves it on the main pools, as the evaluator does (``sub_tier_apart``); the sub-agent
+    pools idle and report no latency."""
+    rows = [
+        {"arrival": 0.0, "server": 1.0, "input": 500, "output": 3, "blocks": range(5)},
+        {"arrival": 6.0, "server": 1.0, "input": 800, "output": 3, "gap": 5.0, "blocks": range(8)},
+    ]
+    for row in rows:
+        row["model"] = "claude-haiku"
+    dep = Deployment.from_yaml(
+        QWEN_AGG.replace("WORKERS", "1").replace("ROUTER", "kv_aware")
+        + "subagents:\n  model: Qwen/Qwen3-8B\n"
+        + "  pools: [{role: agg, system: h100_sxm, workers: 1, parallel: {tp: 1}}]\n"
+    )
+    sim = Simulator(dep, block_trace(rows), SimOptions(sessions=1, total_sessions=1))
+    use_fixed_model(sim)
+    sim.run()
+    r = request_table(sim)
+    assert r["part"].tolist() == [0, 0]
+    m, _ = aggregate(sim, r)
+    assert m["ttft_p50_s"] == pytest.approx(0.1)
+    assert np.isnan(m["subagent_ttft_p50_s"])
