@@ -50,6 +50,8 @@ class Candidates:
     cuda_graphs: np.ndarray  # bool: decode steps replayed as CUDA graphs
     # TRT-LLM attention-DP balancing timeout in iterations (None or 0: off, the default)
     adp_balance_iters: np.ndarray | None = None
+    # KV on the node's NVMe per worker, GB (None: no storage tier anywhere)
+    storage_gb: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tp)
@@ -119,6 +121,7 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             "moe": prec.moe or "",
             "kv": prec.kv,
             "host_gb": 0.0 if sub else d.kv_tiers.host_gb_per_worker,
+            "storage_gb": 0.0 if sub else d.kv_tiers.storage_gb_per_worker,
             "router": ROUTERS.index(d.router),
             "spec_k": 0
             if sub or d.spec_decoding.method == "none"
@@ -136,7 +139,7 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
         elif k == "cuda_graphs":
             arrays[k] = np.asarray(v, dtype=bool)
         else:
-            real = k in ("host_gb", "spec_alpha")
+            real = k in ("host_gb", "storage_gb", "spec_alpha")
             arrays[k] = np.asarray(v, dtype=np.float64 if real else np.int64)
     model = deps[0].subagents.model if sub else deps[0].model  # type: ignore[union-attr]
     return Candidates(model=model, systems=tuple(systems), **arrays)

@@ -99,10 +99,16 @@ class DeploymentPrecision(_Strict):
 
 class KVTiers(_Strict):
     host_gb_per_worker: float = Field(0.0, ge=0, description="host-memory KV per worker, GB")
+    storage_gb_per_worker: float = Field(
+        0.0,
+        ge=0,
+        description="KV on the node's local NVMe per worker, GB (after host memory: blocks "
+        "evicted from the host tier move here; hits are read at the drives' bandwidth)",
+    )
     storage_tb: float = Field(
         0.0,
         ge=0,
-        description="shared storage KV tier, TB: not modelled yet, only 0 is accepted",
+        description="shared (networked) storage KV tier, TB: not modelled, only 0 is accepted",
     )
     retention: Literal["lru", "pin_during_tool_gaps"] = "lru"
 
@@ -113,8 +119,9 @@ class KVTiers(_Strict):
         # accepting a size and ignoring it would report a deployment it does not describe
         if v > 0:
             raise ValueError(
-                "a storage KV tier is not modelled yet (the evaluator, simulator and exports "
-                "would ignore it): set storage_tb to 0 and size host_gb_per_worker instead"
+                "a shared (networked) storage KV tier is not modelled (the evaluator, "
+                "simulator and exports would ignore it): set storage_tb to 0; the node's "
+                "local NVMe is modelled as storage_gb_per_worker"
             )
         return v
 

@@ -49,6 +49,7 @@ METRICS = (
     "cache_hit_ratio",
     "cache_hit_ratio_hbm",
     "cache_hit_ratio_host",
+    "cache_hit_ratio_storage",
     "session_time_p50_s",
     "subagent_ttft_p50_s",
     "subagent_tpot_p50_ms",
@@ -269,9 +270,10 @@ def evaluate_arrays(
     usd, power, busy, chips = _pool_cost(main, m)
     reason = m["reason"].copy()
     out_tok, in_tok = m["requests_per_s"] * m["osl"], m["requests_per_s"] * m["isl"]
-    # device and host hits, token-weighted over the parts
-    cached_hbm = in_tok * m["hit"] * (1 - m["host_share"])
+    # device, host and storage hits, token-weighted over the parts
     cached_host = in_tok * m["hit"] * m["host_share"]
+    cached_sto = in_tok * m["hit"] * m["storage_share"]
+    cached_hbm = in_tok * m["hit"] - cached_host - cached_sto
     reqs = m["requests_per_s"].copy()
     if sub is not None:
         # no sub-agent tier in the load: the pools idle (they still cost)
@@ -291,10 +293,11 @@ def evaluate_arrays(
         s_in = s["requests_per_s"] * s["isl"]
         out_tok = out_tok + s["requests_per_s"] * s["osl"]
         in_tok = in_tok + s_in
-        cached_hbm = cached_hbm + s_in * s["hit"] * (1 - s["host_share"])
+        cached_hbm = cached_hbm + s_in * s["hit"] * (1 - s["host_share"] - s["storage_share"])
         cached_host = cached_host + s_in * s["hit"] * s["host_share"]
+        cached_sto = cached_sto + s_in * s["hit"] * s["storage_share"]
         reqs = reqs + s["requests_per_s"]
-    cached = cached_hbm + cached_host
+    cached = cached_hbm + cached_host + cached_sto
     # the sub-agent part, when it serves the load's sub-agent tier: its responses lengthen
     # the sessions (critical path), its latencies are reported beside the main model's
     nan = np.full(len(main), np.nan)
@@ -330,6 +333,7 @@ def evaluate_arrays(
         "cache_hit_ratio": cached / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_hbm": cached_hbm / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_host": cached_host / np.maximum(in_tok, 1e-12),
+        "cache_hit_ratio_storage": cached_sto / np.maximum(in_tok, 1e-12),
         "session_time_p50_s": load.session_time_p50_s(_response_s(m), sub_response),
         "subagent_ttft_p50_s": sub_ttft_p50,
         "subagent_tpot_p50_ms": sub_tpot_p50 * 1e3,

@@ -143,11 +143,25 @@ def evaluate_candidates(
             f"{host_cap_gb[j]:.0f} GB of host memory a worker has on "
             f"{c.systems[c.sys_d[j]].name}"
         )
+    storage_gb = np.zeros(n) if c.storage_gb is None else np.asarray(c.storage_gb, np.float64)
+    sto_cap_gb = np.array([s.storage_kv_gb_per_chip for s in c.systems])[c.sys_d] * lay.gpus
+    for j in np.flatnonzero((storage_gb > sto_cap_gb + 1e-6) & (reasons == "")):
+        reasons[j] = (
+            f"kv_tiers.storage_gb_per_worker={storage_gb[j]:g} exceeds the "
+            f"{sto_cap_gb[j]:.0f} GB of NVMe a worker has on {c.systems[c.sys_d[j]].name}"
+        )
     kv_bpe = byte_sizes(list(c.kv), list(c.kv), list(c.kv)).kv
+    per_token = np.maximum(kv_elems * kv_bpe, 1e-9)
     hbm = use.kv_tokens_per_worker.astype(np.float64)
-    host_tokens = c.host_gb * 1e9 / np.maximum(kv_elems * kv_bpe, 1e-9)
-    h_tot, h_hbm = _hit(tier, hbm, hbm + host_tokens, clients if sessions is None else sessions, c)
-    host_share = np.where(h_tot > 0, np.clip((h_tot - h_hbm) / np.maximum(h_tot, 1e-12), 0, 1), 0.0)
+    host_tokens = c.host_gb * 1e9 / per_token
+    spc = clients if sessions is None else sessions
+    h_hh, h_hbm = _hit(tier, hbm, hbm + host_tokens, spc, c)
+    h_tot = h_hh
+    if (storage_gb > 0).any():  # tiers in order: blocks the host evicts move to storage
+        sto = storage_gb * 1e9 / per_token
+        h_tot = np.maximum(_hit(tier, hbm + host_tokens, hbm + host_tokens + sto, spc, c)[0], h_hh)
+    host_share = _share(h_hh - h_hbm, h_tot)
+    storage_share = _share(h_tot - h_hh, h_tot)
     hetero = bool((c.sys_p != c.sys_d).any())
     spec = c.spec_k > 0
     group = Group(
@@ -163,6 +177,7 @@ def evaluate_candidates(
         max_batch=np.where(agg, c.max_batch, 0).astype(np.float64),
         prefix_hit=np.minimum(h_tot, 0.999),
         host_share=host_share,
+        storage_share=storage_share if (storage_gb > 0).any() else None,
         spec_k=c.spec_k.astype(np.float64) if spec.any() else None,
         spec_alpha=c.spec_alpha if spec.any() else None,
         think_s=np.full(n, tier.think_mean_s),
@@ -189,11 +204,17 @@ def evaluate_candidates(
     out.update(
         hit=h_tot,
         host_share=host_share,
+        storage_share=storage_share,
         isl=rows.isl.astype(float),
         osl=rows.osl.astype(float),
         reason=reasons,
     )
     return out
+
+
+def _share(part: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """A tier's part of the cached tokens (0 where nothing is cached)."""
+    return np.where(total > 0, np.clip(part / np.maximum(total, 1e-12), 0, 1), 0.0)
 
 
 def _calib_for_agents(calib: Calibration) -> Calibration:

@@ -147,6 +147,25 @@ class System(Sourced):
             latency_us=host.latency_us,
         )
 
+    def storage_kv_tier(self) -> KVTier | None:
+        """The node's storage (NVMe) as a KV tier for one chip, or None without storage:
+        the node's drives and their read bandwidth shared evenly by its chips."""
+        if self.storage is None:
+            return None
+        return KVTier(
+            name=self.storage.name,
+            kind=self.storage.kind,
+            capacity_bytes_per_chip=self.storage.usable_bytes / self.chips_per_node,
+            bandwidth_bytes_per_s_per_chip=self.storage.bandwidth_bytes_per_s / self.chips_per_node,
+            latency_us=self.storage.latency_us,
+        )
+
+    @property
+    def storage_kv_gb_per_chip(self) -> float:
+        """Storage KV capacity per accelerator chip, GB (0 without storage)."""
+        tier = self.storage_kv_tier()
+        return tier.capacity_bytes_per_chip / 1e9 if tier else 0.0
+
     @property
     def host_kv_gb_per_chip(self) -> float:
         """Host-memory KV capacity per accelerator chip, GB (0 without a host tier)."""
@@ -184,17 +203,9 @@ class System(Sourced):
         host = self.host_kv_tier()
         if host is not None:
             tiers.append(host)
-        if self.storage is not None:
-            tiers.append(
-                KVTier(
-                    name=self.storage.name,
-                    kind=self.storage.kind,
-                    capacity_bytes_per_chip=self.storage.usable_bytes / self.chips_per_node,
-                    bandwidth_bytes_per_s_per_chip=self.storage.bandwidth_bytes_per_s
-                    / self.chips_per_node,
-                    latency_us=self.storage.latency_us,
-                )
-            )
+        storage = self.storage_kv_tier()
+        if storage is not None:
+            tiers.append(storage)
         return tiers
 
     def summary(self) -> dict[str, Any]:

@@ -122,6 +122,16 @@ class Decoder:
         for h in sp.kv_tiers.host:
             m = host == h
             host_gb[m] = per_chip[m] if h == "host_memory" else (0.0 if h == "none" else float(h))
+        storage = (
+            space.values(pts, "storage")
+            if "storage" in space.by_name
+            else np.full(n, "none", dtype=object)
+        )
+        storage_gb = np.zeros(n)
+        nvme = np.array([s.storage_kv_gb_per_chip for s in systems])[sys_d] * tp * dp * pp
+        for s in sp.kv_tiers.storage:
+            m = storage == s
+            storage_gb[m] = nvme[m] if s == "nvme" else (0.0 if s == "none" else float(s))
         spec = space.values(pts, "spec")
         k = np.array([_spec_k(s) for s in spec], dtype=np.int64)
         cand = Candidates(
@@ -146,6 +156,7 @@ class Decoder:
             moe=np.full(n, "", dtype=object),
             kv=space.values(pts, "kv").astype(object),
             host_gb=host_gb,
+            storage_gb=storage_gb,
             router=np.array([ROUTERS.index(r) for r in space.values(pts, "router")]),
             spec_k=k,
             spec_alpha=np.full(n, SPEC_ACCEPTANCE),
@@ -198,10 +209,14 @@ class Decoder:
             dec = p["system"] if p["decode_system"] == SAME else p["decode_system"]
             pools = [pool("prefill", p["system"], "p_"), pool("decode", dec)]
             kv_sys = dec
-        host = p["host"]
-        if host == "host_memory":
+        host, storage = p["host"], p.get("storage", "none")
+        if host == "host_memory" or storage == "nvme":
             s = self.derived(key) if kv_sys == CUSTOM else get_system(kv_sys)
-            host = s.host_kv_gb_per_chip * p["tp"] * p["dp"] * p.get("pp", 1)
+            gpus = p["tp"] * p["dp"] * p.get("pp", 1)
+            if host == "host_memory":
+                host = s.host_kv_gb_per_chip * gpus
+            if storage == "nvme":
+                storage = s.storage_kv_gb_per_chip * gpus
         k = _spec_k(p["spec"])
         return Deployment.model_validate(
             {
@@ -212,6 +227,7 @@ class Decoder:
                 "pools": pools,
                 "kv_tiers": {
                     "host_gb_per_worker": 0.0 if host == "none" else float(host),
+                    "storage_gb_per_worker": 0.0 if storage == "none" else float(storage),
                     "retention": space.retention,
                 },
                 "router": p["router"],

@@ -81,6 +81,13 @@ class Space:
             Dim("kv", tuple(sp.precision.kv)),
             Dim("spec", tuple(sp.spec_decoding)),
             Dim("host", tuple(sp.kv_tiers.host)),
+            # (only when searched: a one-choice dimension would still draw from the
+            # samplers' random streams and change the trials of every other space)
+            *(
+                [Dim("storage", tuple(sp.kv_tiers.storage))]
+                if sp.kv_tiers.storage != ["none"]
+                else []
+            ),
             Dim("router", tuple(sp.routers)),
             Dim("tp", tuple(par.tp)),
             *([Dim("ep", tuple(par.ep))] if is_moe else []),

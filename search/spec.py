@@ -117,7 +117,21 @@ class KVTierSpace(_Strict):
         default_factory=lambda: ["none"],
         description="none | host_memory (all host DRAM of the worker) | GB per worker",
     )
+    storage: list[str | float] = Field(
+        default_factory=lambda: ["none"],
+        description="none | nvme (the worker's share of its node's NVMe) | GB per worker",
+    )
     retention: list[Literal["lru", "pin_during_tool_gaps"]] = Field(default_factory=lambda: ["lru"])
+
+    @field_validator("storage")
+    @classmethod
+    def _storage(cls, v: list[str | float]) -> list[str | float]:
+        for s in v:
+            if isinstance(s, str) and s not in ("none", "nvme"):
+                raise ValueError(f"unknown storage tier {s!r} (none, nvme or GB per worker)")
+            if not isinstance(s, str) and s < 0:
+                raise ValueError(f"storage GB must be >= 0, got {s}")
+        return _nonempty_unique(v)
 
     @field_validator("host")
     @classmethod

@@ -29,6 +29,9 @@ def estimate_command(
     host_share: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Part of the cached prefix loaded from host memory."
     ),
+    storage_share: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Part of the cached prefix read from the node's NVMe."
+    ),
     precision: str = typer.Option(None, help="GEMM weight precision (e.g. fp8, nvfp4)."),
     moe_precision: str = typer.Option(None, help="Expert weight precision."),
     prefill_workers: int = typer.Option(1, min=1, help="Prefill workers (disagg)."),
@@ -84,6 +87,7 @@ def estimate_command(
         osl=osl,
         prefix_hit=prefix_hit,
         host_share=host_share,
+        storage_share=storage_share,
         gemm_precision=precision,
         moe_precision=moe_precision,
         prefill_workers=prefill_workers,

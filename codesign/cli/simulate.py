@@ -142,6 +142,7 @@ def _write_requests(res, path: Path) -> None:
         "n_out",
         "cached",
         "host_tok",
+        "sto_tok",
         "hit_tier",
     ]
     data = np.column_stack([res.requests[c].astype(np.float64) for c in cols])

@@ -45,6 +45,9 @@ class EstimateRequest(BaseModel):
     host_share: float = Field(
         0.0, ge=0.0, le=1.0, description="part of the cached prefix held in host memory"
     )
+    storage_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="part of the cached prefix read from the node's NVMe"
+    )
     gemm_precision: str | None = None
     moe_precision: str | None = None
     prefill_workers: int = Field(1, ge=1)
@@ -83,6 +86,13 @@ class EstimateRequest(BaseModel):
             raise ValueError("--decode-system needs --mode disagg or afd")
         if self.host_share > 0 and self.prefix_hit == 0:
             raise ValueError("--host-share needs --prefix-hit > 0 (it splits the cached part)")
+        if self.storage_share > 0 and self.prefix_hit == 0:
+            raise ValueError("--storage-share needs --prefix-hit > 0 (it splits the cached part)")
+        if self.host_share + self.storage_share > 1.0 + 1e-9:
+            raise ValueError(
+                f"--host-share {self.host_share:g} + --storage-share {self.storage_share:g} "
+                "exceed 1 (the rest of the cached prefix is on the device)"
+            )
         if self.spec_method != "none" and self.draft_tokens == 0:
             raise ValueError(f"--spec {self.spec_method} needs --draft-tokens >= 1")
         if self.adp_balance_iters and self.engine != "trtllm":
@@ -179,6 +189,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     system = get_system(req.system)
     if req.host_share > 0 and system.host_kv_tier() is None:
         raise SpecError(f"{system.name} has no host-memory KV tier; set --host-share 0")
+    if req.storage_share > 0 and system.storage_kv_tier() is None:
+        raise SpecError(f"{system.name} has no NVMe storage KV tier; set --storage-share 0")
     if req.hardware_overrides:
         system = derive_system(system, set=req.hardware_overrides)
     decode = get_system(req.decode_system) if req.decode_system else None
@@ -224,6 +236,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         hw_decode=hw_vectors([decode], [g], [m]) if decode else None,
         prefix_hit=np.array([req.prefix_hit]),
         host_share=np.array([req.host_share]),
+        storage_share=np.array([req.storage_share]) if req.storage_share else None,
         spec_k=np.array([float(k)]) if k else None,
         spec_alpha=np.array([req.acceptance]) if k else None,
         arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,

@@ -42,6 +42,7 @@ class HwVec:
     so_bw: np.ndarray  # scale-out NIC bytes/s per direction per chip
     so_lat: np.ndarray
     host_bw: np.ndarray  # bytes/s per chip from the host-memory KV tier (0: none)
+    storage_bw: np.ndarray  # bytes/s per chip from the node's NVMe KV tier (0: none)
 
     def __len__(self) -> int:
         return len(self.mem_bw)
@@ -56,6 +57,8 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
     link = system.fabric.scale_up.link
     host = system.host_kv_tier()
     host_bw = host.bandwidth_bytes_per_s_per_chip if host else 0.0
+    storage = system.storage_kv_tier()
+    storage_bw = storage.bandwidth_bytes_per_s_per_chip if storage else 0.0
     return (
         chip.peak_dense_tflops[gfmt] * 1e12,
         chip.peak_dense_tflops[mfmt] * 1e12,
@@ -70,6 +73,7 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
         so.bandwidth_bytes_per_s if so else link.bandwidth_bytes_per_s,
         (so.latency_us if so else link.latency_us) * 1e-6,
         host_bw,
+        storage_bw,
     )
 
 
@@ -105,6 +109,7 @@ def hw_vectors_indexed(
         so_bw=col(10),
         so_lat=col(11),
         host_bw=col(12),
+        storage_bw=col(13),
     )
 
 

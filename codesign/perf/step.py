@@ -69,6 +69,7 @@ class StepLoad:
     ctx_pf: np.ndarray  # tokens cached before those prefill tokens (per sequence)
     pf_seqs: np.ndarray  # prefill sequences the prefill tokens belong to
     host_kv_tokens: np.ndarray | float = 0.0  # cached tokens loaded from host memory
+    storage_kv_tokens: np.ndarray | float = 0.0  # cached tokens loaded from NVMe storage
     # False: the prefill tokens are speculative drafts verified with their sequence's decode
     # token, whose attention already reads the cached KV once for all of them
     pf_reads_cache: bool = True
@@ -286,6 +287,14 @@ def step_time(
     t_kv_load = np.where(
         host_tokens > 0,
         host_tokens * kv_tok / pp / np.maximum(hw.host_bw * HOST_LINK_EFF, 1e-9),
+        0.0,
+    )
+    # hits in the node's NVMe tier are read at the drives' bandwidth share of the chip (the
+    # chip-to-host link is several times faster, so the drives bound the copy)
+    storage_tokens = np.asarray(load.storage_kv_tokens, dtype=np.float64)
+    t_kv_load = t_kv_load + np.where(
+        storage_tokens > 0,
+        storage_tokens * kv_tok / pp / np.maximum(hw.storage_bw, 1e-9),
         0.0,
     )
 

@@ -80,15 +80,15 @@ class Part:
     rr: int = 0
     kv_many: bool = False  # kv_aware on two or more workers (set below)
     overhead_per_token_s: float = 0.0  # request handling per uncached prompt token
-    # (worker, its prefix cache's ``tot.get`` and ``dev.get``), for the router
-    kv_index: list[tuple[Worker, Callable[..., int], Callable[..., int]]] = field(
+    # (worker, its prefix cache's ``tot.get``, ``dev.get`` and ``mid``), for the router
+    kv_index: list[tuple[Worker, Callable[..., int], Callable[..., int], dict[int, int]]] = field(
         default_factory=list, repr=False
     )
 
     def __post_init__(self) -> None:
         self.kv_many = self.router == "kv_aware" and len(self.workers) > 1
         self.kv_index = [
-            (w, w.cache.tot.get, w.cache.dev.get)  # type: ignore[union-attr]
+            (w, w.cache.tot.get, w.cache.dev.get, w.cache.mid)  # type: ignore[union-attr]
             for w in self.workers
         ]
 
@@ -138,6 +138,7 @@ class Simulator:
                 max_ctx,
                 dep.kv_tiers.host_gb_per_worker,
                 main=True,
+                storage_gb=dep.kv_tiers.storage_gb_per_worker,
             )
         ]
         small = trace.tier_code("small")
@@ -191,13 +192,24 @@ class Simulator:
         max_ctx: int,
         host_gb: float,
         main: bool,
+        storage_gb: float = 0.0,
     ) -> Part:
         kv_pool, pf_pool = _pools(pools)
         sd = self.dep.spec_decoding
         k = sd.draft_tokens if main and sd.method != "none" else 0
         eager = not self.dep.cuda_graphs
         kv_model = build_pool_model(
-            model, kv_pool, prec, self.dep.engine, calib, host_gb, k, sd.acceptance, max_ctx, eager
+            model,
+            kv_pool,
+            prec,
+            self.dep.engine,
+            calib,
+            host_gb,
+            k,
+            sd.acceptance,
+            max_ctx,
+            eager,
+            storage_gb,
         )
         pf_model = (
             build_pool_model(
@@ -214,6 +226,7 @@ class Simulator:
                 kv_model.kv_tokens_per_worker // bs,
                 kv_model.host_tokens_per_worker // bs,
                 self.pin_until,
+                kv_model.storage_tokens_per_worker // bs,
             )
             for _ in range(kv_pool.workers)
         ]
@@ -337,26 +350,33 @@ class Simulator:
         if n:  # one run (most requests): no key lists
             k += c * self.stride
             if part.kv_many:
-                w, d, h = kv_aware_one(part, k, n, n_in, c, bs)
+                w, d, h, s = kv_aware_one(part, k, n, n_in, c, bs)
             else:
-                w, d, h = route(part, [k], [n], n_in, c, bs)
+                w, d, h, s = route(part, [k], [n], n_in, c, bs)
             w.cache.touch1(k, n, c, t)  # type: ignore[union-attr]
         else:
             shift = c * self.stride
             keys = [k + shift for k in self.run_keys[lo:hi]]
             lens = self.run_lens[lo:hi]
-            w, d, h = route(part, keys, lens, n_in, c, bs)
+            w, d, h, s = route(part, keys, lens, n_in, c, bs)
             w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
         if n_in > 1:
-            cached = (d + h) * bs
+            cached = (d + h + s) * bs
             if cached > n_in - 1:
                 cached = n_in - 1
+            # the tiers in order: the device's blocks first, storage's last
             host = cached - d * bs
             if host < 0:
                 host = 0
+            sto = 0
+            if s:
+                sto = host - h * bs
+                if sto < 0:
+                    sto = 0
+                host -= sto
             pf_left = n_in - cached  # >= 1
         else:  # min(.., n_in - 1) if n_in > 1 else 0; max(0 - d x bs, 0); max(n_in - 0, 1)
-            n_in, cached, host, pf_left = 1, 0, 0, 1
+            n_in, cached, host, sto, pf_left = 1, 0, 0, 0, 1
         rows = self.req.rows
         rid = len(rows)
         rows.append(  # Requests.add, inline (a row in the order of COLUMNS)
@@ -374,6 +394,7 @@ class Simulator:
                 host,
                 pf_left,
                 cached,
+                sto,
             ]
         )
         # request-path work per uncached prompt token (calibrated) before the prefill queue

@@ -1,13 +1,16 @@
-"""A worker's prefix cache for the simulator: a two-tier (device, host) LRU over block runs.
+"""A worker's prefix cache for the simulator: a three-tier (device, host, storage) LRU over
+block runs.
 
 A request's hash blocks are split once (vectorised) into runs of consecutive block ids
 (``request_runs``); generators and most importers allocate a context's blocks
 consecutively, so a 150K-token request is one or two runs instead of 2,000 blocks. The
 cache keeps, per run key (its first block id), how many leading blocks are on the device
-(``dev``) and in total (``tot``: blocks ``dev..tot`` are in host memory). This is a block
-LRU in which a run's blocks are touched together, its tail is evicted first, and device
-victims move to the host tier (exclusive tiers, as ``codesign.kvcache.simulate``); a hit
-is the longest run of leading blocks cached in either tier.
+(``dev``), on the device or in host memory (``mid``, only for keys with blocks in storage;
+else ``tot``) and in total (``tot``): blocks ``dev..mid`` are in host memory, ``mid..tot``
+on the node's NVMe. This is a block LRU in which a run's blocks are touched together, its
+tail is evicted first, device victims move to the host tier and host victims to the
+storage tier (exclusive tiers, as ``codesign.kvcache.simulate``; without a storage tier
+they are dropped); a hit is the longest run of leading blocks cached in any tier.
 
 Retention ``pin_during_tool_gaps``: a run whose owner (session copy) is pinned until a
 time later than now is skipped by device eviction (moved to the most-recent end), unless
@@ -84,119 +87,164 @@ def one_runs(runs: RequestRuns) -> tuple[list[int], list[int]]:
 
 
 class RunCache:
-    """Device + host LRU of block runs for one worker (capacities in blocks)."""
+    """Device + host + storage LRU of block runs for one worker (capacities in blocks)."""
 
     __slots__ = (
         "cap_dev",
         "cap_host",
+        "cap_sto",
         "dev",
         "host",
+        "mid",
         "owner",
         "pin_until",
+        "sto",
         "tot",
         "used_dev",
         "used_host",
+        "used_sto",
     )
 
     def __init__(
-        self, cap_dev_blocks: int, cap_host_blocks: int, pin_until: dict[int, float] | None = None
+        self,
+        cap_dev_blocks: int,
+        cap_host_blocks: int,
+        pin_until: dict[int, float] | None = None,
+        cap_storage_blocks: int = 0,
     ) -> None:
         self.cap_dev = max(int(cap_dev_blocks), 0)
         self.cap_host = max(int(cap_host_blocks), 0)
+        self.cap_sto = max(int(cap_storage_blocks), 0)
         self.dev: OrderedDict[int, int] = OrderedDict()  # key -> leading blocks on device
         self.host: OrderedDict[int, None] = OrderedDict()  # keys with blocks in host memory
+        self.sto: OrderedDict[int, None] = OrderedDict()  # keys with blocks in storage
+        self.mid: dict[int, int] = {}  # key in ``sto`` -> leading blocks on device or host
         self.tot: dict[int, int] = {}  # key -> leading blocks cached in any tier
         self.owner: dict[int, int] = {}
         self.used_dev = 0
         self.used_host = 0
+        self.used_sto = 0
         self.pin_until = pin_until  # shared owner -> time; None: plain LRU
 
-    def lookup(self, keys: list[int], lens: list[int]) -> tuple[int, int]:
-        """(device, host) blocks of the longest cached prefix of these runs."""
+    def lookup(self, keys: list[int], lens: list[int]) -> tuple[int, int, int]:
+        """(device, host, storage) blocks of the longest cached prefix of these runs."""
+        mid = self.mid
         if len(keys) == 1:  # one run (the loop below, unrolled)
-            n = lens[0]
-            t = self.tot.get(keys[0], 0)
+            k, n = keys[0], lens[0]
+            t = self.tot.get(k, 0)
             if not t:
-                return 0, 0
-            d = self.dev.get(keys[0], 0)
+                return 0, 0, 0
+            d = self.dev.get(k, 0)
+            m = mid.get(k, t) if mid else t
             if t >= n:
                 dd = d if d < n else n
-                return dd, n - dd
-            return d, t - d
+                mm = m if m < n else n
+                return dd, mm - dd, n - mm
+            return d, m - d, t - m
         dev_get, tot_get = self.dev.get, self.tot.get
-        d_hit = h_hit = 0
+        d_hit = h_hit = s_hit = 0
         for i in range(len(keys)):  # (zip with strict=True costs more than the loop)
             k, n = keys[i], lens[i]
             t = tot_get(k, 0)
             if not t:
                 break
             d = dev_get(k, 0)
+            m = mid.get(k, t) if mid else t
             if t >= n:
                 dd = d if d < n else n
+                mm = m if m < n else n
                 d_hit += dd
-                h_hit += n - dd
+                h_hit += mm - dd
+                s_hit += n - mm
                 continue
             d_hit += d
-            h_hit += t - d
+            h_hit += m - d
+            s_hit += t - m
             break
-        return d_hit, h_hit
+        return d_hit, h_hit, s_hit
 
     def touch(self, keys: list[int], lens: list[int], owner: int, now_s: float) -> None:
         """The request's blocks are now on the device and most recently used."""
         if len(keys) == 1:
             self.touch1(keys[0], lens[0], owner, now_s)
             return
-        dev, host, tot = self.dev, self.host, self.tot
-        dev_get, tot_get, to_end = dev.get, tot.get, dev.move_to_end
-        own = self.owner if self.pin_until is not None else None  # read only when pinning
-        used_dev, used_host = self.used_dev, self.used_host
         for i in range(len(keys)):
-            k, n = keys[i], lens[i]
-            d = dev_get(k, 0)
-            t = tot_get(k, 0)
-            nd = d if d > n else n
-            nt = t if t > n else n
-            used_dev += nd - d
-            used_host += (nt - nd) - (t - d)
-            dev[k] = nd
-            to_end(k)
-            tot[k] = nt
-            if own is not None:
-                own[k] = owner
-            if nt > nd:
-                host[k] = None
-            elif k in host:
-                del host[k]
-        self.used_dev, self.used_host = used_dev, used_host
-        if used_dev > self.cap_dev or used_host > self.cap_host:
+            self._touch_one(keys[i], lens[i], owner)
+        if (
+            self.used_dev > self.cap_dev
+            or self.used_host > self.cap_host
+            or self.used_sto > self.cap_sto
+        ):
             self._evict(now_s)
 
     def touch1(self, k: int, n: int, owner: int, now_s: float) -> None:
-        """``touch([k], [n], owner, now_s)``: one run (the loop above, unrolled)."""
+        """``touch([k], [n], owner, now_s)``: one run (``_touch_one`` inline for a run
+        with no blocks in storage, the common case)."""
+        if self.mid and k in self.mid:
+            self._touch_one(k, n, owner)
+        else:
+            dev, tot = self.dev, self.tot
+            d = dev.get(k, 0)
+            t = tot.get(k, 0)
+            nd = d if d > n else n
+            nt = t if t > n else n
+            self.used_dev += nd - d
+            self.used_host += (nt - nd) - (t - d)
+            dev[k] = nd
+            if d:  # a new key is appended at the most-recent end already
+                dev.move_to_end(k)
+            tot[k] = nt
+            if self.pin_until is not None:
+                self.owner[k] = owner
+            if nt > nd:
+                self.host[k] = None
+            elif t > d:  # (blocks in host memory: k is in ``host``)
+                del self.host[k]
+        if (
+            self.used_dev > self.cap_dev
+            or self.used_host > self.cap_host
+            or self.used_sto > self.cap_sto
+        ):
+            self._evict(now_s)
+
+    def _touch_one(self, k: int, n: int, owner: int) -> None:
+        """Blocks ``0..n`` of run ``k`` to the device (the most recently used), the host
+        and storage blocks past them staying where they are."""
         dev, tot = self.dev, self.tot
         d = dev.get(k, 0)
         t = tot.get(k, 0)
         nd = d if d > n else n
         nt = t if t > n else n
-        used_dev = self.used_dev + (nd - d)
-        used_host = self.used_host + ((nt - nd) - (t - d))
         dev[k] = nd
         if d:  # a new key is appended at the most-recent end already
             dev.move_to_end(k)
         tot[k] = nt
         if self.pin_until is not None:
             self.owner[k] = owner
-        if nt > nd:
+        mid = self.mid
+        if k in mid:  # blocks in storage: those before n move to the device
+            m = mid[k]
+            nm = m if m > n else n
+            self.used_sto += (nt - nm) - (t - m)
+            if nt > nm:
+                mid[k] = nm
+            else:
+                del mid[k]
+                del self.sto[k]
+        else:
+            m = t
+            nm = nt
+        self.used_dev += nd - d
+        self.used_host += (nm - nd) - (m - d)
+        if nm > nd:
             self.host[k] = None
-        elif t > d:  # (blocks in host memory: k is in ``host``)
+        elif m > d:  # (blocks in host memory: k is in ``host``)
             del self.host[k]
-        self.used_dev, self.used_host = used_dev, used_host
-        if used_dev > self.cap_dev or used_host > self.cap_host:
-            self._evict(now_s)
 
     def _evict(self, now_s: float) -> None:
         """Device eviction (the LRU runs' tails move to the host tier), then host eviction
-        (the LRU host runs lose their tails), down to the capacities."""
+        (the LRU host runs' tails move to storage, or are dropped without one), then
+        storage eviction (the LRU storage runs lose their tails), down to the capacities."""
         dev, host, tot = self.dev, self.host, self.tot
         used_dev, used_host = self.used_dev, self.used_host
         if used_dev > self.cap_dev:
@@ -222,23 +270,55 @@ class RunCache:
         cap = self.cap_host
         if used_host > cap:
             dev_get = dev.get
+            mid, sto = self.mid, self.sto
+            keep = self.cap_sto > 0
             while used_host > cap and host:
                 k = next(iter(host))
                 d = dev_get(k, 0)
                 t = tot[k]
+                m = mid.get(k, t)
                 y = used_host - cap
-                if t - d < y:
-                    y = t - d
+                if m - d < y:
+                    y = m - d
                 used_host -= y
-                t -= y
-                tot[k] = t
-                if t - d <= 0:
+                m -= y
+                if m - d <= 0:
                     del host[k]
-                if t <= 0:
+                if keep:  # the tail moves to storage
+                    self.used_sto += y
+                    mid[k] = m
+                    sto[k] = None
+                    sto.move_to_end(k)
+                    continue
+                tot[k] = m
+                if m <= 0:
                     del tot[k]
                     self.owner.pop(k, None)
                     dev.pop(k, None)
             self.used_host = used_host
+        if self.used_sto > self.cap_sto:
+            self._evict_storage()
+
+    def _evict_storage(self) -> None:
+        """The LRU storage runs lose their tails down to the storage capacity."""
+        mid, sto, tot = self.mid, self.sto, self.tot
+        cap = self.cap_sto
+        while self.used_sto > cap and sto:
+            k = next(iter(sto))
+            m, t = mid[k], tot[k]
+            z = self.used_sto - cap
+            if t - m < z:
+                z = t - m
+            self.used_sto -= z
+            t -= z
+            tot[k] = t
+            if t <= m:
+                del sto[k]
+                del mid[k]
+            if t <= 0:
+                del tot[k]
+                self.owner.pop(k, None)
+                self.dev.pop(k, None)
 
     def _evict_dev(self, now_s: float) -> None:
         dev, host, pins = self.dev, self.host, self.pin_until

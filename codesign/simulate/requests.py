@@ -25,6 +25,7 @@ COLUMNS = (
     "host_tok",
     "pf_left",
     "pf_done",
+    "sto_tok",
 )
 # positions in a row (the order of COLUMNS)
 (
@@ -41,6 +42,7 @@ COLUMNS = (
     HOST_TOK,  # of which loaded from host memory
     PF_LEFT,  # prefill tokens still to compute
     PF_DONE,  # tokens in the KV cache before the next chunk
+    STO_TOK,  # of the prefix-hit tokens, loaded from the node's NVMe storage
 ) = range(len(COLUMNS))
 
 
@@ -64,6 +66,7 @@ class Requests:
         cached: int = 0,
         host_tok: int = 0,
         pf_left: int = 0,
+        sto_tok: int = 0,
     ) -> int:
         """Append a request (``pf_done`` starts at ``cached``); returns its id."""
         rows = self.rows
@@ -82,6 +85,7 @@ class Requests:
                 host_tok,
                 pf_left,
                 cached,
+                sto_tok,
             ]
         )
         return len(rows) - 1

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
 
 def route(
     part: Part, keys: list[int], lens: list[int], n_in: int, owner: int, bs: int
-) -> tuple[Worker, int, int]:
-    """(worker, device blocks hit, host blocks hit). ``kv_aware`` takes the worker with the
+) -> tuple[Worker, int, int, int]:
+    """(worker, device, host and storage blocks hit). ``kv_aware`` takes the worker with the
     least uncached prompt tokens plus queued work (``Worker.load_tokens``), the first of
     equals."""
     ws = part.workers
@@ -40,44 +40,46 @@ def route(
 
 def kv_aware_one(
     part: Part, k0: int, n0: int, n_in: int, owner: int, bs: int
-) -> tuple[Worker, int, int]:
+) -> tuple[Worker, int, int, int]:
     """``kv_aware`` for a prompt of one run (key ``k0``, ``n0`` blocks) on two or more
     workers: ``_kv_aware`` with ``RunCache.lookup``'s one-run path inline."""
     best = INF  # every cost is finite: the first worker is taken, then strictly cheaper ones
     ws = part.workers
-    best_w, best_d, best_h = ws[0], 0, 0
+    best_w, best_d, best_h, best_s = ws[0], 0, 0, 0
     miss = n_in if n_in > 0 else 0
-    for x, tot_get, dev_get in part.kv_index:
+    for x, tot_get, dev_get, mid in part.kv_index:
         t = tot_get(k0, 0)
         if t:
             d = dev_get(k0, 0)
+            m = mid.get(k0, t) if mid else t
             if t >= n0:
                 if d > n0:
                     d = n0
-                h = n0 - d
-            else:
-                h = t - d
-            hit = (d + h) * bs
+                if m > n0:
+                    m = n0
+                t = n0
+            h, s = m - d, t - m
+            hit = t * bs
             cost = n_in - (n_in if n_in < hit else hit) + (x.pending_pf_tokens + 0.02 * x.kv_used)
             if cost < best:
-                best, best_w, best_d, best_h = cost, x, d, h
+                best, best_w, best_d, best_h, best_s = cost, x, d, h, s
         else:
             cost = miss + (x.pending_pf_tokens + 0.02 * x.kv_used)
             if cost < best:
-                best, best_w, best_d, best_h = cost, x, 0, 0
-    if best_d + best_h == 0:  # a miss everywhere: keep the session's cache in one place
-        return _home_unless_busy(ws, owner, best_w, n_in), 0, 0
-    return best_w, best_d, best_h
+                best, best_w, best_d, best_h, best_s = cost, x, 0, 0, 0
+    if best_d + best_h + best_s == 0:  # a miss everywhere: keep the session's cache in one place
+        return _home_unless_busy(ws, owner, best_w, n_in), 0, 0, 0
+    return best_w, best_d, best_h, best_s
 
 
 def _kv_aware(
     part: Part, ws: list[Worker], keys: list[int], lens: list[int], n_in: int, owner: int, bs: int
-) -> tuple[Worker, int, int]:
+) -> tuple[Worker, int, int, int]:
     """The worker with the least uncached prompt tokens + queued work; when no
     worker holds any of the prompt, the session's home worker (as ``session_affinity``)
     unless its queue is longer than the least loaded one's by more than the prompt."""
     best = INF  # every cost is finite: the first worker is taken, then strictly cheaper ones
-    best_w, best_d, best_h = ws[0], 0, 0
+    best_w, best_d, best_h, best_s = ws[0], 0, 0, 0
     miss = n_in if n_in > 0 else 0
     if not keys:  # nothing cached can match
         for x in ws:
@@ -86,22 +88,22 @@ def _kv_aware(
                 best, best_w = cost, x
     else:
         k0 = keys[0]
-        for x, tot_get, _ in part.kv_index:
+        for x, tot_get, _, _ in part.kv_index:
             if tot_get(k0, 0):
-                d, h = x.cache.lookup(keys, lens)  # type: ignore[union-attr]
-                hit = (d + h) * bs
+                d, h, s = x.cache.lookup(keys, lens)  # type: ignore[union-attr]
+                hit = (d + h + s) * bs
                 cost = (
                     n_in - (n_in if n_in < hit else hit) + (x.pending_pf_tokens + 0.02 * x.kv_used)
                 )
                 if cost < best:
-                    best, best_w, best_d, best_h = cost, x, d, h
+                    best, best_w, best_d, best_h, best_s = cost, x, d, h, s
             else:  # the first run is not cached: no hit (RunCache.lookup's answer)
                 cost = miss + (x.pending_pf_tokens + 0.02 * x.kv_used)
                 if cost < best:
-                    best, best_w, best_d, best_h = cost, x, 0, 0
-    if best_d + best_h == 0:  # a miss everywhere: keep the session's cache in one place
-        return _home_unless_busy(ws, owner, best_w, n_in), 0, 0
-    return best_w, best_d, best_h
+                    best, best_w, best_d, best_h, best_s = cost, x, 0, 0, 0
+    if best_d + best_h + best_s == 0:  # a miss everywhere: keep the session's cache in one place
+        return _home_unless_busy(ws, owner, best_w, n_in), 0, 0, 0
+    return best_w, best_d, best_h, best_s
 
 
 def _home_unless_busy(ws: list[Worker], owner: int, least: Worker, n_in: int) -> Worker:

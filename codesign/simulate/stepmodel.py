@@ -92,11 +92,14 @@ class PoolModel:
     # prefills run as steps of their own while the decoding sequences wait (SGLang's
     # scheduler; ``perf.engine.PREFILL_OWN_BATCH``); else chunks ride the decode steps
     prefill_pauses_decode: bool = False
+    # KV on the node's NVMe per worker and the time to read one token of it
+    storage_tokens_per_worker: int = 0
+    storage_kv_s_per_token: float = 0.0
     # derived (the fields above are not changed after construction):
     # a decode-only step without speculation less its attention, by sequences
     dec_base_s: list[float] = field(init=False, repr=False, compare=False)
     pf_last: tuple[int, int] = field(init=False, repr=False, compare=False)  # last cells
-    _chunk_memo: dict[tuple[int, int, float], float] = field(
+    _chunk_memo: dict[tuple[int, int, float, float], float] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -159,13 +162,17 @@ class PoolModel:
         pf_attn_s: float = 0.0,
         pf_seqs: int = 0,
         host_tokens: float = 0.0,
+        storage_tokens: float = 0.0,
     ) -> float:
         """One engine step of one DP rank: ``n_dec`` decoding sequences at mean context
         ``ctx_mean``, ``n_pf`` prefill tokens of ``pf_seqs`` sequences whose attention
-        takes ``pf_attn_s``, ``host_tokens`` cached tokens loaded from host memory."""
+        takes ``pf_attn_s``, ``host_tokens`` cached tokens loaded from host memory and
+        ``storage_tokens`` from the node's NVMe."""
         t = self.fixed_s + pf_attn_s
         if host_tokens > 0:
             t += host_tokens * self.host_kv_s_per_token
+        if storage_tokens > 0:
+            t += storage_tokens * self.storage_kv_s_per_token
         if n_dec:
             x = ctx_mean / CTX_STEP_TOKENS  # decode_attn_s, inline
             i = int(x)
@@ -206,18 +213,22 @@ class PoolModel:
         t = base[n_dec] + n_dec * (d[i] + (d[i + 1] - d[i]) * (x - i))
         return t if t > self.eager_floor_s else self.eager_floor_s
 
-    def chunk_step_s(self, c: int, done: int, host_tokens: float) -> float:
+    def chunk_step_s(
+        self, c: int, done: int, host_tokens: float, storage_tokens: float = 0.0
+    ) -> float:
         """A step with one prefill chunk (``c`` tokens after ``done``, ``host_tokens``
-        loaded from host memory) and no decoding sequences: ``step_s`` with the loads
-        ``Worker`` gives it, remembered by its arguments (a pure function of them)."""
-        key = (c, done, host_tokens)
+        loaded from host memory and ``storage_tokens`` from NVMe) and no decoding
+        sequences: ``step_s`` with the loads ``Worker`` gives it, remembered by its
+        arguments (a pure function of them)."""
+        key = (c, done, host_tokens, storage_tokens)
         memo = self._chunk_memo
         dt = memo.get(key)
         if dt is None:
             dp = self.dp
             even = -(-c // dp)
             attn = 0.0 + self.prefill_attn_s(c, done)
-            dt = self.step_s(0, 0.0, c if c > even else even, attn, -(-1 // dp), host_tokens)
+            n_pf = c if c > even else even
+            dt = self.step_s(0, 0.0, n_pf, attn, -(-1 // dp), host_tokens, storage_tokens)
             if len(memo) >= CHUNK_MEMO_SIZE:
                 memo.clear()
             memo[key] = dt
@@ -273,6 +284,7 @@ def build_pool_model(
     spec_alpha: float = 0.0,
     max_context_tokens: int = 262_144,
     eager: bool = False,
+    storage_gb_per_worker: float = 0.0,
 ) -> PoolModel:
     """Tabulate the step model for one pool (raises SpecError for impossible pools)."""
     arch = load_model(model)
@@ -301,6 +313,12 @@ def build_pool_model(
         raise SpecError(
             f"kv_tiers.host_gb_per_worker={host_gb_per_worker:g} exceeds the {host_cap_gb:.0f} "
             f"GB of host memory a worker has on {system.name}"
+        )
+    storage_cap_gb = system.storage_kv_gb_per_chip * float(lay.gpus[0])
+    if storage_gb_per_worker > storage_cap_gb + 1e-6:
+        raise SpecError(
+            f"kv_tiers.storage_gb_per_worker={storage_gb_per_worker:g} exceeds the "
+            f"{storage_cap_gb:.0f} GB of NVMe a worker has on {system.name}"
         )
     eff = efficiency(calib, hw, [engine])  # GPU time; an eager step's floor is applied per step
     eager_eff = efficiency(calib, hw, [engine], True) if eager else None
@@ -340,6 +358,7 @@ def build_pool_model(
         eager_floor_s=floor_s,
         kv_out_halves=2 if engine in RESERVES_MAX_TOKENS else 1,
         prefill_pauses_decode=engine in PREFILL_OWN_BATCH,
+        storage_tokens_per_worker=int(storage_gb_per_worker * 1e9 / max(kv_bpt, 1e-9)),
         **tables,
     )
 
@@ -349,8 +368,9 @@ def _tables(
 ) -> dict:
     """Component tables from ``step_time`` (see the module docstring)."""
 
-    def run(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host=0.0) -> dict[str, np.ndarray]:
-        return step_time(prof, hw, lay, make_load(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host), nb, eff)
+    def run(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host=0.0, sto=0.0) -> dict[str, np.ndarray]:
+        load = make_load(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host, sto)
+        return step_time(prof, hw, lay, load, nb, eff)
 
     n_tok = chunk + max_seqs * (spec_k + 1) + 2
     tok = np.arange(n_tok, dtype=np.float64)
@@ -366,10 +386,12 @@ def _tables(
     nn, bb = np.meshgrid(new.astype(np.float64), before.astype(np.float64))
     pf = run(0, 0, nn.ravel(), bb.ravel(), np.where(nn.ravel() > 0, 1.0, 0.0))["attn_prefill"]
     host = run(0, 0, 0, 0, 0, 1e6)["kv_load"]
+    sto = run(0, 0, 0, 0, 0, 0.0, 1e6)["kv_load"]
     return {
         "tok_s": tok_s.tolist(),
         "head_s": head_s.tolist(),
         "dec_attn_s": dec.tolist(),
         "pf_attn_s": pf.reshape(nn.shape).tolist(),
         "host_kv_s_per_token": float(host[0]) / 1e6,
+        "storage_kv_s_per_token": float(sto[0]) / 1e6,
     }

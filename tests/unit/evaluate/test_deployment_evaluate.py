@@ -49,7 +49,7 @@ def test_yaml_round_trip_and_defaults() -> None:
         ("model: [unclosed", "not valid YAML"),
         (
             "model: m\npools: [{role: agg, system: gb200}]\nkv_tiers: {storage_tb: 2}",
-            "storage KV tier is not modelled yet",
+            r"shared \(networked\) storage KV tier is not modelled",
         ),
     ],
 )

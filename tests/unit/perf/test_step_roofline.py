@@ -77,6 +77,7 @@ def hw(n: int = 1, bw: float = 1e12, peak: float = 1e15) -> HwVec:
         so_bw=a(50e9),
         so_lat=a(5e-6),
         host_bw=a(63e9),
+        storage_bw=a(6.25e9),
     )
 
 
@@ -278,3 +279,24 @@ def test_host_memory_prefix_hits_are_loaded_over_the_host_link_by_hand() -> None
         n_dec=one(0), ctx_dec=one(0), n_pf=one(100), ctx_pf=one(9900), pf_seqs=one(1)
     )
     assert step_time(prof, hw(), LAY1, no_host, BF16, eff())["kv_load"][0] == 0
+
+
+def test_storage_prefix_hits_are_read_at_the_drives_bandwidth_by_hand() -> None:
+    """A node's NVMe tier: 8 Gen4 drives at ~6.25 GB/s each shared by 8 chips give each
+    chip 6.25 GB/s; 4,000 host tokens and 6,000 storage tokens load one after the other."""
+    prof = profile()
+    load = StepLoad(
+        n_dec=one(0),
+        ctx_dec=one(0),
+        n_pf=one(100),
+        ctx_pf=one(9900),
+        pf_seqs=one(1),
+        host_kv_tokens=one(4000),
+        storage_kv_tokens=one(6000),
+    )
+    t = step_time(prof, hw(), LAY1, load, BF16, eff())
+    per_token = 2 * 512 * 2  # bytes: 2 layers x 512 elements x 2 bytes
+    expected = 4000 * per_token / 55.6e9 + 6000 * per_token / 6.25e9
+    assert t["kv_load"][0] == pytest.approx(expected)
+    # the drives bound it: ten times the host link's time per token
+    assert 6000 * per_token / 6.25e9 > 5 * 6000 * per_token / 55.6e9
