@@ -98,6 +98,24 @@ def host_gb_per_rank(dep: Deployment, pool: Pool) -> float:
     return dep.kv_tiers.host_gb_per_worker / gpus_per_worker(pool)
 
 
+# where the exports put the NVMe KV tier's files: a directory on the node's local drives
+# (the evaluator reads them at the system's NVMe bandwidth); mount or create it there
+NVME_KV_DIR = "/mnt/nvme/kv-cache"
+
+
+def storage_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:
+    """The NVMe KV tier per GPU rank of a main-model pool (sub-agent pools have none, as
+    the evaluator and simulator model them)."""
+    if group.name != "main":
+        return 0.0
+    return dep.kv_tiers.storage_gb_per_worker / gpus_per_worker(pool)
+
+
+def env_lines(env: dict[str, str]) -> str:
+    """``export NAME=value`` lines for a launch script (before its one command)."""
+    return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())
+
+
 def fp8_kv(precision: DeploymentPrecision) -> bool:
     return precision.kv.startswith("fp8")
 

@@ -14,7 +14,7 @@ from codesign.errors import CodesignError
 from codesign.export.argdefs import argdefs, command_argv, flag_names
 from codesign.export.base import ExportResult
 
-K8S_KEYS = {"volumes", "volumeMounts", "mountPath", "configMap", "data"}
+K8S_KEYS = {"volumes", "volumeMounts", "mountPath", "configMap", "data", "hostPath", "path"}
 
 
 class ArgdefMismatch(CodesignError):
@@ -22,8 +22,8 @@ class ArgdefMismatch(CodesignError):
 
 
 def script_argv(text: str) -> list[str]:
-    """The command of a one-command script (comment lines dropped)."""
-    body = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    """The command of a one-command script (comment and ``export`` lines dropped)."""
+    body = "\n".join(line for line in text.splitlines() if not line.startswith(("#", "export ")))
     return command_argv(body)
 
 

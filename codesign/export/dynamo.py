@@ -11,6 +11,7 @@ import yaml
 from codesign.deployment import Deployment, Pool
 from codesign.export.argdefs import argdefs, default_version
 from codesign.export.base import (
+    NVME_KV_DIR,
     ExportResult,
     Group,
     check_expressible,
@@ -18,10 +19,11 @@ from codesign.export.base import (
     groups,
     pool_label,
     register,
+    storage_gb_per_rank,
 )
-from codesign.export.sglang import sglang_server_args
+from codesign.export.sglang import sglang_env, sglang_server_args
 from codesign.export.trtllm import dump_yaml, llm_api_options
-from codesign.export.vllm import vllm_engine_args
+from codesign.export.vllm import vllm_engine_args, vllm_env
 
 ROUTER_MODE = {"kv_aware": "kv", "round_robin": "round-robin", "session_affinity": "round-robin"}
 IMAGE = {"vllm": "vllm-runtime", "sglang": "sglang-runtime", "trtllm": "tensorrtllm-runtime"}
@@ -58,11 +60,20 @@ def _service(dep: Deployment, group: Group, pool: Pool, version: str) -> tuple[d
         "resources": {"requests": {"gpu": gpus}, "limits": {"gpu": gpus}},
         "extraPodSpec": {"mainContainer": container},
     }
+    mounts: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
     if dep.engine == "trtllm":
-        container["volumeMounts"] = [{"name": "engine-configs", "mountPath": CONFIG_DIR}]
-        spec["extraPodSpec"]["volumes"] = [
-            {"name": "engine-configs", "configMap": {"name": "engine-configs"}}
-        ]
+        mounts.append({"name": "engine-configs", "mountPath": CONFIG_DIR})
+        volumes.append({"name": "engine-configs", "configMap": {"name": "engine-configs"}})
+    if storage_gb_per_rank(dep, group, pool) > 0:  # the node's NVMe, for the KV tier
+        mounts.append({"name": "nvme-kv-cache", "mountPath": NVME_KV_DIR})
+        volumes.append({"name": "nvme-kv-cache", "hostPath": {"path": NVME_KV_DIR}})
+        env = {"vllm": vllm_env, "sglang": sglang_env}.get(dep.engine)
+        if env is not None:
+            spec["envs"] = [{"name": k, "value": v} for k, v in env(dep, group, pool).items()]
+    if mounts:
+        container["volumeMounts"] = mounts
+        spec["extraPodSpec"]["volumes"] = volumes
     return spec, notes
 
 
@@ -133,10 +144,10 @@ class DynamoExporter:
             res.files["engine-configs-configmap.yaml"] = yaml.safe_dump(cm, sort_keys=False)
         if dep.router == "session_affinity":
             res.notes.append("router session_affinity: exported as round-robin (not mapped)")
-        if dep.kv_tiers.host_gb_per_worker > 0:
+        if dep.kv_tiers.host_gb_per_worker > 0 or dep.kv_tiers.storage_gb_per_worker > 0:
             res.notes.append(
-                "host KV offload uses the engine's own flags; KVBM settings are not in the "
-                "recorded Dynamo argument names"
+                "host and NVMe KV tiers use the engine's own settings; KVBM settings are not "
+                "in the recorded Dynamo argument names"
             )
         if dep.engine != "vllm":
             res.notes.append(f"image {IMAGE[dep.engine]}:{version} name not verified")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from codesign.deployment import Deployment, Pool
 from codesign.export.base import (
+    NVME_KV_DIR,
     ExportResult,
     Group,
+    env_lines,
     fp8_kv,
     groups,
     host_gb_per_rank,
@@ -15,6 +17,7 @@ from codesign.export.base import (
     register,
     shell_line,
     start_engine_export,
+    storage_gb_per_rank,
 )
 
 
@@ -62,7 +65,33 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
             f"{dep.kv_tiers.host_gb_per_worker:g} GB per worker / "
             f"{par.tp * par.dp * par.pp} ranks = {gb} GB"
         )
+    if storage_gb_per_rank(dep, group, pool) > 0:
+        if dep.kv_tiers.host_gb_per_worker <= 0:
+            argv.append("--enable-hierarchical-cache")
+            notes.append(
+                f"{pool_label(group, pool)}: HiCache stages its storage tier through host "
+                "memory; with no host_gb_per_worker SGLang sizes that with its "
+                "--hicache-ratio default"
+            )
+        argv += ["--hicache-storage-backend", "file"]
+        notes.append(
+            f"{pool_label(group, pool)}: the NVMe tier is HiCache's file backend in "
+            f"{NVME_KV_DIR} (SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR); "
+            "SGLANG_HICACHE_FILE_BACKEND_MAX_SIZE caps it per rank only in SGLang versions "
+            "whose file backend evicts (older ones grow it without bound)"
+        )
     return argv, notes
+
+
+def sglang_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
+    """Environment of an SGLang pool: the NVMe tier's directory and size per rank."""
+    gb = storage_gb_per_rank(dep, group, pool)
+    if gb <= 0:
+        return {}
+    return {
+        "SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR": NVME_KV_DIR,
+        "SGLANG_HICACHE_FILE_BACKEND_MAX_SIZE": f"{max(int(gb), 1)}G",
+    }
 
 
 class SglangExporter:
@@ -77,7 +106,8 @@ class SglangExporter:
                 label = pool_label(g, pool)
                 header = pool_header("SGLang", res.engine_version, label, g, pool)
                 argv = ["python", "-m", "sglang.launch_server", "--model-path", g.model, *args]
-                res.files[f"{label}.sh"] = header + shell_line(argv) + "\n"
+                env = env_lines(sglang_env(dep, g, pool))
+                res.files[f"{label}.sh"] = header + env + shell_line(argv) + "\n"
         if dep.mode == "disagg":
             res.notes.append("disaggregated: run the SGLang router in PD mode in front")
         return res

@@ -8,6 +8,7 @@ import yaml
 
 from codesign.deployment import Deployment, Pool
 from codesign.export.base import (
+    NVME_KV_DIR,
     ExportResult,
     Group,
     fp8_kv,
@@ -18,6 +19,7 @@ from codesign.export.base import (
     register,
     shell_line,
     start_engine_export,
+    storage_gb_per_rank,
 )
 
 
@@ -64,6 +66,16 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
         notes.append(note)
     if dep.kv_tiers.host_gb_per_worker > 0:  # host_cache_size is in bytes
         kv["host_cache_size"] = int(dep.kv_tiers.host_gb_per_worker * 1e9)
+    disk_gb = storage_gb_per_rank(dep, group, pool)
+    if disk_gb > 0:  # bytes per rank; read by KV cache manager v2 only
+        kv["disk_cache_size"] = int(disk_gb * 1e9)
+        kv["disk_cache_path"] = NVME_KV_DIR
+        kv["use_kv_cache_manager_v2"] = True
+        notes.append(
+            f"{pool_label(group, pool)}: the NVMe KV tier needs TRT-LLM's KV cache manager "
+            f"v2 (a prototype; PyTorch backend) and the directory {NVME_KV_DIR} to exist on "
+            "the node's drives before the server starts"
+        )
     opts["kv_cache_config"] = kv
     spec = dep.spec_decoding
     if group.name == "main" and spec.method != "none":

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from codesign.deployment import Deployment, Pool
 from codesign.export.base import (
+    NVME_KV_DIR,
+    ExportError,
     ExportResult,
     Group,
     compact_json,
+    env_lines,
     fp8_kv,
     groups,
+    host_gb_per_rank,
     kv_note,
     pool_header,
     pool_label,
     register,
     shell_line,
     start_engine_export,
+    storage_gb_per_rank,
 )
 
 GIB = 2**30
@@ -63,7 +68,23 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
             "--kv-transfer-config",
             compact_json({"kv_connector": "NixlConnector", "kv_role": "kv_both"}),
         ]
-    if dep.kv_tiers.host_gb_per_worker > 0:
+    if storage_gb_per_rank(dep, group, pool) > 0:
+        if group.disagg:
+            raise ExportError(
+                "vllm: a storage KV tier with disaggregated pools cannot be expressed: vLLM "
+                "takes one KV connector (NIXL moves the KV between the pools; the NVMe tier "
+                "needs LMCache's); drop kv_tiers.storage_gb_per_worker or use mode agg"
+            )
+        # LMCache holds the host and NVMe tiers (its environment: ``vllm_env``)
+        argv += [
+            "--kv-transfer-config",
+            compact_json({"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}),
+        ]
+        notes.append(
+            f"{pool_label(group, pool)}: LMCache keeps the host and NVMe KV tiers "
+            f"(LMCACHE_* sizes per rank, GB; files in {NVME_KV_DIR})"
+        )
+    elif dep.kv_tiers.host_gb_per_worker > 0:
         gib = dep.kv_tiers.host_gb_per_worker * 1e9 / GIB
         argv += ["--kv-offloading-size", f"{gib:.1f}", "--kv-offloading-backend", "native"]
         if group.disagg:
@@ -72,6 +93,19 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
                 "vLLM version combines --kv-offloading-size with --kv-transfer-config"
             )
     return argv, notes
+
+
+def vllm_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
+    """Environment of a vLLM pool: LMCache's CPU and local-disk tiers per rank (GB)."""
+    gb = storage_gb_per_rank(dep, group, pool)
+    if gb <= 0:
+        return {}
+    env = {"LMCACHE_LOCAL_CPU": "True"}
+    if dep.kv_tiers.host_gb_per_worker > 0:
+        env["LMCACHE_MAX_LOCAL_CPU_SIZE"] = f"{host_gb_per_rank(dep, pool):g}"
+    env["LMCACHE_LOCAL_DISK"] = f"file://{NVME_KV_DIR}/"
+    env["LMCACHE_MAX_LOCAL_DISK_SIZE"] = f"{gb:g}"
+    return env
 
 
 class VllmExporter:
@@ -86,7 +120,8 @@ class VllmExporter:
                 label = pool_label(g, pool)
                 header = pool_header("vLLM", res.engine_version, label, g, pool)
                 cmd = shell_line(["vllm", "serve", g.model, *args])
-                res.files[f"{label}.sh"] = header + cmd + "\n"
+                env = env_lines(vllm_env(dep, g, pool))
+                res.files[f"{label}.sh"] = header + env + cmd + "\n"
         if dep.mode == "disagg":
             res.notes.append(
                 "disaggregated: prefill and decode instances exchange KV over NIXL; a P/D-aware "

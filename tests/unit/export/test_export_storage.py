@@ -1,0 +1,99 @@
+"""The node's NVMe KV tier in each engine's own terms, per GPU rank: TRT-LLM's
+``disk_cache_size`` (bytes), SGLang HiCache's file backend (environment), vLLM through
+LMCache's local disk (environment, GB); Dynamo carries them with a hostPath mount."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from codesign.deployment import Deployment
+from codesign.export import FORMATS, export
+from codesign.export.base import NVME_KV_DIR, ExportError
+from codesign.export.check import check_result, script_argv
+
+EXAMPLES = Path(__file__).parents[3] / "examples"
+AGG = EXAMPLES / "deployment-r1-gb200-agg.yaml"  # 8 GPUs per worker, 200 GB host
+DISAGG = EXAMPLES / "deployment-r1-disagg-subagents.yaml"
+
+
+def dep(path: Path, engine: str, storage_gb: float = 4000.0) -> Deployment:
+    d = Deployment.from_file(path)
+    tiers = d.kv_tiers.model_copy(update={"storage_gb_per_worker": storage_gb})
+    return d.model_copy(update={"engine": engine, "kv_tiers": tiers})
+
+
+def env_of(script: str) -> dict[str, str]:
+    lines = [ln[len("export ") :] for ln in script.splitlines() if ln.startswith("export ")]
+    return dict(ln.split("=", 1) for ln in lines)
+
+
+def value(argv: list[str], flag: str) -> str:
+    return argv[argv.index(flag) + 1]
+
+
+@pytest.mark.parametrize(
+    ("engine", "fmt"),
+    [(e, f) for e in ("vllm", "sglang", "trtllm") for f in FORMATS if f in ("dynamo", e)],
+)
+def test_storage_exports_use_recorded_names(engine: str, fmt: str) -> None:
+    check_result(export(dep(AGG, engine), fmt))
+
+
+def test_storage_per_engine_per_rank() -> None:
+    # 4,000 GB per worker of 8 GPUs: 500 GB per rank
+    t = yaml.safe_load(export(dep(AGG, "trtllm"), "trtllm").files["agg.llm_api.yaml"])
+    kv = t["kv_cache_config"]
+    assert kv["disk_cache_size"] == 500 * 10**9 and kv["disk_cache_path"] == NVME_KV_DIR
+    assert kv["use_kv_cache_manager_v2"] is True
+    s = export(dep(AGG, "sglang"), "sglang").files["agg.sh"]
+    argv = script_argv(s)
+    assert value(argv, "--hicache-storage-backend") == "file"
+    assert argv.count("--enable-hierarchical-cache") == 1
+    assert env_of(s) == {
+        "SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR": NVME_KV_DIR,
+        "SGLANG_HICACHE_FILE_BACKEND_MAX_SIZE": "500G",
+    }
+    v = export(dep(AGG, "vllm"), "vllm").files["agg.sh"]
+    argv = script_argv(v)
+    assert json.loads(value(argv, "--kv-transfer-config"))["kv_connector"] == "LMCacheConnectorV1"
+    assert "--kv-offloading-size" not in argv  # LMCache holds the host tier too
+    assert env_of(v) == {
+        "LMCACHE_LOCAL_CPU": "True",
+        "LMCACHE_MAX_LOCAL_CPU_SIZE": "25",
+        "LMCACHE_LOCAL_DISK": f"file://{NVME_KV_DIR}/",
+        "LMCACHE_MAX_LOCAL_DISK_SIZE": "500",
+    }
+    # without a storage tier nothing of it is written
+    plain = export(dep(AGG, "vllm", 0.0), "vllm").files["agg.sh"]
+    assert "LMCACHE" not in plain and "--kv-offloading-size" in plain
+
+
+def test_dynamo_mounts_the_drives_and_sets_the_environment() -> None:
+    res = export(dep(AGG, "sglang"), "dynamo")
+    svc = yaml.safe_load(res.files["dynamo-graph-deployment.yaml"])["spec"]["services"]["agg"]
+    assert {"name": "SGLANG_HICACHE_FILE_BACKEND_MAX_SIZE", "value": "500G"} in svc["envs"]
+    pod = svc["extraPodSpec"]
+    assert pod["volumes"] == [{"name": "nvme-kv-cache", "hostPath": {"path": NVME_KV_DIR}}]
+    assert pod["mainContainer"]["volumeMounts"] == [
+        {"name": "nvme-kv-cache", "mountPath": NVME_KV_DIR}
+    ]
+    assert (
+        "Frontend" in yaml.safe_load(res.files["dynamo-graph-deployment.yaml"])["spec"]["services"]
+    )
+
+
+def test_sub_agent_pools_get_no_storage_tier() -> None:
+    res = export(dep(DISAGG, "trtllm"), "trtllm")
+    sub = yaml.safe_load(res.files["subagent-agg.llm_api.yaml"])["kv_cache_config"]
+    assert "disk_cache_size" not in sub
+    main = yaml.safe_load(res.files["decode.llm_api.yaml"])["kv_cache_config"]
+    assert main["disk_cache_size"] == 500 * 10**9
+
+
+def test_vllm_disagg_with_storage_is_refused() -> None:
+    with pytest.raises(ExportError, match="takes one KV connector"):
+        export(dep(DISAGG, "vllm"), "vllm")
