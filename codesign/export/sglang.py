@@ -78,7 +78,8 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
             f"{pool_label(group, pool)}: the NVMe tier is HiCache's file backend in "
             f"{NVME_KV_DIR} (SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR); "
             "SGLANG_HICACHE_FILE_BACKEND_MAX_SIZE caps it per rank only in SGLang versions "
-            "whose file backend evicts (older ones grow it without bound)"
+            "whose file backend evicts (older ones grow it without bound); these environment "
+            "names are not checked against recorded argument names"
         )
     return argv, notes
 

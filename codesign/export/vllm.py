@@ -82,7 +82,8 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
         ]
         notes.append(
             f"{pool_label(group, pool)}: LMCache keeps the host and NVMe KV tiers "
-            f"(LMCACHE_* sizes per rank, GB; files in {NVME_KV_DIR})"
+            f"(LMCACHE_* sizes per rank, GB; files in {NVME_KV_DIR}); LMCache's environment "
+            "names are from its documentation, not checked against recorded argument names"
         )
     elif dep.kv_tiers.host_gb_per_worker > 0:
         gib = dep.kv_tiers.host_gb_per_worker * 1e9 / GIB
