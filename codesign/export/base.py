@@ -104,9 +104,11 @@ NVME_KV_DIR = "/mnt/nvme/kv-cache"
 
 
 def storage_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:
-    """The NVMe KV tier per GPU rank of a main-model pool (sub-agent pools have none, as
-    the evaluator and simulator model them)."""
-    if group.name != "main":
+    """The NVMe KV tier per GPU rank of the pool that holds the main model's prefix caches,
+    as the evaluator and simulator place it: the agg pool, or in disagg the decode pool
+    (its workers keep the sessions' KV and bound the tier by their node's drives); a
+    prefill pool and the sub-agent pools get none."""
+    if group.name != "main" or pool.role == "prefill":
         return 0.0
     return dep.kv_tiers.storage_gb_per_worker / gpus_per_worker(pool)
 

@@ -91,7 +91,7 @@ def sglang_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
         return {}
     return {
         "SGLANG_HICACHE_FILE_BACKEND_STORAGE_DIR": NVME_KV_DIR,
-        "SGLANG_HICACHE_FILE_BACKEND_MAX_SIZE": f"{max(int(gb), 1)}G",
+        "SGLANG_HICACHE_FILE_BACKEND_MAX_SIZE": f"{max(round(gb), 1)}G",
     }
 
 

@@ -80,6 +80,12 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
             "--kv-transfer-config",
             compact_json({"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}),
         ]
+        if dep.kv_tiers.host_gb_per_worker <= 0:
+            notes.append(
+                f"{pool_label(group, pool)}: LMCache stages NVMe reads through host memory; "
+                "with no host_gb_per_worker its CPU buffer keeps LMCache's default size, "
+                "a host tier the evaluation did not count"
+            )
         notes.append(
             f"{pool_label(group, pool)}: LMCache keeps the host and NVMe KV tiers "
             f"(LMCACHE_* sizes per rank, GB; files in {NVME_KV_DIR}); LMCache's environment "
@@ -101,6 +107,8 @@ def vllm_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
     gb = storage_gb_per_rank(dep, group, pool)
     if gb <= 0:
         return {}
+    # LMCache stages disk reads through its CPU buffer; without a host tier in the
+    # deployment its default size applies (``vllm_engine_args`` notes it)
     env = {"LMCACHE_LOCAL_CPU": "True"}
     if dep.kv_tiers.host_gb_per_worker > 0:
         env["LMCACHE_MAX_LOCAL_CPU_SIZE"] = f"{host_gb_per_rank(dep, pool):g}"

@@ -156,6 +156,8 @@ def deployment_summary(p: dict[str, Any]) -> str:
         parts.append(f"spec {params['spec']}")
     if params.get("host", "none") != "none":
         parts.append(f"KV host tier {params['host']}")
+    if params.get("storage", "none") != "none":
+        parts.append(f"KV NVMe tier {params['storage']}")
     return ", ".join(parts)
 
 

@@ -38,7 +38,7 @@ COLUMNS = (
     T_FINISH,
     N_IN,
     N_OUT,
-    CACHED,  # prefix-hit tokens (device + host)
+    CACHED,  # prefix-hit tokens (device + host + storage)
     HOST_TOK,  # of which loaded from host memory
     PF_LEFT,  # prefill tokens still to compute
     PF_DONE,  # tokens in the KV cache before the next chunk

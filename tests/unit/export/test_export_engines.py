@@ -75,7 +75,8 @@ def test_host_kv_tier_per_engine() -> None:
     s = script_argv(export(dep(AGG), "sglang").files["agg.sh"])
     assert "--enable-hierarchical-cache" in s and value(s, "--hicache-size") == "25"  # GB/rank
     t = yaml.safe_load(export(dep(AGG), "trtllm").files["agg.llm_api.yaml"])
-    assert t["kv_cache_config"]["host_cache_size"] == 200 * 10**9  # bytes
+    # bytes per rank (each rank's KV cache manager takes its own host pool): 200 GB / 8
+    assert t["kv_cache_config"]["host_cache_size"] == 25 * 10**9
     assert t["kv_cache_config"]["dtype"] == "fp8"
 
 

@@ -86,12 +86,15 @@ def test_dynamo_mounts_the_drives_and_sets_the_environment() -> None:
     )
 
 
-def test_sub_agent_pools_get_no_storage_tier() -> None:
+def test_only_the_pool_holding_the_prefix_caches_gets_the_tier() -> None:
+    """Disagg: the decode workers hold the sessions' KV (the evaluator and simulator bound
+    the tier by their nodes' drives); the prefill and sub-agent pools get none."""
     res = export(dep(DISAGG, "trtllm"), "trtllm")
-    sub = yaml.safe_load(res.files["subagent-agg.llm_api.yaml"])["kv_cache_config"]
-    assert "disk_cache_size" not in sub
+    for pool in ("subagent-agg", "prefill"):
+        kv = yaml.safe_load(res.files[f"{pool}.llm_api.yaml"])["kv_cache_config"]
+        assert "disk_cache_size" not in kv, pool
     main = yaml.safe_load(res.files["decode.llm_api.yaml"])["kv_cache_config"]
-    assert main["disk_cache_size"] == 500 * 10**9
+    assert main["disk_cache_size"] == 500 * 10**9  # decode: tp1 x dp8, 8 GPUs
 
 
 def test_vllm_disagg_with_storage_is_refused() -> None:

@@ -283,3 +283,34 @@ def test_a_disagg_decode_worker_runs_no_more_sequences_than_its_kv_holds(shared_
     # an HBM decode pool holds all 16: unchanged by the KV bound
     hbm = estimate(base.model_copy(update={"decode_system": "h100_sxm"}))
     assert hbm["decode_batch_per_rank"] == 16.0 and hbm["kv_slots_per_rank"] >= 16
+
+
+def test_nvme_hits_cost_their_read_time_by_hand(shared_dir) -> None:
+    """DeepSeek-R1 on 8 GB200s, 95,000 cached tokens. MLA keeps one 576-element latent per
+    token and layer, FP8: 61 x 576 = 35,136 bytes per token, replicated on every rank. A
+    GB200 tray's 4 NVMe drives (25 GB/s) give each of its 4 chips 6.25 GB/s, so reading
+    them all adds 95,000 x 35,136 / 6.25e9 = 0.534 s to the prefill, in the estimate and in
+    its breakdown alike."""
+    base = EstimateRequest(
+        model="deepseek-ai/DeepSeek-R1",
+        system="gb200",
+        tp=8,
+        batch=1,
+        isl=100_000,
+        osl=200,
+        gemm_precision="nvfp4",
+        prefix_hit=0.95,
+        breakdown=True,
+    )
+    hbm = estimate(base)
+    nvme = estimate(base.model_copy(update={"storage_share": 1.0}))
+    read_s = 95_000 * 61 * 576 / 6.25e9
+    load = nvme["breakdown"]["prefill"]["kv_load"] - hbm["breakdown"]["prefill"].get("kv_load", 0)
+    assert load == pytest.approx(read_s * 1e3, rel=0.01)
+    assert nvme["ttft_ms"] - hbm["ttft_ms"] == pytest.approx(read_s * 1e3, rel=0.05)
+    res = runner.invoke(
+        app,
+        ["estimate", "-m", "Qwen/Qwen3-32B", "-s", "tpu_v7", "--prefix-hit", "0.5",
+         "--storage-share", "0.5"],
+    )  # fmt: skip
+    assert res.exit_code == 2 and "no NVMe storage KV tier" in res.stderr
