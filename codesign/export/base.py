@@ -6,10 +6,13 @@ import json
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from codesign.deployment import Deployment, DeploymentPrecision, Pool
 from codesign.errors import SpecError
+
+if TYPE_CHECKING:
+    from hwmodels.system import System
 
 
 class ExportError(SpecError):
@@ -94,8 +97,29 @@ def gpus_per_worker(pool: Pool) -> int:
     return pool.parallel.tp * pool.parallel.dp * pool.parallel.pp
 
 
-def host_gb_per_rank(dep: Deployment, pool: Pool) -> float:
-    return dep.kv_tiers.host_gb_per_worker / gpus_per_worker(pool)
+def _tier_gb_per_rank(group: Group, pool: Pool, worker_gb: float, per_chip_gb: float) -> float:
+    """A KV tier of ``worker_gb`` per worker, per GPU rank of one of the main model's pools
+    (at most the chip's share of its node: a pool narrower than the one the evaluation
+    sized the tier on cannot take more). Sub-agent pools get none, as modelled. In disagg
+    both pools get it: the evaluation bounds the hits by the decode workers' capacity,
+    while the engines look prefixes up on the prefill workers."""
+    if group.name != "main" or worker_gb <= 0:
+        return 0.0
+    return min(worker_gb / gpus_per_worker(pool), per_chip_gb)
+
+
+def _system(pool: Pool) -> System:
+    from hwmodels.catalog import get_system
+    from hwmodels.derive import derive_system
+
+    s = get_system(pool.system)
+    return derive_system(s, set=pool.hardware) if pool.hardware else s
+
+
+def host_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:
+    """The host-memory KV tier per GPU rank (``_tier_gb_per_rank``)."""
+    cap = _system(pool).host_kv_gb_per_chip
+    return _tier_gb_per_rank(group, pool, dep.kv_tiers.host_gb_per_worker, cap)
 
 
 # where the exports put the NVMe KV tier's files: a directory on the node's local drives
@@ -104,13 +128,9 @@ NVME_KV_DIR = "/mnt/nvme/kv-cache"
 
 
 def storage_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:
-    """The NVMe KV tier per GPU rank of the pool that holds the main model's prefix caches,
-    as the evaluator and simulator place it: the agg pool, or in disagg the decode pool
-    (its workers keep the sessions' KV and bound the tier by their node's drives); a
-    prefill pool and the sub-agent pools get none."""
-    if group.name != "main" or pool.role == "prefill":
-        return 0.0
-    return dep.kv_tiers.storage_gb_per_worker / gpus_per_worker(pool)
+    """The node-NVMe KV tier per GPU rank (``_tier_gb_per_rank``)."""
+    cap = _system(pool).storage_kv_gb_per_chip
+    return _tier_gb_per_rank(group, pool, dep.kv_tiers.storage_gb_per_worker, cap)
 
 
 def env_lines(env: dict[str, str]) -> str:

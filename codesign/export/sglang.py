@@ -57,8 +57,9 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
             notes.append("eagle: replace EAGLE3_DRAFT_MODEL with the EAGLE-3 draft checkpoint")
     if group.disagg:
         argv += ["--disaggregation-mode", pool.role, "--disaggregation-transfer-backend", "nixl"]
-    if dep.kv_tiers.host_gb_per_worker > 0:
-        gb = max(1, int(host_gb_per_rank(dep, pool)))
+    host_gb = host_gb_per_rank(dep, group, pool)
+    if host_gb > 0:
+        gb = max(1, int(host_gb))
         argv += ["--enable-hierarchical-cache", "--hicache-size", str(gb)]
         notes.append(
             f"{pool_label(group, pool)}: --hicache-size is per rank: "
@@ -66,7 +67,7 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
             f"{par.tp * par.dp * par.pp} ranks = {gb} GB"
         )
     if storage_gb_per_rank(dep, group, pool) > 0:
-        if dep.kv_tiers.host_gb_per_worker <= 0:
+        if host_gb <= 0:
             argv.append("--enable-hierarchical-cache")
             notes.append(
                 f"{pool_label(group, pool)}: HiCache stages its storage tier through host "

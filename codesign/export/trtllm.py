@@ -65,10 +65,11 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
         kv["dtype"] = "fp8"
     elif note := kv_note(group.precision, "TRT-LLM"):
         notes.append(note)
-    if dep.kv_tiers.host_gb_per_worker > 0:
+    host_gb = host_gb_per_rank(dep, group, pool)
+    if host_gb > 0:
         # bytes per rank: every rank's KV cache manager takes its own host pool of this size
         # (KV cache manager v2 sizes a missing one from the RAM shared by the local ranks)
-        kv["host_cache_size"] = int(host_gb_per_rank(dep, pool) * 1e9)
+        kv["host_cache_size"] = int(host_gb * 1e9)
     disk_gb = storage_gb_per_rank(dep, group, pool)
     if disk_gb > 0:  # bytes per rank; read by KV cache manager v2 only
         kv["disk_cache_size"] = int(disk_gb * 1e9)

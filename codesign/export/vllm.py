@@ -11,6 +11,7 @@ from codesign.export.base import (
     compact_json,
     env_lines,
     fp8_kv,
+    gpus_per_worker,
     groups,
     host_gb_per_rank,
     kv_note,
@@ -80,7 +81,7 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
             "--kv-transfer-config",
             compact_json({"kv_connector": "LMCacheConnectorV1", "kv_role": "kv_both"}),
         ]
-        if dep.kv_tiers.host_gb_per_worker <= 0:
+        if host_gb_per_rank(dep, group, pool) <= 0:
             notes.append(
                 f"{pool_label(group, pool)}: LMCache stages NVMe reads through host memory; "
                 "with no host_gb_per_worker its CPU buffer keeps LMCache's default size, "
@@ -91,8 +92,8 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
             f"(LMCACHE_* sizes per rank, GB; files in {NVME_KV_DIR}); LMCache's environment "
             "names are from its documentation, not checked against recorded argument names"
         )
-    elif dep.kv_tiers.host_gb_per_worker > 0:
-        gib = dep.kv_tiers.host_gb_per_worker * 1e9 / GIB
+    elif host_gb_per_rank(dep, group, pool) > 0:  # summed over the worker's ranks
+        gib = host_gb_per_rank(dep, group, pool) * gpus_per_worker(pool) * 1e9 / GIB
         argv += ["--kv-offloading-size", f"{gib:.1f}", "--kv-offloading-backend", "native"]
         if group.disagg:
             notes.append(
@@ -110,8 +111,9 @@ def vllm_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
     # LMCache stages disk reads through its CPU buffer; without a host tier in the
     # deployment its default size applies (``vllm_engine_args`` notes it)
     env = {"LMCACHE_LOCAL_CPU": "True"}
-    if dep.kv_tiers.host_gb_per_worker > 0:
-        env["LMCACHE_MAX_LOCAL_CPU_SIZE"] = f"{host_gb_per_rank(dep, pool):g}"
+    host_gb = host_gb_per_rank(dep, group, pool)
+    if host_gb > 0:
+        env["LMCACHE_MAX_LOCAL_CPU_SIZE"] = f"{host_gb:g}"
     env["LMCACHE_LOCAL_DISK"] = f"file://{NVME_KV_DIR}/"
     env["LMCACHE_MAX_LOCAL_DISK_SIZE"] = f"{gb:g}"
     return env

@@ -86,15 +86,24 @@ def test_dynamo_mounts_the_drives_and_sets_the_environment() -> None:
     )
 
 
-def test_only_the_pool_holding_the_prefix_caches_gets_the_tier() -> None:
-    """Disagg: the decode workers hold the sessions' KV (the evaluator and simulator bound
-    the tier by their nodes' drives); the prefill and sub-agent pools get none."""
+def test_main_pools_get_the_tier_within_their_nodes_drives() -> None:
+    """Disagg: both main pools get the tier (the engines look prefixes up on the prefill
+    workers; the evaluation bounds the hits by the decode workers' capacity), sized per
+    rank of each pool; a pool narrower than the decode pool gets at most its chip's share
+    of the node's drives (GB200: 4 x 3.84 TB per 4-GPU tray, 3,840 GB per chip). The
+    sub-agent pools get none, as modelled."""
     res = export(dep(DISAGG, "trtllm"), "trtllm")
-    for pool in ("subagent-agg", "prefill"):
+    sub = yaml.safe_load(res.files["subagent-agg.llm_api.yaml"])["kv_cache_config"]
+    assert "disk_cache_size" not in sub and "host_cache_size" not in sub
+    for pool in ("prefill", "decode"):  # 4,000 GB over 8 GPUs each
         kv = yaml.safe_load(res.files[f"{pool}.llm_api.yaml"])["kv_cache_config"]
-        assert "disk_cache_size" not in kv, pool
-    main = yaml.safe_load(res.files["decode.llm_api.yaml"])["kv_cache_config"]
-    assert main["disk_cache_size"] == 500 * 10**9  # decode: tp1 x dp8, 8 GPUs
+        assert kv["disk_cache_size"] == 500 * 10**9, pool
+    d = dep(DISAGG, "trtllm")
+    pools = [d.pools[0].model_copy(update={"parallel": d.pools[0].parallel.model_copy(
+        update={"tp": 1})}), d.pools[1]]  # fmt: skip
+    narrow = export(d.model_copy(update={"pools": pools}), "trtllm")
+    kv = yaml.safe_load(narrow.files["prefill.llm_api.yaml"])["kv_cache_config"]
+    assert kv["disk_cache_size"] == 3840 * 10**9  # 4,000 GB capped at the chip's share
 
 
 def test_vllm_disagg_with_storage_is_refused() -> None:
