@@ -52,6 +52,17 @@ class Candidates:
     adp_balance_iters: np.ndarray | None = None
     # KV on the node's NVMe per worker, GB (None: no storage tier anywhere)
     storage_gb: np.ndarray | None = None
+    # a KV store shared by the workers: TB and aggregate read GB/s (None: none anywhere)
+    shared_tb: np.ndarray | None = None
+    shared_gb_s: np.ndarray | None = None
+
+    @property
+    def prefill_chips(self) -> np.ndarray:
+        """The chips that prefill (and so read prefix hits): the agg pool, else the prefill
+        pool."""
+        agg = self.workers * self.tp * self.dp * self.pp
+        pre = self.p_workers * self.p_tp * self.p_dp * self.p_pp
+        return np.where(self.mode == "agg", agg, pre).astype(np.float64)
 
     def __len__(self) -> int:
         return len(self.tp)
@@ -122,6 +133,8 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             "kv": prec.kv,
             "host_gb": 0.0 if sub else d.kv_tiers.host_gb_per_worker,
             "storage_gb": 0.0 if sub else d.kv_tiers.storage_gb_per_worker,
+            "shared_tb": 0.0 if sub else d.kv_tiers.shared_storage_tb,
+            "shared_gb_s": 0.0 if sub else d.kv_tiers.shared_storage_read_gb_s,
             "router": ROUTERS.index(d.router),
             "spec_k": 0
             if sub or d.spec_decoding.method == "none"
@@ -139,7 +152,7 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
         elif k == "cuda_graphs":
             arrays[k] = np.asarray(v, dtype=bool)
         else:
-            real = k in ("host_gb", "storage_gb", "spec_alpha")
+            real = k in ("host_gb", "storage_gb", "shared_tb", "shared_gb_s", "spec_alpha")
             arrays[k] = np.asarray(v, dtype=np.float64 if real else np.int64)
     model = deps[0].subagents.model if sub else deps[0].model  # type: ignore[union-attr]
     return Candidates(model=model, systems=tuple(systems), **arrays)

@@ -105,25 +105,43 @@ class KVTiers(_Strict):
         description="KV on the node's local NVMe per worker, GB (after host memory: blocks "
         "evicted from the host tier move here; hits are read at the drives' bandwidth)",
     )
-    storage_tb: float = Field(
+    shared_storage_tb: float = Field(
         0.0,
         ge=0,
-        description="shared (networked) storage KV tier, TB: not modelled, only 0 is accepted",
+        description="a KV store shared by every worker of the main model (Mooncake Store, "
+        "an LMCache server, 3FS), TB: every computed block is written through, any worker "
+        "reads its hits",
+    )
+    shared_storage_read_gb_s: float = Field(
+        0.0,
+        ge=0,
+        description="the shared store's aggregate read bandwidth, GB/s (shared by the "
+        "chips that prefill; each reads at most at its NIC's rate)",
+    )
+    storage_tb: float = Field(
+        0.0, ge=0, description="replaced by shared_storage_tb; only 0 is accepted"
     )
     retention: Literal["lru", "pin_during_tool_gaps"] = "lru"
 
     @field_validator("storage_tb")
     @classmethod
-    def _storage_not_modelled(cls, v: float) -> float:
-        # neither the evaluator, the simulator nor the exports model a storage tier yet;
-        # accepting a size and ignoring it would report a deployment it does not describe
+    def _storage_renamed(cls, v: float) -> float:
         if v > 0:
             raise ValueError(
-                "a shared (networked) storage KV tier is not modelled (the evaluator, "
-                "simulator and exports would ignore it): set storage_tb to 0; the node's "
-                "local NVMe is modelled as storage_gb_per_worker"
+                "storage_tb is not read: a store shared by all workers is shared_storage_tb "
+                "(with shared_storage_read_gb_s), the node's local NVMe "
+                "storage_gb_per_worker"
             )
         return v
+
+    @model_validator(mode="after")
+    def _shared_store_bandwidth(self) -> Self:
+        if self.shared_storage_tb > 0 and self.shared_storage_read_gb_s <= 0:
+            raise ValueError(
+                "shared_storage_tb needs shared_storage_read_gb_s > 0 (the store's aggregate "
+                "read bandwidth, GB/s: from its spec sheet or a measurement)"
+            )
+        return self
 
 
 class SpecDecoding(_Strict):

@@ -50,6 +50,7 @@ METRICS = (
     "cache_hit_ratio_hbm",
     "cache_hit_ratio_host",
     "cache_hit_ratio_storage",
+    "cache_hit_ratio_shared",
     "session_time_p50_s",
     "subagent_ttft_p50_s",
     "subagent_tpot_p50_ms",
@@ -273,7 +274,8 @@ def evaluate_arrays(
     # device, host and storage hits, token-weighted over the parts
     cached_host = in_tok * m["hit"] * m["host_share"]
     cached_sto = in_tok * m["hit"] * m["storage_share"]
-    cached_hbm = in_tok * m["hit"] - cached_host - cached_sto
+    cached_sh = in_tok * m["hit"] * m["shared_share"]
+    cached_hbm = in_tok * m["hit"] - cached_host - cached_sto - cached_sh
     reqs = m["requests_per_s"].copy()
     if sub is not None:
         # no sub-agent tier in the load: the pools idle (they still cost)
@@ -293,11 +295,13 @@ def evaluate_arrays(
         s_in = s["requests_per_s"] * s["isl"]
         out_tok = out_tok + s["requests_per_s"] * s["osl"]
         in_tok = in_tok + s_in
-        cached_hbm = cached_hbm + s_in * s["hit"] * (1 - s["host_share"] - s["storage_share"])
+        s_off = s["host_share"] + s["storage_share"] + s["shared_share"]
+        cached_hbm = cached_hbm + s_in * s["hit"] * (1 - s_off)
         cached_host = cached_host + s_in * s["hit"] * s["host_share"]
         cached_sto = cached_sto + s_in * s["hit"] * s["storage_share"]
+        cached_sh = cached_sh + s_in * s["hit"] * s["shared_share"]
         reqs = reqs + s["requests_per_s"]
-    cached = cached_hbm + cached_host + cached_sto
+    cached = cached_hbm + cached_host + cached_sto + cached_sh
     # the sub-agent part, when it serves the load's sub-agent tier: its responses lengthen
     # the sessions (critical path), its latencies are reported beside the main model's
     nan = np.full(len(main), np.nan)
@@ -334,6 +338,7 @@ def evaluate_arrays(
         "cache_hit_ratio_hbm": cached_hbm / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_host": cached_host / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_storage": cached_sto / np.maximum(in_tok, 1e-12),
+        "cache_hit_ratio_shared": cached_sh / np.maximum(in_tok, 1e-12),
         "session_time_p50_s": load.session_time_p50_s(_response_s(m), sub_response),
         "subagent_ttft_p50_s": sub_ttft_p50,
         "subagent_tpot_p50_ms": sub_tpot_p50 * 1e3,

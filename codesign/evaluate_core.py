@@ -17,7 +17,7 @@ from codesign.candidates import Candidates
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import ENGINES, Calibration
 from codesign.perf.engine import byte_sizes
-from codesign.perf.hardware import hw_vectors_indexed
+from codesign.perf.hardware import hw_vectors_indexed, with_shared_store
 from codesign.perf.memory import memory_use
 from codesign.perf.predict import Group, evaluate_group, make_layout, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
@@ -160,8 +160,17 @@ def evaluate_candidates(
     if (storage_gb > 0).any():  # tiers in order: blocks the host evicts move to storage
         sto = storage_gb * 1e9 / per_token
         h_tot = np.maximum(_hit(tier, hbm + host_tokens, hbm + host_tokens + sto, spc, c)[0], h_hh)
+    h_local = h_tot
+    shared_tb = np.zeros(n) if c.shared_tb is None else np.asarray(c.shared_tb, np.float64)
+    shared = shared_tb > 0
+    if shared.any():  # one store for every worker's sessions, written through
+        h_tot = np.maximum(h_local, _shared_hit(tier, shared_tb * 1e12 / per_token, spc))
+        read = np.asarray(c.shared_gb_s, np.float64) * 1e9
+        hw_p = with_shared_store(hw_p, read, c.prefill_chips)
+        hw_d = with_shared_store(hw_d, read, c.prefill_chips)
     host_share = _share(h_hh - h_hbm, h_tot)
-    storage_share = _share(h_tot - h_hh, h_tot)
+    storage_share = _share(h_local - h_hh, h_tot)
+    shared_share = _share(h_tot - h_local, h_tot)
     hetero = bool((c.sys_p != c.sys_d).any())
     spec = c.spec_k > 0
     group = Group(
@@ -178,6 +187,7 @@ def evaluate_candidates(
         prefix_hit=np.minimum(h_tot, 0.999),
         host_share=host_share,
         storage_share=storage_share if (storage_gb > 0).any() else None,
+        shared_share=shared_share if shared.any() else None,
         spec_k=c.spec_k.astype(np.float64) if spec.any() else None,
         spec_alpha=c.spec_alpha if spec.any() else None,
         think_s=np.full(n, tier.think_mean_s),
@@ -205,11 +215,26 @@ def evaluate_candidates(
         hit=h_tot,
         host_share=host_share,
         storage_share=storage_share,
+        shared_share=shared_share,
         isl=rows.isl.astype(float),
         osl=rows.osl.astype(float),
         reason=reasons,
     )
     return out
+
+
+def _shared_hit(tier: TierLoad, cap_tokens: np.ndarray, sessions: float | np.ndarray) -> np.ndarray:
+    """Token hit ratio of a KV store shared by all workers: every block any worker
+    computes is written through, so the store holds the most recent blocks of all the
+    part's sessions (the hit curve at its capacity for all of them, whatever the router).
+    A request reads the longer of its local and shared prefixes; the mean of that maximum
+    is taken as the larger mean (a slight underestimate where the two differ request by
+    request)."""
+    n = len(cap_tokens)
+    if tier.curve is None:  # no block hashes: the trace's own reuse at any capacity
+        return np.full(n, 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9))
+    s = np.maximum(np.asarray(sessions, dtype=np.float64), 1.0) * np.ones(n)
+    return tier.curve.hit_ratio(cap_tokens, s)
 
 
 def _share(part: np.ndarray, total: np.ndarray) -> np.ndarray:

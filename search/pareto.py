@@ -36,6 +36,7 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "cache_hit_ratio_hbm": (0.0, 1.0, False),
     "cache_hit_ratio_host": (0.0, 1.0, False),
     "cache_hit_ratio_storage": (0.0, 1.0, False),
+    "cache_hit_ratio_shared": (0.0, 1.0, False),
     "session_time_p50_s": (1.0, 1e6, True),
     "subagent_ttft_p50_s": (0.0, 600.0, False),
     "subagent_tpot_p50_ms": (0.0, 1000.0, False),

@@ -32,6 +32,12 @@ def estimate_command(
     storage_share: float = typer.Option(
         0.0, min=0.0, max=1.0, help="Part of the cached prefix read from the node's NVMe."
     ),
+    shared_share: float = typer.Option(
+        0.0, min=0.0, max=1.0, help="Part of the cached prefix read from a shared KV store."
+    ),
+    shared_read_gb_s: float = typer.Option(
+        0.0, min=0.0, help="The shared KV store's aggregate read bandwidth, GB/s."
+    ),
     precision: str = typer.Option(None, help="GEMM weight precision (e.g. fp8, nvfp4)."),
     moe_precision: str = typer.Option(None, help="Expert weight precision."),
     prefill_workers: int = typer.Option(1, min=1, help="Prefill workers (disagg)."),
@@ -88,6 +94,8 @@ def estimate_command(
         prefix_hit=prefix_hit,
         host_share=host_share,
         storage_share=storage_share,
+        shared_share=shared_share,
+        shared_read_gb_s=shared_read_gb_s,
         gemm_precision=precision,
         moe_precision=moe_precision,
         prefill_workers=prefill_workers,

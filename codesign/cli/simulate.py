@@ -143,6 +143,7 @@ def _write_requests(res, path: Path) -> None:
         "cached",
         "host_tok",
         "sto_tok",
+        "shared_tok",
         "hit_tier",
     ]
     data = np.column_stack([res.requests[c].astype(np.float64) for c in cols])

@@ -133,6 +133,16 @@ def storage_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:
     return _tier_gb_per_rank(group, pool, dep.kv_tiers.storage_gb_per_worker, cap)
 
 
+# the shared KV store's address: the deployment gives its size and bandwidth, not where it
+# runs; the exports write this name and say to replace it
+SHARED_KV_STORE = "SHARED_KV_STORE"
+
+
+def uses_shared_store(dep: Deployment, group: Group) -> bool:
+    """The main model's pools read a KV store shared by the workers (sub-agents: none)."""
+    return group.name == "main" and dep.kv_tiers.shared_storage_tb > 0
+
+
 def env_lines(env: dict[str, str]) -> str:
     """``export NAME=value`` lines for a launch script (before its one command)."""
     return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in env.items())

@@ -68,9 +68,10 @@ def _service(dep: Deployment, group: Group, pool: Pool, version: str) -> tuple[d
     if storage_gb_per_rank(dep, group, pool) > 0:  # the node's NVMe, for the KV tier
         mounts.append({"name": "nvme-kv-cache", "mountPath": NVME_KV_DIR})
         volumes.append({"name": "nvme-kv-cache", "hostPath": {"path": NVME_KV_DIR}})
-        env = {"vllm": vllm_env, "sglang": sglang_env}.get(dep.engine)
-        if env is not None:
-            spec["envs"] = [{"name": k, "value": v} for k, v in env(dep, group, pool).items()]
+    env_of = {"vllm": vllm_env, "sglang": sglang_env}.get(dep.engine)
+    env = env_of(dep, group, pool) if env_of is not None else {}
+    if env:
+        spec["envs"] = [{"name": k, "value": v} for k, v in env.items()]
     if mounts:
         container["volumeMounts"] = mounts
         spec["extraPodSpec"]["volumes"] = volumes
@@ -144,10 +145,11 @@ class DynamoExporter:
             res.files["engine-configs-configmap.yaml"] = yaml.safe_dump(cm, sort_keys=False)
         if dep.router == "session_affinity":
             res.notes.append("router session_affinity: exported as round-robin (not mapped)")
-        if dep.kv_tiers.host_gb_per_worker > 0 or dep.kv_tiers.storage_gb_per_worker > 0:
+        t = dep.kv_tiers
+        if t.host_gb_per_worker > 0 or t.storage_gb_per_worker > 0 or t.shared_storage_tb > 0:
             res.notes.append(
-                "host and NVMe KV tiers use the engine's own settings; KVBM settings are not "
-                "in the recorded Dynamo argument names"
+                "the host, NVMe and shared-store KV tiers use the engine's own settings; KVBM "
+                "settings are not in the recorded Dynamo argument names"
             )
         if dep.engine != "vllm":
             res.notes.append(f"image {IMAGE[dep.engine]}:{version} name not verified")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from codesign.deployment import Deployment, Pool
 from codesign.export.base import (
     NVME_KV_DIR,
+    SHARED_KV_STORE,
+    ExportError,
     ExportResult,
     Group,
     env_lines,
@@ -18,6 +20,7 @@ from codesign.export.base import (
     shell_line,
     start_engine_export,
     storage_gb_per_rank,
+    uses_shared_store,
 )
 
 
@@ -66,14 +69,31 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
             f"{dep.kv_tiers.host_gb_per_worker:g} GB per worker / "
             f"{par.tp * par.dp * par.pp} ranks = {gb} GB"
         )
-    if storage_gb_per_rank(dep, group, pool) > 0:
-        if host_gb <= 0:
-            argv.append("--enable-hierarchical-cache")
-            notes.append(
-                f"{pool_label(group, pool)}: HiCache stages its storage tier through host "
-                "memory; with no host_gb_per_worker SGLang sizes that with its "
-                "--hicache-ratio default"
-            )
+    nvme, shared = storage_gb_per_rank(dep, group, pool) > 0, uses_shared_store(dep, group)
+    if nvme and shared:
+        raise ExportError(
+            "sglang: HiCache takes one storage backend, so the node's NVMe (file) and a "
+            "shared store (mooncake) cannot both be expressed: drop "
+            "kv_tiers.storage_gb_per_worker or shared_storage_tb"
+        )
+    if (nvme or shared) and host_gb <= 0:
+        argv.append("--enable-hierarchical-cache")
+        notes.append(
+            f"{pool_label(group, pool)}: HiCache stages its storage tier through host "
+            "memory; with no host_gb_per_worker SGLang sizes that with its "
+            "--hicache-ratio default"
+        )
+    if shared:
+        argv += ["--hicache-storage-backend", "mooncake", "--hicache-mem-layout", "page_first"]
+        notes.append(
+            f"{pool_label(group, pool)}: the shared store is a Mooncake Store (HiCache's "
+            f"mooncake backend): MOONCAKE_MASTER names its master at {SHARED_KV_STORE}, "
+            "replace it with the store's address; the store's "
+            f"{dep.kv_tiers.shared_storage_tb:g} TB are its own (the servers lend none: "
+            "MOONCAKE_GLOBAL_SEGMENT_SIZE=0); these environment names are not checked "
+            "against recorded argument names"
+        )
+    if nvme:
         argv += ["--hicache-storage-backend", "file"]
         notes.append(
             f"{pool_label(group, pool)}: the NVMe tier is HiCache's file backend in "
@@ -86,7 +106,14 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
 
 
 def sglang_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
-    """Environment of an SGLang pool: the NVMe tier's directory and size per rank."""
+    """Environment of an SGLang pool: the NVMe tier's directory and size per rank, or the
+    shared Mooncake Store's master."""
+    if uses_shared_store(dep, group):
+        return {
+            "MOONCAKE_MASTER": f"{SHARED_KV_STORE}:50051",
+            "MOONCAKE_PROTOCOL": "rdma",
+            "MOONCAKE_GLOBAL_SEGMENT_SIZE": "0",
+        }
     gb = storage_gb_per_rank(dep, group, pool)
     if gb <= 0:
         return {}

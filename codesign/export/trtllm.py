@@ -9,6 +9,7 @@ import yaml
 from codesign.deployment import Deployment, Pool
 from codesign.export.base import (
     NVME_KV_DIR,
+    ExportError,
     ExportResult,
     Group,
     fp8_kv,
@@ -21,6 +22,7 @@ from codesign.export.base import (
     shell_line,
     start_engine_export,
     storage_gb_per_rank,
+    uses_shared_store,
 )
 
 
@@ -30,6 +32,12 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
     Attention-DP ranks live inside one instance: tensor_parallel_size is tp x dp with
     enable_attention_dp."""
     par, notes = pool.parallel, []
+    if uses_shared_store(dep, group):
+        raise ExportError(
+            "trtllm: a KV store shared by the workers cannot be expressed: TRT-LLM has no "
+            "built-in shared store (only through an LMCache or Dynamo KVBM connector, not "
+            "exported here); drop kv_tiers.shared_storage_tb or use engine vllm or sglang"
+        )
     opts: dict[str, Any] = {
         "tensor_parallel_size": par.tp * par.dp,
         "pipeline_parallel_size": par.pp,

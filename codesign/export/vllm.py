@@ -5,6 +5,7 @@ from __future__ import annotations
 from codesign.deployment import Deployment, Pool
 from codesign.export.base import (
     NVME_KV_DIR,
+    SHARED_KV_STORE,
     ExportError,
     ExportResult,
     Group,
@@ -21,6 +22,7 @@ from codesign.export.base import (
     shell_line,
     start_engine_export,
     storage_gb_per_rank,
+    uses_shared_store,
 )
 
 GIB = 2**30
@@ -69,12 +71,14 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
             "--kv-transfer-config",
             compact_json({"kv_connector": "NixlConnector", "kv_role": "kv_both"}),
         ]
-    if storage_gb_per_rank(dep, group, pool) > 0:
+    shared = uses_shared_store(dep, group)
+    if storage_gb_per_rank(dep, group, pool) > 0 or shared:
         if group.disagg:
             raise ExportError(
-                "vllm: a storage KV tier with disaggregated pools cannot be expressed: vLLM "
-                "takes one KV connector (NIXL moves the KV between the pools; the NVMe tier "
-                "needs LMCache's); drop kv_tiers.storage_gb_per_worker or use mode agg"
+                "vllm: an NVMe or shared-store KV tier with disaggregated pools cannot be "
+                "expressed: vLLM takes one KV connector (NIXL moves the KV between the "
+                "pools; those tiers need LMCache's); drop kv_tiers.storage_gb_per_worker "
+                "and shared_storage_tb, or use mode agg"
             )
         # LMCache holds the host and NVMe tiers (its environment: ``vllm_env``)
         argv += [
@@ -83,15 +87,23 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
         ]
         if host_gb_per_rank(dep, group, pool) <= 0:
             notes.append(
-                f"{pool_label(group, pool)}: LMCache stages NVMe reads through host memory; "
+                f"{pool_label(group, pool)}: LMCache stages NVMe and shared-store reads through "
+                "host memory; "
                 "with no host_gb_per_worker its CPU buffer keeps LMCache's default size, "
                 "a host tier the evaluation did not count"
             )
         notes.append(
-            f"{pool_label(group, pool)}: LMCache keeps the host and NVMe KV tiers "
-            f"(LMCACHE_* sizes per rank, GB; files in {NVME_KV_DIR}); LMCache's environment "
+            f"{pool_label(group, pool)}: LMCache keeps the deployment's host, NVMe ({NVME_KV_DIR}) "
+            "and shared-store KV tiers (LMCACHE_* sizes per rank, GB); LMCache's environment "
             "names are from its documentation, not checked against recorded argument names"
         )
+        if shared:
+            notes.append(
+                f"{pool_label(group, pool)}: LMCACHE_REMOTE_URL names an LMCache server at "
+                f"{SHARED_KV_STORE}: replace it with the store's address (a Mooncake Store "
+                "is mooncakestore://MASTER:PORT with LMCache's extra_config); the store's "
+                f"{dep.kv_tiers.shared_storage_tb:g} TB are set on the store itself"
+            )
     elif host_gb_per_rank(dep, group, pool) > 0:  # summed over the worker's ranks
         gib = host_gb_per_rank(dep, group, pool) * gpus_per_worker(pool) * 1e9 / GIB
         argv += ["--kv-offloading-size", f"{gib:.1f}", "--kv-offloading-backend", "native"]
@@ -104,9 +116,11 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
 
 
 def vllm_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
-    """Environment of a vLLM pool: LMCache's CPU and local-disk tiers per rank (GB)."""
+    """Environment of a vLLM pool: LMCache's CPU and local-disk tiers per rank (GB) and
+    the shared store's address."""
     gb = storage_gb_per_rank(dep, group, pool)
-    if gb <= 0:
+    shared = uses_shared_store(dep, group)
+    if gb <= 0 and not shared:
         return {}
     # LMCache stages disk reads through its CPU buffer; without a host tier in the
     # deployment its default size applies (``vllm_engine_args`` notes it)
@@ -114,8 +128,12 @@ def vllm_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
     host_gb = host_gb_per_rank(dep, group, pool)
     if host_gb > 0:
         env["LMCACHE_MAX_LOCAL_CPU_SIZE"] = f"{host_gb:g}"
-    env["LMCACHE_LOCAL_DISK"] = f"file://{NVME_KV_DIR}/"
-    env["LMCACHE_MAX_LOCAL_DISK_SIZE"] = f"{gb:g}"
+    if gb > 0:
+        env["LMCACHE_LOCAL_DISK"] = f"file://{NVME_KV_DIR}/"
+        env["LMCACHE_MAX_LOCAL_DISK_SIZE"] = f"{gb:g}"
+    if shared:
+        env["LMCACHE_REMOTE_URL"] = f"lm://{SHARED_KV_STORE}:65432"
+        env["LMCACHE_REMOTE_SERDE"] = "naive"
     return env
 
 

@@ -62,6 +62,7 @@ def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, 
     new = max(isl - cached, 1.0)
     host_kv = cached * float(g.host(np.array([0]))[0])
     storage_kv = cached * float(g.storage(np.array([0]))[0])
+    shared_kv = cached * float(g.shared(np.array([0]))[0])
     hw_d = g.hw_decode if g.hw_decode is not None else g.hw
     eager = g.eager_at(np.array([0]))
     if agg:
@@ -81,7 +82,7 @@ def breakdown(g: Group, calib: Calibration, out: dict[str, float]) -> dict[str, 
         prof,
         g.hw,
         p_lay,
-        make_load(0, 0, new, cached, 1, host_kv, storage_kv),
+        make_load(0, 0, new, cached, 1, host_kv, storage_kv, shared_kv),
         g.nb,
         efficiency(calib, g.hw, engines, eager),
     )

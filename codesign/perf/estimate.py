@@ -17,7 +17,7 @@ from codesign.perf.calibration import Calibration, load_calibration
 from codesign.perf.engine import byte_sizes
 from codesign.perf.error_bands import band_fields
 from codesign.perf.group import QUANT_NAMES, is_quant_name
-from codesign.perf.hardware import hw_vectors
+from codesign.perf.hardware import hw_vectors, with_shared_store
 from codesign.perf.predict import Group, evaluate_group, row_precisions
 from codesign.perf.profile import build_profile
 from codesign.validation.silicon import SiliconRows
@@ -47,6 +47,12 @@ class EstimateRequest(BaseModel):
     )
     storage_share: float = Field(
         0.0, ge=0.0, le=1.0, description="part of the cached prefix read from the node's NVMe"
+    )
+    shared_share: float = Field(
+        0.0, ge=0.0, le=1.0, description="part of the cached prefix read from a shared KV store"
+    )
+    shared_read_gb_s: float = Field(
+        0.0, ge=0.0, description="the shared KV store's aggregate read bandwidth, GB/s"
     )
     gemm_precision: str | None = None
     moe_precision: str | None = None
@@ -88,10 +94,17 @@ class EstimateRequest(BaseModel):
             raise ValueError("--host-share needs --prefix-hit > 0 (it splits the cached part)")
         if self.storage_share > 0 and self.prefix_hit == 0:
             raise ValueError("--storage-share needs --prefix-hit > 0 (it splits the cached part)")
-        if self.host_share + self.storage_share > 1.0 + 1e-9:
+        if self.shared_share > 0 and self.prefix_hit == 0:
+            raise ValueError("--shared-share needs --prefix-hit > 0 (it splits the cached part)")
+        if self.shared_share > 0 and self.shared_read_gb_s <= 0:
+            raise ValueError(
+                "--shared-share needs --shared-read-gb-s > 0 (the store's aggregate read bandwidth)"
+            )
+        if self.host_share + self.storage_share + self.shared_share > 1.0 + 1e-9:
             raise ValueError(
                 f"--host-share {self.host_share:g} + --storage-share {self.storage_share:g} "
-                "exceed 1 (the rest of the cached prefix is on the device)"
+                f"+ --shared-share {self.shared_share:g} exceed 1 (the rest of the cached "
+                "prefix is on the device)"
             )
         if self.spec_method != "none" and self.draft_tokens == 0:
             raise ValueError(f"--spec {self.spec_method} needs --draft-tokens >= 1")
@@ -226,6 +239,9 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     k = req.draft_tokens if req.spec_method != "none" else 0
     g, m, kv = row_precisions(rows.gemm_quant[0], rows.moe_quant[0], "", req.engine, prof)
     hw = hw_vectors([system], [g], [m])
+    if req.shared_share > 0:  # the chips that prefill read the shared store together
+        readers = req.tp * req.dp * req.pp * (req.prefill_workers if req.mode == "disagg" else 1)
+        hw = with_shared_store(hw, np.array([req.shared_read_gb_s * 1e9]), np.array([readers]))
     group = Group(
         index=np.array([0]),
         rows=rows,
@@ -237,6 +253,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         prefix_hit=np.array([req.prefix_hit]),
         host_share=np.array([req.host_share]),
         storage_share=np.array([req.storage_share]) if req.storage_share else None,
+        shared_share=np.array([req.shared_share]) if req.shared_share else None,
         spec_k=np.array([float(k)]) if k else None,
         spec_alpha=np.array([req.acceptance]) if k else None,
         arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,

@@ -98,10 +98,19 @@ def make_layout(tp, dp, moe_tp, moe_ep, pp, is_moe: bool) -> Layout:
     return Layout(tp=tp, dp=dp, moe_tp=moe_tp, moe_ep=moe_ep, pp=pp)
 
 
-def make_load(n_dec, ctx_dec, n_pf, ctx_pf, pf_seqs, host_kv=0.0, storage_kv=0.0) -> StepLoad:
+def make_load(
+    n_dec, ctx_dec, n_pf, ctx_pf, pf_seqs, host_kv=0.0, storage_kv=0.0, shared_kv=0.0
+) -> StepLoad:
     return StepLoad(
         *np.broadcast_arrays(
-            _f(n_dec), _f(ctx_dec), _f(n_pf), _f(ctx_pf), _f(pf_seqs), _f(host_kv), _f(storage_kv)
+            _f(n_dec),
+            _f(ctx_dec),
+            _f(n_pf),
+            _f(ctx_pf),
+            _f(pf_seqs),
+            _f(host_kv),
+            _f(storage_kv),
+            _f(shared_kv),
         )
     )
 
@@ -135,6 +144,7 @@ class Group:
     prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
     host_share: np.ndarray | None = None  # part of the cached tokens held in host memory
     storage_share: np.ndarray | None = None  # part of the cached tokens held in NVMe storage
+    shared_share: np.ndarray | None = None  # part of the cached tokens in a shared KV store
     spec_k: np.ndarray | None = None  # draft tokens per verify step (speculative decoding)
     spec_alpha: np.ndarray | None = None  # per-token acceptance probability
     arrival_rate: np.ndarray | None = None  # open loop: requests/s per deployment
@@ -194,3 +204,6 @@ class Group:
 
     def storage(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.storage_share is None else self.storage_share[i]
+
+    def shared(self, i: np.ndarray) -> np.ndarray:
+        return np.zeros(len(i)) if self.shared_share is None else self.shared_share[i]

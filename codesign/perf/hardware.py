@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -43,6 +44,9 @@ class HwVec:
     so_lat: np.ndarray
     host_bw: np.ndarray  # bytes/s per chip from the host-memory KV tier (0: none)
     storage_bw: np.ndarray  # bytes/s per chip from the node's NVMe KV tier (0: none)
+    # bytes/s per chip from a KV store shared by the deployment's workers: a property of
+    # the deployment, not the system (``with_shared_store``; 0: none)
+    shared_bw: np.ndarray | float = 0.0
 
     def __len__(self) -> int:
         return len(self.mem_bw)
@@ -75,6 +79,14 @@ def _one(system: System, gemm: str, moe: str) -> tuple:
         host_bw,
         storage_bw,
     )
+
+
+def with_shared_store(hw: HwVec, read_bytes_per_s: np.ndarray, chips: np.ndarray) -> HwVec:
+    """``hw`` with the shared KV store's read rate per chip: its aggregate bandwidth shared
+    by the ``chips`` that read it (the prefilling ones, all at once: a conservative fair
+    share), at most the chip's scale-out NIC rate."""
+    share = np.asarray(read_bytes_per_s, dtype=np.float64) / np.maximum(chips, 1.0)
+    return dataclasses.replace(hw, shared_bw=np.minimum(share, hw.so_bw))
 
 
 def hw_vectors_indexed(

@@ -83,16 +83,18 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         c = unrecorded.replica_clients(c, _f(r.batch), slots)
     active = np.maximum(np.minimum(c, slots), 1.0)  # a decoding token's own sequence
     t_dec = decode_time(g, i, hw, lay, active, ctx, nb, eff)
-    host_kv, storage_kv = cached * g.host(i), cached * g.storage(i)
+    host_kv, storage_kv, shared_kv = cached * g.host(i), cached * g.storage(i), cached * g.shared(i)
     # the prompt in equal chunks; chunk k attends the cached prefix and the k chunks before
     # it, linear in that offset, so the mean offset times the chunks is the exact total
     # (the host- and storage-tier prefix is loaded once)
     chunks = np.ceil(new / DEFAULT_CHUNK_TOKENS)
     chunk = new / chunks
     before = cached + (chunks - 1.0) / 2.0 * chunk
-    load = make_load(active, ctx, chunk, before, 1, host_kv / chunks, storage_kv / chunks)
+    loads = (host_kv / chunks, storage_kv / chunks, shared_kv / chunks)
+    load = make_load(active, ctx, chunk, before, 1, *loads)
     own = step_time(prof, hw, lay, load, nb, eff)
-    pf = step_time(prof, hw, lay, make_load(0, 0, new, cached, 1, host_kv, storage_kv), nb, eff)
+    pf_load = make_load(0, 0, new, cached, 1, host_kv, storage_kv, shared_kv)
+    pf = step_time(prof, hw, lay, pf_load, nb, eff)
     # the same decode step without the chunk (t_dec is per token with speculative decoding)
     dec_only = t_dec
     if g.spec_k is not None:
@@ -206,7 +208,8 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     active = np.minimum(np.minimum(b_d, np.ceil(conc / ranks_d)), kv_slots)
     slots = np.minimum(np.where(given, ranks_d * b_d, conc), ranks_d * kv_slots)
     host_kv, storage_kv = b_p * cached * g.host(i), b_p * cached * g.storage(i)
-    pf_load = make_load(0, 0, b_p * new, cached, b_p, host_kv, storage_kv)
+    shared_kv = b_p * cached * g.shared(i)
+    pf_load = make_load(0, 0, b_p * new, cached, b_p, host_kv, storage_kv, shared_kv)
     pf = step_time(prof, hw, p_lay, pf_load, nb, eff)
     t_dec = decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
     p_guess = unrecorded.prefill_workers(conc, osl, pf["total"], t_dec, b_p * p_lay.dp)

@@ -70,6 +70,7 @@ class StepLoad:
     pf_seqs: np.ndarray  # prefill sequences the prefill tokens belong to
     host_kv_tokens: np.ndarray | float = 0.0  # cached tokens loaded from host memory
     storage_kv_tokens: np.ndarray | float = 0.0  # cached tokens loaded from NVMe storage
+    shared_kv_tokens: np.ndarray | float = 0.0  # cached tokens read from a shared KV store
     # False: the prefill tokens are speculative drafts verified with their sequence's decode
     # token, whose attention already reads the cached KV once for all of them
     pf_reads_cache: bool = True
@@ -295,6 +296,13 @@ def step_time(
     t_kv_load = t_kv_load + np.where(
         storage_tokens > 0,
         storage_tokens * kv_tok / pp / np.maximum(hw.storage_bw, 1e-9),
+        0.0,
+    )
+    # hits in a store shared by the workers come over the network (``with_shared_store``)
+    shared_tokens = np.asarray(load.shared_kv_tokens, dtype=np.float64)
+    t_kv_load = t_kv_load + np.where(
+        shared_tokens > 0,
+        shared_tokens * kv_tok / pp / np.maximum(hw.shared_bw, 1e-9),
         0.0,
     )
 

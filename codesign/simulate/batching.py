@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from codesign.simulate.requests import CACHED, HOST_TOK, N_IN, N_OUT, PF_DONE, PF_LEFT, STO_TOK
+from codesign.simulate.requests import CACHED, LOAD_S, N_IN, N_OUT, PF_DONE, PF_LEFT
 
 if TYPE_CHECKING:
     from codesign.simulate.worker import Worker
@@ -66,13 +66,11 @@ def mixed_step(w: Worker, now: float, n: int) -> float:
         # one chunk: min(pf_left, budget, budget x dp) = min(pf_left, budget); sums
         # of one term, shares of one sequence (x / 1 == x)
         done = row[PF_DONE]
-        first = done == row[CACHED]  # the prefix loads with the first chunk
-        host = 0.0 + row[HOST_TOK] if first else 0.0
-        sto = 0.0 + row[STO_TOK] if first else 0.0
+        load = row[LOAD_S] if done == row[CACHED] else 0.0  # with the first chunk
         w.step_rid, w.step_c = rid, c
         w.mode, w.t0 = STEP, now
         if not n:  # the same step_s call as below, remembered
-            return now + m.chunk_step_s(c, done, host, sto)
+            return now + m.chunk_step_s(c, done, load)
         attn = 0.0 + m.prefill_attn_s(c, done)
         even = -(-c // dp)
         n_pf = c if c > even else even
@@ -81,7 +79,7 @@ def mixed_step(w: Worker, now: float, n: int) -> float:
         attn_s = m.prefill_attn_s
         left = budget * dp
         chunks: list[tuple[int, int]] = []
-        attn = host = sto = 0.0
+        attn = load = 0.0
         biggest = total = 0
         for rid in pf:
             row = rows[rid]
@@ -95,8 +93,7 @@ def mixed_step(w: Worker, now: float, n: int) -> float:
             done = row[PF_DONE]
             attn += attn_s(c, done)
             if done == row[CACHED]:
-                host += row[HOST_TOK]
-                sto += row[STO_TOK]
+                load += row[LOAD_S]
             chunks.append((rid, c))
             left -= c
             total += c
@@ -104,12 +101,12 @@ def mixed_step(w: Worker, now: float, n: int) -> float:
                 biggest = c
         seqs = len(chunks)
         share = dp if dp < seqs else seqs
-        attn, host, sto = attn / share, host / share, sto / share
+        attn, load = attn / share, load / share
         even = -(-total // dp)
         n_pf = biggest if biggest > even else even
         w.step_rid = -1
         w.step_chunks = chunks
     ctx = (w.ctx_base + n * w.E * w.S) / n if n else 0.0
-    dt = m.step_s(n_rank, ctx, n_pf, attn, -(-seqs // dp), host, sto)
+    dt = m.step_s(n_rank, ctx, n_pf, attn, -(-seqs // dp), load)
     w.mode, w.t0 = STEP, now
     return now + dt

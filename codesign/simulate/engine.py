@@ -40,7 +40,13 @@ import numpy as np
 from codesign.deployment import Deployment, Pool
 from codesign.errors import SpecError
 from codesign.perf.calibration import Calibration, load_calibration
-from codesign.simulate.kvstore import RequestRuns, RunCache, one_runs, request_runs
+from codesign.simulate.kvstore import (
+    RequestRuns,
+    RunCache,
+    SharedStore,
+    one_runs,
+    request_runs,
+)
 from codesign.simulate.plan import ReplayPlan, build_plan
 from codesign.simulate.requests import N_IN, N_OUT, NAN, PART, PF_LEFT, T_FIRST, WORKER, Requests
 from codesign.simulate.router import kv_aware_one, route
@@ -80,10 +86,16 @@ class Part:
     rr: int = 0
     kv_many: bool = False  # kv_aware on two or more workers (set below)
     overhead_per_token_s: float = 0.0  # request handling per uncached prompt token
+    shared: SharedStore | None = None  # a KV store shared by the part's workers
     # (worker, its prefix cache's ``tot.get``, ``dev.get`` and ``mid``), for the router
     kv_index: list[tuple[Worker, Callable[..., int], Callable[..., int], dict[int, int]]] = field(
         default_factory=list, repr=False
     )
+
+    @property
+    def prefill_model(self) -> PoolModel:
+        """The model of the workers that prefill (and so load cached prefixes)."""
+        return self.pf_model if self.pf_model is not None else self.kv_model
 
     def __post_init__(self) -> None:
         self.kv_many = self.router == "kv_aware" and len(self.workers) > 1
@@ -198,6 +210,11 @@ class Simulator:
         sd = self.dep.spec_decoding
         k = sd.draft_tokens if main and sd.method != "none" else 0
         eager = not self.dep.cuda_graphs
+        tiers = self.dep.kv_tiers
+        shared_tb = tiers.shared_storage_tb if main else 0.0
+        # the store's read bandwidth, shared by the chips that prefill
+        readers = (pf_pool or kv_pool).chips
+        shared_bw = tiers.shared_storage_read_gb_s * 1e9 / readers if shared_tb > 0 else 0.0
         kv_model = build_pool_model(
             model,
             kv_pool,
@@ -210,10 +227,21 @@ class Simulator:
             max_ctx,
             eager,
             storage_gb,
+            0.0 if pf_pool is not None else shared_bw,
         )
         pf_model = (
             build_pool_model(
-                model, pf_pool, prec, self.dep.engine, calib, 0.0, 0, 0.0, max_ctx, eager
+                model,
+                pf_pool,
+                prec,
+                self.dep.engine,
+                calib,
+                0.0,
+                0,
+                0.0,
+                max_ctx,
+                eager,
+                shared_read_bytes_per_s_per_chip=shared_bw,
             )
             if pf_pool is not None
             else None
@@ -252,6 +280,9 @@ class Simulator:
             kv_model.ttft_overhead_s,
             same,
             overhead_per_token_s=kv_model.ttft_per_input_token_s,
+            shared=SharedStore(int(shared_tb * 1e12 / kv_model.kv_bytes_per_token) // bs)
+            if shared_tb > 0
+            else None,
         )
 
     # --- scheduling helpers used by the workers ------------------------------------------
@@ -360,23 +391,39 @@ class Simulator:
             lens = self.run_lens[lo:hi]
             w, d, h, s = route(part, keys, lens, n_in, c, bs)
             w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
+        g = 0  # blocks read from the shared store past the worker's own prefix
+        store = part.shared
+        if store is not None:
+            if n:
+                keys, lens = [k], [n]
+            if keys:
+                g = store.lookup(keys, lens) - (d + h + s)
+                if g < 0:
+                    g = 0
+                store.store(keys, lens)
+        load = 0.0
         if n_in > 1:
-            cached = (d + h + s) * bs
+            cached = (d + h + s + g) * bs
             if cached > n_in - 1:
                 cached = n_in - 1
-            # the tiers in order: the device's blocks first, storage's last
+            # the tiers in order: the device's blocks first, the shared store's last
             host = cached - d * bs
             if host < 0:
                 host = 0
-            sto = 0
-            if s:
-                sto = host - h * bs
+            sto = shared = 0
+            if s or g:
+                shared = host - (h + s) * bs
+                if shared < 0:
+                    shared = 0
+                sto = host - shared - h * bs
                 if sto < 0:
                     sto = 0
-                host -= sto
+                host -= sto + shared
+            if host or sto or shared:
+                load = part.prefill_model.load_s(host, sto, shared)
             pf_left = n_in - cached  # >= 1
         else:  # min(.., n_in - 1) if n_in > 1 else 0; max(0 - d x bs, 0); max(n_in - 0, 1)
-            n_in, cached, host, sto, pf_left = 1, 0, 0, 0, 1
+            n_in, cached, host, sto, shared, pf_left = 1, 0, 0, 0, 0, 1
         rows = self.req.rows
         rid = len(rows)
         rows.append(  # Requests.add, inline (a row in the order of COLUMNS)
@@ -395,6 +442,8 @@ class Simulator:
                 pf_left,
                 cached,
                 sto,
+                shared,
+                load,
             ]
         )
         # request-path work per uncached prompt token (calibrated) before the prefill queue

@@ -337,3 +337,55 @@ class RunCache:
                 dev.move_to_end(k, last=False)
             host[k] = None
             host.move_to_end(k)
+
+
+class SharedStore:
+    """A KV store shared by a part's workers (Mooncake Store, an LMCache server, 3FS), in
+    blocks: every block a request computes or reads is written through, so the store
+    keeps, per run key, the leading blocks of the most recently used runs; its least
+    recently used runs lose their tails down to the capacity. A request on any worker
+    reads the blocks past its worker's own cached prefix from here."""
+
+    __slots__ = ("cap", "runs", "used")
+
+    def __init__(self, cap_blocks: int) -> None:
+        self.cap = max(int(cap_blocks), 0)
+        self.runs: OrderedDict[int, int] = OrderedDict()  # key -> leading blocks stored
+        self.used = 0
+
+    def lookup(self, keys: list[int], lens: list[int]) -> int:
+        """Blocks of the longest stored prefix of these runs."""
+        get = self.runs.get
+        hit = 0
+        for i in range(len(keys)):
+            n = lens[i]
+            g = get(keys[i], 0)
+            if g >= n:
+                hit += n
+                continue
+            hit += g
+            break
+        return hit
+
+    def store(self, keys: list[int], lens: list[int]) -> None:
+        """The request's blocks are written through (most recently used)."""
+        runs = self.runs
+        for i in range(len(keys)):
+            k, n = keys[i], lens[i]
+            g = runs.get(k, 0)
+            if n > g:
+                self.used += n - g
+                runs[k] = n
+            if g:
+                runs.move_to_end(k)
+        cap = self.cap
+        while self.used > cap and runs:
+            k = next(iter(runs))
+            g = runs[k]
+            x = self.used - cap
+            if g <= x:
+                del runs[k]
+                self.used -= g
+            else:
+                runs[k] = g - x
+                self.used -= x

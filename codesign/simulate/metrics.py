@@ -17,7 +17,7 @@ import numpy as np
 from codesign.evaluate import METRICS
 from hwmodels import power_w_per_chip, usd_per_chip_hour
 
-TIERS = ("none", "hbm", "host", "storage")
+TIERS = ("none", "hbm", "host", "storage", "shared")
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,14 @@ class SimResult:
 def request_table(sim) -> dict[str, np.ndarray]:
     """Per request: trace index, session copy, part, worker, issue/first/finish times,
     TTFT (s), TPOT (s), tokens in/out, cached tokens and the hit tier (0 none, 1 HBM,
-    2 host, 3 storage: the tier most of its cached prefix came from)."""
+    2 host, 3 storage, 4 shared store: the tier most of its cached prefix came from)."""
     a = sim.req.arrays()
     ttft = a["t_first"] - a["t_issue"]
     dec = np.maximum(a["n_out"] - 1, 1)
     tpot = np.where(a["n_out"] > 1, (a["t_finish"] - a["t_first"]) / dec, np.nan)
-    host, sto = a["host_tok"], a["sto_tok"]
-    dev = a["cached"] - host - sto
-    most = np.where(dev >= np.maximum(host, sto), 1, np.where(host >= sto, 2, 3))
+    parts = np.stack([a["cached"] - a["host_tok"] - a["sto_tok"] - a["shared_tok"],
+                      a["host_tok"], a["sto_tok"], a["shared_tok"]])  # fmt: skip
+    most = 1 + np.argmax(parts, axis=0)  # the first of equals
     tier = np.where(a["cached"] <= 0, 0, most)
     a.update(ttft_s=ttft, tpot_s=tpot, hit_tier=tier)
     return a
@@ -78,6 +78,7 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
     hit = float(cached[done].sum()) / max(float(n_in[done].sum()), 1e-12)
     host = float(reqs["host_tok"][done].sum()) / max(float(n_in[done].sum()), 1e-12)
     sto = float(reqs["sto_tok"][done].sum()) / max(float(n_in[done].sum()), 1e-12)
+    shared = float(reqs["shared_tok"][done].sum()) / max(float(n_in[done].sum()), 1e-12)
     req_per_s = float(done.sum()) / span
     # latency percentiles of the main model's requests (part 0), as the evaluator reports
     # them; the sub-agent pools' requests (part 1) have their own
@@ -114,9 +115,10 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
         "tokens_per_s_per_gpu": out_tok / max(chips, 1.0),
         "input_tokens_per_s": in_tok,
         "cache_hit_ratio": hit,
-        "cache_hit_ratio_hbm": hit - host - sto,
+        "cache_hit_ratio_hbm": hit - host - sto - shared,
         "cache_hit_ratio_host": host,
         "cache_hit_ratio_storage": sto,
+        "cache_hit_ratio_shared": shared,
         "session_time_p50_s": _pct(ends[in_win] - starts[in_win], 0.5),
         "subagent_ttft_p50_s": _pct(reqs["ttft_s"][sub], 0.5),
         "subagent_tpot_p50_ms": _pct(reqs["tpot_s"][sub], 0.5) * 1e3,

@@ -26,6 +26,8 @@ COLUMNS = (
     "pf_left",
     "pf_done",
     "sto_tok",
+    "shared_tok",
+    "load_s",
 )
 # positions in a row (the order of COLUMNS)
 (
@@ -43,6 +45,8 @@ COLUMNS = (
     PF_LEFT,  # prefill tokens still to compute
     PF_DONE,  # tokens in the KV cache before the next chunk
     STO_TOK,  # of the prefix-hit tokens, loaded from the node's NVMe storage
+    SHARED_TOK,  # of them, read from a KV store shared by the part's workers
+    LOAD_S,  # seconds the prefill's first step spends loading the host/NVMe/shared prefix
 ) = range(len(COLUMNS))
 
 
@@ -67,6 +71,8 @@ class Requests:
         host_tok: int = 0,
         pf_left: int = 0,
         sto_tok: int = 0,
+        shared_tok: int = 0,
+        load_s: float = 0.0,
     ) -> int:
         """Append a request (``pf_done`` starts at ``cached``); returns its id."""
         rows = self.rows
@@ -86,6 +92,8 @@ class Requests:
                 pf_left,
                 cached,
                 sto_tok,
+                shared_tok,
+                load_s,
             ]
         )
         return len(rows) - 1
@@ -107,5 +115,5 @@ class Requests:
         return {
             name: np.asarray(self.column(name))
             for name in sorted(COLUMNS)  # the order of the original slots
-            if name not in ("pf_left", "pf_done")
+            if name not in ("pf_left", "pf_done", "load_s")
         }

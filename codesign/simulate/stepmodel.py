@@ -32,7 +32,7 @@ from codesign.perf.engine import (
     efficiency,
     ttft_overhead_s,
 )
-from codesign.perf.hardware import HwVec, hw_vectors_indexed
+from codesign.perf.hardware import HwVec, hw_vectors_indexed, with_shared_store
 from codesign.perf.memory import RESERVES_MAX_TOKENS, memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
@@ -95,11 +95,13 @@ class PoolModel:
     # KV on the node's NVMe per worker and the time to read one token of it
     storage_tokens_per_worker: int = 0
     storage_kv_s_per_token: float = 0.0
+    # the time to read one token from a store shared by the part's workers (0: none)
+    shared_kv_s_per_token: float = 0.0
     # derived (the fields above are not changed after construction):
     # a decode-only step without speculation less its attention, by sequences
     dec_base_s: list[float] = field(init=False, repr=False, compare=False)
     pf_last: tuple[int, int] = field(init=False, repr=False, compare=False)  # last cells
-    _chunk_memo: dict[tuple[int, int, float, float], float] = field(
+    _chunk_memo: dict[tuple[int, int, float], float] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
 
@@ -161,18 +163,13 @@ class PoolModel:
         n_pf: int = 0,
         pf_attn_s: float = 0.0,
         pf_seqs: int = 0,
-        host_tokens: float = 0.0,
-        storage_tokens: float = 0.0,
+        load_s: float = 0.0,
     ) -> float:
         """One engine step of one DP rank: ``n_dec`` decoding sequences at mean context
         ``ctx_mean``, ``n_pf`` prefill tokens of ``pf_seqs`` sequences whose attention
-        takes ``pf_attn_s``, ``host_tokens`` cached tokens loaded from host memory and
-        ``storage_tokens`` from the node's NVMe."""
-        t = self.fixed_s + pf_attn_s
-        if host_tokens > 0:
-            t += host_tokens * self.host_kv_s_per_token
-        if storage_tokens > 0:
-            t += storage_tokens * self.storage_kv_s_per_token
+        takes ``pf_attn_s``, and ``load_s`` loading cached prefixes from host memory, the
+        node's NVMe or a shared store (``load_s``)."""
+        t = self.fixed_s + pf_attn_s + load_s
         if n_dec:
             x = ctx_mean / CTX_STEP_TOKENS  # decode_attn_s, inline
             i = int(x)
@@ -213,14 +210,20 @@ class PoolModel:
         t = base[n_dec] + n_dec * (d[i] + (d[i + 1] - d[i]) * (x - i))
         return t if t > self.eager_floor_s else self.eager_floor_s
 
-    def chunk_step_s(
-        self, c: int, done: int, host_tokens: float, storage_tokens: float = 0.0
-    ) -> float:
-        """A step with one prefill chunk (``c`` tokens after ``done``, ``host_tokens``
-        loaded from host memory and ``storage_tokens`` from NVMe) and no decoding
-        sequences: ``step_s`` with the loads ``Worker`` gives it, remembered by its
-        arguments (a pure function of them)."""
-        key = (c, done, host_tokens, storage_tokens)
+    def load_s(self, host_tokens: float, storage_tokens: float, shared_tokens: float) -> float:
+        """Seconds one rank spends loading a cached prefix from host memory, the node's
+        NVMe and a shared store."""
+        return (
+            host_tokens * self.host_kv_s_per_token
+            + storage_tokens * self.storage_kv_s_per_token
+            + shared_tokens * self.shared_kv_s_per_token
+        )
+
+    def chunk_step_s(self, c: int, done: int, load_s: float) -> float:
+        """A step with one prefill chunk (``c`` tokens after ``done``, ``load_s`` loading
+        its cached prefix) and no decoding sequences: ``step_s`` with the loads ``Worker``
+        gives it, remembered by its arguments (a pure function of them)."""
+        key = (c, done, load_s)
         memo = self._chunk_memo
         dt = memo.get(key)
         if dt is None:
@@ -228,7 +231,7 @@ class PoolModel:
             even = -(-c // dp)
             attn = 0.0 + self.prefill_attn_s(c, done)
             n_pf = c if c > even else even
-            dt = self.step_s(0, 0.0, n_pf, attn, -(-1 // dp), host_tokens, storage_tokens)
+            dt = self.step_s(0, 0.0, n_pf, attn, -(-1 // dp), load_s)
             if len(memo) >= CHUNK_MEMO_SIZE:
                 memo.clear()
             memo[key] = dt
@@ -285,6 +288,7 @@ def build_pool_model(
     max_context_tokens: int = 262_144,
     eager: bool = False,
     storage_gb_per_worker: float = 0.0,
+    shared_read_bytes_per_s_per_chip: float = 0.0,
 ) -> PoolModel:
     """Tabulate the step model for one pool (raises SpecError for impossible pools)."""
     arch = load_model(model)
@@ -297,6 +301,8 @@ def build_pool_model(
     hw = hw_vectors_indexed(
         [system], np.zeros(1, dtype=np.int64), np.array([gemm]), np.array([moe])
     )
+    if shared_read_bytes_per_s_per_chip > 0:  # (the share is the caller's: its readers)
+        hw = with_shared_store(hw, np.array([shared_read_bytes_per_s_per_chip]), np.ones(1))
     nb = byte_sizes([gemm], [moe], [precision.kv])
     lay = make_layout(
         *(np.array([float(v)]) for v in (par.tp, par.dp, moe_tp, moe_ep, par.pp)), prof.is_moe
@@ -368,8 +374,8 @@ def _tables(
 ) -> dict:
     """Component tables from ``step_time`` (see the module docstring)."""
 
-    def run(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host=0.0, sto=0.0) -> dict[str, np.ndarray]:
-        load = make_load(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host, sto)
+    def run(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host=0.0, sto=0.0, sh=0.0) -> dict:
+        load = make_load(n_dec, ctx, n_pf, ctx_pf, pf_seqs, host, sto, sh)
         return step_time(prof, hw, lay, load, nb, eff)
 
     n_tok = chunk + max_seqs * (spec_k + 1) + 2
@@ -387,6 +393,9 @@ def _tables(
     pf = run(0, 0, nn.ravel(), bb.ravel(), np.where(nn.ravel() > 0, 1.0, 0.0))["attn_prefill"]
     host = run(0, 0, 0, 0, 0, 1e6)["kv_load"]
     sto = run(0, 0, 0, 0, 0, 0.0, 1e6)["kv_load"]
+    # (no shared store: no rate; its reads never happen)
+    has_shared = bool(np.any(np.asarray(hw.shared_bw) > 0))
+    shared = run(0, 0, 0, 0, 0, 0.0, 0.0, 1e6)["kv_load"] if has_shared else np.zeros(1)
     return {
         "tok_s": tok_s.tolist(),
         "head_s": head_s.tolist(),
@@ -394,4 +403,5 @@ def _tables(
         "pf_attn_s": pf.reshape(nn.shape).tolist(),
         "host_kv_s_per_token": float(host[0]) / 1e6,
         "storage_kv_s_per_token": float(sto[0]) / 1e6,
+        "shared_kv_s_per_token": float(shared[0]) / 1e6,
     }

@@ -153,10 +153,9 @@ class Worker:
             self.pf_active.append(rid)
             c = chunk if chunk < pf_tokens else pf_tokens
             done = row[12]  # PF_DONE
-            if done == row[9]:  # CACHED: the prefix loads with the first chunk
-                t1 = now + self.model.chunk_step_s(c, done, 0.0 + row[10], 0.0 + row[13])
-            else:  # (HOST_TOK, STO_TOK)
-                t1 = now + self.model.chunk_step_s(c, done, 0.0, 0.0)
+            # CACHED, LOAD_S: the prefix loads with the first chunk
+            load = row[15] if done == row[9] else 0.0
+            t1 = now + self.model.chunk_step_s(c, done, load)
             self.step_rid, self.step_c = rid, c
             self.mode, self.t0 = STEP, now
             v = self.version = self.version + 1

@@ -49,7 +49,11 @@ def test_yaml_round_trip_and_defaults() -> None:
         ("model: [unclosed", "not valid YAML"),
         (
             "model: m\npools: [{role: agg, system: gb200}]\nkv_tiers: {storage_tb: 2}",
-            r"shared \(networked\) storage KV tier is not modelled",
+            "storage_tb is not read: a store shared by all workers is shared_storage_tb",
+        ),
+        (
+            "model: m\npools: [{role: agg, system: gb200}]\nkv_tiers: {shared_storage_tb: 2}",
+            "shared_storage_tb needs shared_storage_read_gb_s > 0",
         ),
     ],
 )

@@ -109,3 +109,38 @@ def test_main_pools_get_the_tier_within_their_nodes_drives() -> None:
 def test_vllm_disagg_with_storage_is_refused() -> None:
     with pytest.raises(ExportError, match="takes one KV connector"):
         export(dep(DISAGG, "vllm"), "vllm")
+
+
+def shared(path: Path, engine: str, nvme_gb: float = 0.0) -> Deployment:
+    d = dep(path, engine, nvme_gb)
+    tiers = d.kv_tiers.model_copy(
+        update={"shared_storage_tb": 100.0, "shared_storage_read_gb_s": 400.0}
+    )
+    return d.model_copy(update={"kv_tiers": tiers})
+
+
+def test_shared_store_per_engine() -> None:
+    """vLLM reads it through LMCache's remote backend, SGLang through HiCache's Mooncake
+    backend; the store's address is a name to replace; TRT-LLM has no shared store."""
+    v = export(shared(AGG, "vllm"), "vllm")
+    check_result(v)
+    env = env_of(v.files["agg.sh"])
+    assert env["LMCACHE_REMOTE_URL"] == "lm://SHARED_KV_STORE:65432"
+    assert "LMCACHE_LOCAL_DISK" not in env  # no NVMe tier in this deployment
+    assert any("SHARED_KV_STORE" in n for n in v.notes)
+    s = export(shared(AGG, "sglang"), "sglang")
+    check_result(s)
+    argv = script_argv(s.files["agg.sh"])
+    assert value(argv, "--hicache-storage-backend") == "mooncake"
+    assert env_of(s.files["agg.sh"])["MOONCAKE_MASTER"] == "SHARED_KV_STORE:50051"
+    dyn = export(shared(AGG, "sglang"), "dynamo")
+    check_result(dyn)
+    svc = yaml.safe_load(dyn.files["dynamo-graph-deployment.yaml"])["spec"]["services"]["agg"]
+    assert {"name": "MOONCAKE_GLOBAL_SEGMENT_SIZE", "value": "0"} in svc["envs"]
+    for fmt in ("trtllm", "dynamo"):
+        with pytest.raises(ExportError, match="TRT-LLM has no built-in shared store"):
+            export(shared(AGG, "trtllm"), fmt)
+    with pytest.raises(ExportError, match="HiCache takes one storage backend"):
+        export(shared(AGG, "sglang", 4000.0), "sglang")
+    with pytest.raises(ExportError, match="takes one KV connector"):
+        export(shared(DISAGG, "vllm"), "vllm")

@@ -314,3 +314,25 @@ def test_nvme_hits_cost_their_read_time_by_hand(shared_dir) -> None:
          "--storage-share", "0.5"],
     )  # fmt: skip
     assert res.exit_code == 2 and "no NVMe storage KV tier" in res.stderr
+
+
+def test_shared_store_reads_cost_their_share_of_its_bandwidth_by_hand(shared_dir) -> None:
+    """The R1 case above read from a store shared by the worker's 8 GPUs at 100 GB/s in
+    all: 12.5 GB/s per GPU (below a GB200's NIC), 95,000 x 35,136 B / 12.5 GB/s = 0.267 s."""
+    base = EstimateRequest(
+        model="deepseek-ai/DeepSeek-R1",
+        system="gb200",
+        tp=8,
+        batch=1,
+        isl=100_000,
+        osl=200,
+        gemm_precision="nvfp4",
+        prefix_hit=0.95,
+        shared_read_gb_s=100.0,
+    )
+    hbm = estimate(base)
+    store = estimate(base.model_copy(update={"shared_share": 1.0}))
+    read_s = 95_000 * 61 * 576 / 12.5e9
+    assert store["ttft_ms"] - hbm["ttft_ms"] == pytest.approx(read_s * 1e3, rel=0.05)
+    with pytest.raises(ValueError, match="needs --shared-read-gb-s > 0"):
+        EstimateRequest(model="m", system="gb200", prefix_hit=0.5, shared_share=0.5)

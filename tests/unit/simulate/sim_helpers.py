@@ -45,9 +45,7 @@ class FixedModel:
     state_tokens: int = 0  # no recurrent state
     kv_held = PoolModel.kv_held  # the pool model's admission rule on these fields
 
-    def step_s(
-        self, n_dec, ctx, n_pf=0, pf_attn_s=0.0, pf_seqs=0, host_tokens=0.0, storage_tokens=0.0
-    ):
+    def step_s(self, n_dec, ctx, n_pf=0, pf_attn_s=0.0, pf_seqs=0, load_s=0.0):
         return self.prefill_step_s if n_pf else self.decode_step_s
 
     def prefill_attn_s(self, new, before):
@@ -56,8 +54,8 @@ class FixedModel:
     def run_step_s(self, n_dec, ctx):
         return self.step_s(n_dec, ctx)
 
-    def chunk_step_s(self, c, done, host_tokens, storage_tokens=0.0):
-        return self.step_s(0, 0.0, c, 0.0, 1, host_tokens)
+    def chunk_step_s(self, c, done, load_s):
+        return self.step_s(0, 0.0, c, 0.0, 1, load_s)
 
 
 def use_fixed_model(sim, model: FixedModel | None = None) -> FixedModel:

@@ -101,3 +101,20 @@ def test_host_victims_move_to_storage_and_storage_drops_its_lru_tails():
     plain.touch1(1, 4, owner=0, now_s=0.0)
     plain.touch1(2, 4, owner=1, now_s=1.0)
     assert plain.lookup([1], [4]) == (0, 2, 0) and plain.used_sto == 0
+
+
+def test_shared_store_writes_through_and_drops_lru_tails():
+    """A 10-block store shared by the workers, counted by hand."""
+    from codesign.simulate.kvstore import SharedStore
+
+    st = SharedStore(10)
+    st.store([1], [6])  # run 1: 6 blocks
+    st.store([2, 3], [3, 2])  # a prompt of two runs: 5 more blocks, 11 > 10
+    assert st.used == 10 and st.runs[1] == 5  # the LRU run, 1, lost its last block
+    assert st.lookup([1], [6]) == 5
+    assert st.lookup([2, 3], [3, 4]) == 5  # run 3 holds 2 of the 4 blocks asked
+    assert st.lookup([2, 9, 3], [3, 1, 2]) == 3  # run 9 missing: the prefix ends there
+    st.store([1], [4])  # a shorter prompt of run 1: its 5 blocks are now the most recent
+    st.store([4], [4])  # 14 > 10: run 2 (3 blocks) goes, then a block of run 3
+    assert st.lookup([2], [3]) == 0 and st.lookup([3], [2]) == 1
+    assert st.lookup([1], [5]) == 5 and st.used == 10

@@ -48,7 +48,8 @@ def test_step_s_matches_step_time_at_random_loads():
         want = step_time(prof, hw, lay, make_load(n_dec, ctx, n_pf, before, seqs, host), nb, eff)[
             "total"
         ][0]
-        got = m.step_s(n_dec, ctx, n_pf, m.prefill_attn_s(n_pf, before), seqs, host)
+        load = m.load_s(host, 0.0, 0.0)
+        got = m.step_s(n_dec, ctx, n_pf, m.prefill_attn_s(n_pf, before), seqs, load)
         assert got == pytest.approx(float(want), rel=0.01)
 
 
