@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from codesign.errors import SpecError
 from codesign.specio import load_yaml_mapping, validate_spec
@@ -123,24 +123,17 @@ class KVTierSpace(_Strict):
     )
     retention: list[Literal["lru", "pin_during_tool_gaps"]] = Field(default_factory=lambda: ["lru"])
 
-    @field_validator("storage")
+    @field_validator("host", "storage")
     @classmethod
-    def _storage(cls, v: list[str | float]) -> list[str | float]:
-        for s in v:
-            if isinstance(s, str) and s not in ("none", "nvme"):
-                raise ValueError(f"unknown storage tier {s!r} (none, nvme or GB per worker)")
-            if not isinstance(s, str) and s < 0:
-                raise ValueError(f"storage GB must be >= 0, got {s}")
-        return _nonempty_unique(v)
-
-    @field_validator("host")
-    @classmethod
-    def _host(cls, v: list[str | float]) -> list[str | float]:
-        for h in v:
-            if isinstance(h, str) and h not in ("none", "host_memory"):
-                raise ValueError(f"unknown host tier {h!r} (none, host_memory or GB per worker)")
-            if not isinstance(h, str) and h < 0:
-                raise ValueError(f"host GB must be >= 0, got {h}")
+    def _tier(cls, v: list[str | float], info: ValidationInfo) -> list[str | float]:
+        whole = {"host": "host_memory", "storage": "nvme"}[info.field_name]
+        for x in v:
+            if isinstance(x, str) and x not in ("none", whole):
+                raise ValueError(
+                    f"unknown {info.field_name} tier {x!r} (none, {whole} or GB per worker)"
+                )
+            if not isinstance(x, str) and x < 0:
+                raise ValueError(f"{info.field_name} GB must be >= 0, got {x}")
         return _nonempty_unique(v)
 
     @field_validator("retention")

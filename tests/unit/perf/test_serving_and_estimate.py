@@ -200,7 +200,8 @@ def test_closed_loop_token_shares_its_step_with_itself() -> None:
     assert run(0.0) == pytest.approx(0.018, rel=1e-6)
 
 
-def test_host_memory_hits_cost_transfer_time(shared_dir) -> None:
+def _r1_long_context(**update: object) -> EstimateRequest:
+    """DeepSeek-R1 NVFP4 on a GB200 TP8 worker, 100K-token prompts 95% cached."""
     base = EstimateRequest(
         model="deepseek-ai/DeepSeek-R1",
         system="gb200",
@@ -211,6 +212,11 @@ def test_host_memory_hits_cost_transfer_time(shared_dir) -> None:
         gemm_precision="nvfp4",
         prefix_hit=0.95,
     )
+    return base.model_copy(update=update)
+
+
+def test_host_memory_hits_cost_transfer_time(shared_dir) -> None:
+    base = _r1_long_context()
     hbm = estimate(base)
     host = estimate(base.model_copy(update={"host_share": 1.0}))
     assert host["ttft_ms"] > hbm["ttft_ms"]
@@ -291,17 +297,7 @@ def test_nvme_hits_cost_their_read_time_by_hand(shared_dir) -> None:
     GB200 tray's 4 NVMe drives (25 GB/s) give each of its 4 chips 6.25 GB/s, so reading
     them all adds 95,000 x 35,136 / 6.25e9 = 0.534 s to the prefill, in the estimate and in
     its breakdown alike."""
-    base = EstimateRequest(
-        model="deepseek-ai/DeepSeek-R1",
-        system="gb200",
-        tp=8,
-        batch=1,
-        isl=100_000,
-        osl=200,
-        gemm_precision="nvfp4",
-        prefix_hit=0.95,
-        breakdown=True,
-    )
+    base = _r1_long_context(batch=1, breakdown=True)
     hbm = estimate(base)
     nvme = estimate(base.model_copy(update={"storage_share": 1.0}))
     read_s = 95_000 * 61 * 576 / 6.25e9
@@ -319,17 +315,7 @@ def test_nvme_hits_cost_their_read_time_by_hand(shared_dir) -> None:
 def test_shared_store_reads_cost_their_share_of_its_bandwidth_by_hand(shared_dir) -> None:
     """The R1 case above read from a store shared by the worker's 8 GPUs at 100 GB/s in
     all: 12.5 GB/s per GPU (below a GB200's NIC), 95,000 x 35,136 B / 12.5 GB/s = 0.267 s."""
-    base = EstimateRequest(
-        model="deepseek-ai/DeepSeek-R1",
-        system="gb200",
-        tp=8,
-        batch=1,
-        isl=100_000,
-        osl=200,
-        gemm_precision="nvfp4",
-        prefix_hit=0.95,
-        shared_read_gb_s=100.0,
-    )
+    base = _r1_long_context(batch=1, shared_read_gb_s=100.0)
     hbm = estimate(base)
     store = estimate(base.model_copy(update={"shared_share": 1.0}))
     read_s = 95_000 * 61 * 576 / 12.5e9
