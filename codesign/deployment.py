@@ -136,6 +136,11 @@ class KVTiers(_Strict):
 
     @model_validator(mode="after")
     def _shared_store_bandwidth(self) -> Self:
+        if self.shared_storage_read_gb_s > 0 and self.shared_storage_tb <= 0:
+            raise ValueError(
+                "shared_storage_read_gb_s is set but shared_storage_tb is 0: give the store's "
+                "size too, or drop its bandwidth"
+            )
         if self.shared_storage_tb > 0 and self.shared_storage_read_gb_s <= 0:
             raise ValueError(
                 "shared_storage_tb needs shared_storage_read_gb_s > 0 (the store's aggregate "

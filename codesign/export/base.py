@@ -138,9 +138,10 @@ def storage_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:
 SHARED_KV_STORE = "SHARED_KV_STORE"
 
 
-def uses_shared_store(dep: Deployment, group: Group) -> bool:
-    """The main model's pools read a KV store shared by the workers (sub-agents: none)."""
-    return group.name == "main" and dep.kv_tiers.shared_storage_tb > 0
+def uses_shared_store(dep: Deployment, group: Group, pool: Pool) -> bool:
+    """The pool reads a KV store shared by the workers: the main model's pools that
+    prefill (agg or prefill; a decode pool looks no prefixes up), as modelled."""
+    return group.name == "main" and pool.role != "decode" and dep.kv_tiers.shared_storage_tb > 0
 
 
 def env_lines(env: dict[str, str]) -> str:

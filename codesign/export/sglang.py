@@ -69,7 +69,7 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
             f"{dep.kv_tiers.host_gb_per_worker:g} GB per worker / "
             f"{par.tp * par.dp * par.pp} ranks = {gb} GB"
         )
-    nvme, shared = storage_gb_per_rank(dep, group, pool) > 0, uses_shared_store(dep, group)
+    nvme, shared = storage_gb_per_rank(dep, group, pool) > 0, uses_shared_store(dep, group, pool)
     if nvme and shared:
         raise ExportError(
             "sglang: HiCache takes one storage backend, so the node's NVMe (file) and a "
@@ -108,7 +108,7 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
 def sglang_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
     """Environment of an SGLang pool: the NVMe tier's directory and size per rank, or the
     shared Mooncake Store's master."""
-    if uses_shared_store(dep, group):
+    if uses_shared_store(dep, group, pool):
         return {
             "MOONCAKE_MASTER": f"{SHARED_KV_STORE}:50051",
             "MOONCAKE_PROTOCOL": "rdma",

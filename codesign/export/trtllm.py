@@ -32,7 +32,7 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
     Attention-DP ranks live inside one instance: tensor_parallel_size is tp x dp with
     enable_attention_dp."""
     par, notes = pool.parallel, []
-    if uses_shared_store(dep, group):
+    if uses_shared_store(dep, group, pool):
         raise ExportError(
             "trtllm: a KV store shared by the workers cannot be expressed: TRT-LLM has no "
             "built-in shared store (only through an LMCache or Dynamo KVBM connector, not "

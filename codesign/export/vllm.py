@@ -71,7 +71,7 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
             "--kv-transfer-config",
             compact_json({"kv_connector": "NixlConnector", "kv_role": "kv_both"}),
         ]
-    shared = uses_shared_store(dep, group)
+    shared = uses_shared_store(dep, group, pool)
     if storage_gb_per_rank(dep, group, pool) > 0 or shared:
         if group.disagg:
             raise ExportError(
@@ -92,10 +92,19 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
                 "with no host_gb_per_worker its CPU buffer keeps LMCache's default size, "
                 "a host tier the evaluation did not count"
             )
+        tiers = [
+            name
+            for name, on in (
+                ("host", host_gb_per_rank(dep, group, pool) > 0),
+                (f"NVMe ({NVME_KV_DIR})", storage_gb_per_rank(dep, group, pool) > 0),
+                ("shared-store", shared),
+            )
+            if on
+        ]
         notes.append(
-            f"{pool_label(group, pool)}: LMCache keeps the deployment's host, NVMe ({NVME_KV_DIR}) "
-            "and shared-store KV tiers (LMCACHE_* sizes per rank, GB); LMCache's environment "
-            "names are from its documentation, not checked against recorded argument names"
+            f"{pool_label(group, pool)}: LMCache keeps the {', '.join(tiers)} KV tier(s) "
+            "(LMCACHE_* sizes per rank, GB); LMCache's environment names are from its "
+            "documentation, not checked against recorded argument names"
         )
         if shared:
             notes.append(
@@ -119,7 +128,7 @@ def vllm_env(dep: Deployment, group: Group, pool: Pool) -> dict[str, str]:
     """Environment of a vLLM pool: LMCache's CPU and local-disk tiers per rank (GB) and
     the shared store's address."""
     gb = storage_gb_per_rank(dep, group, pool)
-    shared = uses_shared_store(dep, group)
+    shared = uses_shared_store(dep, group, pool)
     if gb <= 0 and not shared:
         return {}
     # LMCache stages disk reads through its CPU buffer; without a host tier in the

@@ -96,6 +96,8 @@ class EstimateRequest(BaseModel):
             raise ValueError("--storage-share needs --prefix-hit > 0 (it splits the cached part)")
         if self.shared_share > 0 and self.prefix_hit == 0:
             raise ValueError("--shared-share needs --prefix-hit > 0 (it splits the cached part)")
+        if self.shared_read_gb_s > 0 and self.shared_share == 0:
+            raise ValueError("--shared-read-gb-s needs --shared-share > 0 (nothing is read)")
         if self.shared_share > 0 and self.shared_read_gb_s <= 0:
             raise ValueError(
                 "--shared-share needs --shared-read-gb-s > 0 (the store's aggregate read bandwidth)"

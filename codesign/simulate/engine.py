@@ -393,14 +393,13 @@ class Simulator:
             w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
         g = 0  # blocks read from the shared store past the worker's own prefix
         store = part.shared
-        if store is not None:
+        if store is not None:  # (the request's blocks are written when it ends: on_finish)
             if n:
                 keys, lens = [k], [n]
             if keys:
                 g = store.lookup(keys, lens) - (d + h + s)
                 if g < 0:
                     g = 0
-                store.store(keys, lens)
         load = 0.0
         if n_in > 1:
             cached = (d + h + s + g) * bs
@@ -453,6 +452,18 @@ class Simulator:
         else:
             self._enqueue_prefill(part, w, rid, t, pf_left)
 
+    def _write_through(self, store: SharedStore, r: int, c: int) -> None:
+        """A finished request's prompt blocks into the part's shared store. Written when
+        the request ends, not when it arrives: a request of another session arriving in
+        between must not read KV not yet computed (the next turn of a session and the
+        sub-agents it spawns come after it ends, so they find it)."""
+        k, n, lo, hi = self.req_info[r][3:7]
+        if n:
+            store.store([k + c * self.stride], [n])
+        elif hi > lo:
+            shift = c * self.stride
+            store.store([x + shift for x in self.run_keys[lo:hi]], self.run_lens[lo:hi])
+
     def _queue_prefill(self, rid: int, t: float) -> None:
         """The request joins the prefill queue (after its per-token request handling)."""
         row = self.req.rows[rid]
@@ -485,6 +496,9 @@ class Simulator:
         row = self.req.rows[rid]
         row[6] = t  # T_FINISH
         r, c = row[0], row[1]  # TRACE_IDX, COPY
+        store = self.parts[row[3]].shared  # PART
+        if store is not None:
+            self._write_through(store, r, c)
         if self.pin_until is not None:
             self.pin_until[c] = t + self.opts.pin_ttl_s
         kids = self.children.get(r)

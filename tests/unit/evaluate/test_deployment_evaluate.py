@@ -55,6 +55,11 @@ def test_yaml_round_trip_and_defaults() -> None:
             "model: m\npools: [{role: agg, system: gb200}]\nkv_tiers: {shared_storage_tb: 2}",
             "shared_storage_tb needs shared_storage_read_gb_s > 0",
         ),
+        (
+            "model: m\npools: [{role: agg, system: gb200}]\n"
+            "kv_tiers: {shared_storage_read_gb_s: 50}",
+            "shared_storage_read_gb_s is set but shared_storage_tb is 0",
+        ),
     ],
 )
 def test_bad_deployments_get_clear_errors(text: str, message: str) -> None:

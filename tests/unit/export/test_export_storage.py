@@ -144,3 +144,9 @@ def test_shared_store_per_engine() -> None:
         export(shared(AGG, "sglang", 4000.0), "sglang")
     with pytest.raises(ExportError, match="takes one KV connector"):
         export(shared(DISAGG, "vllm"), "vllm")
+    # disagg: the prefill pool reads the store; a decode pool looks no prefixes up
+    d = export(shared(DISAGG, "sglang"), "sglang")
+    check_result(d)
+    assert "mooncake" in script_argv(d.files["prefill.sh"])
+    assert "mooncake" not in script_argv(d.files["decode.sh"])
+    assert "MOONCAKE_MASTER" not in env_of(d.files["decode.sh"])

@@ -322,3 +322,5 @@ def test_shared_store_reads_cost_their_share_of_its_bandwidth_by_hand(shared_dir
     assert store["ttft_ms"] - hbm["ttft_ms"] == pytest.approx(read_s * 1e3, rel=0.05)
     with pytest.raises(ValueError, match="needs --shared-read-gb-s > 0"):
         EstimateRequest(model="m", system="gb200", prefix_hit=0.5, shared_share=0.5)
+    with pytest.raises(ValueError, match="needs --shared-share > 0"):
+        EstimateRequest(model="m", system="gb200", shared_read_gb_s=10.0)
