@@ -245,3 +245,41 @@ def test_a_trace_of_small_tier_requests_only_runs_on_the_main_pools():
     m, _ = aggregate(sim, r)
     assert m["ttft_p50_s"] == pytest.approx(0.1)
     assert np.isnan(m["subagent_ttft_p50_s"])
+
+
+def test_shared_store_serves_other_workers_only_what_has_been_computed():
+    """Two round-robin workers and a shared KV store. The parent's 500-token request runs
+    on worker 0 and is written to the store when it ends; its two sub-agents then start
+    together with its 5 blocks plus 3 new ones each (the same 3). Sub-agent 1 lands on
+    worker 1 and reads the parent's 5 blocks from the store; sub-agent 2 lands back on
+    worker 0 and hits them on the device. Neither reads the other's 3 new blocks: neither
+    has finished when both arrive."""
+    sub = [
+        {
+            "agent": a,
+            "arrival": 1.0,
+            "server": 1.0,
+            "input": 800,
+            "output": 2,
+            "blocks": [*range(5), *range(100, 103)],
+        }
+        for a in (1, 2)
+    ]
+    tr = block_trace(
+        [{"arrival": 0.0, "server": 1.0, "input": 500, "output": 2, "blocks": range(5)}, *sub]
+    )
+    dep = Deployment.from_yaml(
+        QWEN_AGG.replace("WORKERS", "2").replace("ROUTER", "round_robin")
+        + "kv_tiers: {shared_storage_tb: 1, shared_storage_read_gb_s: 100}\n"
+    )
+    sim = Simulator(dep, tr, SimOptions(sessions=1, total_sessions=1))
+    use_fixed_model(sim)
+    sim.run()
+    r = request_table(sim)
+    order = np.argsort(r["t_issue"], kind="stable")
+    worker, cached, shared = (r[k][order] for k in ("worker", "cached", "shared_tok"))
+    assert worker.tolist() == [0, 1, 0]
+    assert cached.tolist() == [0, 500, 500]  # not 800: the new blocks were not computed yet
+    assert shared.tolist() == [0, 500, 0]
+    assert r["hit_tier"][order].tolist() == [0, 4, 1]
+    assert sim.parts[0].shared.lookup([100], [3]) == 3  # written once they ended
