@@ -261,39 +261,30 @@ def test_gemm_efficiency_rises_with_tokens() -> None:
     assert per_token[0] > per_token[1] > per_token[2]
 
 
+def _prefill_after_cached_prefix(**tiers: np.ndarray) -> StepLoad:
+    """100 new tokens after a 9,900-token cached prefix (``tiers``: where it is loaded
+    from, e.g. ``host_kv_tokens``)."""
+    return StepLoad(
+        n_dec=one(0), ctx_dec=one(0), n_pf=one(100), ctx_pf=one(9900), pf_seqs=one(1), **tiers
+    )
+
+
 def test_host_memory_prefix_hits_are_loaded_over_the_host_link_by_hand() -> None:
     prof = profile()
-    load = StepLoad(
-        n_dec=one(0),
-        ctx_dec=one(0),
-        n_pf=one(100),
-        ctx_pf=one(9900),
-        pf_seqs=one(1),
-        host_kv_tokens=one(9900),
-    )
+    load = _prefill_after_cached_prefix(host_kv_tokens=one(9900))
     t = step_time(prof, hw(), LAY1, load, BF16, eff())
     # 9,900 tokens x 2 layers x 512 elements x 2 bytes over a 63 GB/s host link, at the
     # 55.6 GB/s a pinned bulk copy reaches on PCIe Gen5 x16 (NVbandwidth)
     assert t["kv_load"][0] == pytest.approx(9900 * 2 * 512 * 2 / 55.6e9)
-    no_host = StepLoad(
-        n_dec=one(0), ctx_dec=one(0), n_pf=one(100), ctx_pf=one(9900), pf_seqs=one(1)
-    )
+    no_host = _prefill_after_cached_prefix()
     assert step_time(prof, hw(), LAY1, no_host, BF16, eff())["kv_load"][0] == 0
 
 
 def test_storage_prefix_hits_are_read_at_the_drives_bandwidth_by_hand() -> None:
-    """A node's NVMe tier: 8 Gen4 drives at ~6.25 GB/s each shared by 8 chips give each
+    """A node's NVMe tier: 8 Gen4 drives, 50 GB/s in all, shared by 8 chips give each
     chip 6.25 GB/s; 4,000 host tokens and 6,000 storage tokens load one after the other."""
     prof = profile()
-    load = StepLoad(
-        n_dec=one(0),
-        ctx_dec=one(0),
-        n_pf=one(100),
-        ctx_pf=one(9900),
-        pf_seqs=one(1),
-        host_kv_tokens=one(4000),
-        storage_kv_tokens=one(6000),
-    )
+    load = _prefill_after_cached_prefix(host_kv_tokens=one(4000), storage_kv_tokens=one(6000))
     t = step_time(prof, hw(), LAY1, load, BF16, eff())
     per_token = 2 * 512 * 2  # bytes: 2 layers x 512 elements x 2 bytes
     expected = 4000 * per_token / 55.6e9 + 6000 * per_token / 6.25e9
