@@ -55,6 +55,7 @@ class Candidates:
     # a KV store shared by the workers: TB and aggregate read GB/s (None: none anywhere)
     shared_tb: np.ndarray | None = None
     shared_gb_s: np.ndarray | None = None
+    shared_usd_per_hour: np.ndarray | None = None  # the store's cost (None: not priced)
 
     @property
     def prefill_chips(self) -> np.ndarray:
@@ -135,6 +136,7 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             "storage_gb": 0.0 if sub else d.kv_tiers.storage_gb_per_worker,
             "shared_tb": 0.0 if sub else d.kv_tiers.shared_storage_tb,
             "shared_gb_s": 0.0 if sub else d.kv_tiers.shared_storage_read_gb_s,
+            "shared_usd_per_hour": 0.0 if sub else d.kv_tiers.shared_storage_usd_per_hour,
             "router": ROUTERS.index(d.router),
             "spec_k": 0
             if sub or d.spec_decoding.method == "none"
@@ -152,7 +154,14 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
         elif k == "cuda_graphs":
             arrays[k] = np.asarray(v, dtype=bool)
         else:
-            real = k in ("host_gb", "storage_gb", "shared_tb", "shared_gb_s", "spec_alpha")
+            real = k in (
+                "host_gb",
+                "storage_gb",
+                "shared_tb",
+                "shared_gb_s",
+                "shared_usd_per_hour",
+                "spec_alpha",
+            )
             arrays[k] = np.asarray(v, dtype=np.float64 if real else np.int64)
     model = deps[0].subagents.model if sub else deps[0].model  # type: ignore[union-attr]
     return Candidates(model=model, systems=tuple(systems), **arrays)

@@ -118,6 +118,12 @@ class KVTiers(_Strict):
         description="the shared store's aggregate read bandwidth, GB/s (shared by the "
         "chips that prefill; each reads at most at its NIC's rate)",
     )
+    shared_storage_usd_per_hour: float = Field(
+        0.0,
+        ge=0,
+        description="the shared store's all-in cost, $/hour, added to the deployment's "
+        "(0: not priced)",
+    )
     storage_tb: float = Field(
         0.0, ge=0, description="replaced by shared_storage_tb; only 0 is accepted"
     )
@@ -136,11 +142,12 @@ class KVTiers(_Strict):
 
     @model_validator(mode="after")
     def _shared_store_bandwidth(self) -> Self:
-        if self.shared_storage_read_gb_s > 0 and self.shared_storage_tb <= 0:
-            raise ValueError(
-                "shared_storage_read_gb_s is set but shared_storage_tb is 0: give the store's "
-                "size too, or drop its bandwidth"
-            )
+        for name in ("shared_storage_read_gb_s", "shared_storage_usd_per_hour"):
+            if getattr(self, name) > 0 and self.shared_storage_tb <= 0:
+                raise ValueError(
+                    f"{name} is set but shared_storage_tb is 0: give the store's size too, "
+                    f"or drop {name}"
+                )
         if self.shared_storage_tb > 0 and self.shared_storage_read_gb_s <= 0:
             raise ValueError(
                 "shared_storage_tb needs shared_storage_read_gb_s > 0 (the store's aggregate "

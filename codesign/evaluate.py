@@ -269,6 +269,8 @@ def evaluate_arrays(
     res = _evaluate_parts(parts, load, concurrent_sessions, calib)
     m = res[0]
     usd, power, busy, chips = _pool_cost(main, m)
+    if main.shared_usd_per_hour is not None:  # the shared KV store, when priced
+        usd = usd + np.asarray(main.shared_usd_per_hour, dtype=np.float64)
     reason = m["reason"].copy()
     out_tok, in_tok = m["requests_per_s"] * m["osl"], m["requests_per_s"] * m["isl"]
     # device, host and storage hits, token-weighted over the parts

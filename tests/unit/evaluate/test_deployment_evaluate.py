@@ -60,6 +60,11 @@ def test_yaml_round_trip_and_defaults() -> None:
             "kv_tiers: {shared_storage_read_gb_s: 50}",
             "shared_storage_read_gb_s is set but shared_storage_tb is 0",
         ),
+        (
+            "model: m\npools: [{role: agg, system: gb200}]\n"
+            "kv_tiers: {shared_storage_usd_per_hour: 5}",
+            "shared_storage_usd_per_hour is set but shared_storage_tb is 0",
+        ),
     ],
 )
 def test_bad_deployments_get_clear_errors(text: str, message: str) -> None:

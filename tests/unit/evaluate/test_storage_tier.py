@@ -122,3 +122,13 @@ def test_shared_store_reads_are_bounded_by_its_bandwidth(load) -> None:
     assert out["cache_hit_ratio"][fast] > out["cache_hit_ratio"][none] + 0.1
     parts = sum(out[f"cache_hit_ratio_{t}"] for t in ("hbm", "host", "storage", "shared"))
     np.testing.assert_allclose(parts, out["cache_hit_ratio"], rtol=1e-12)
+
+
+def test_a_priced_shared_store_adds_its_cost(load) -> None:
+    """A store priced at $3/hour adds $3/hour to the deployment, and its $/Mtok with it."""
+    free = Deployment.from_yaml(SHARED)
+    tiers = free.kv_tiers.model_copy(update={"shared_storage_usd_per_hour": 3.0})
+    out = evaluate([free, free.model_copy(update={"kv_tiers": tiers})], load, 16)
+    assert out["usd_per_hour"][1] == pytest.approx(out["usd_per_hour"][0] + 3.0)
+    assert out["output_tokens_per_s"][1] == pytest.approx(out["output_tokens_per_s"][0])
+    assert out["usd_per_mtok_output"][1] > out["usd_per_mtok_output"][0]
