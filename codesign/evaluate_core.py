@@ -223,6 +223,11 @@ def evaluate_candidates(
     return out
 
 
+def _ideal_hit(tier: TierLoad) -> float:
+    """No block hashes (no hit curve): the trace's own reuse at any capacity."""
+    return 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9)
+
+
 def _shared_hit(tier: TierLoad, cap_tokens: np.ndarray, sessions: float | np.ndarray) -> np.ndarray:
     """Token hit ratio of a KV store shared by all workers: every block any worker
     computes is written through, so the store holds the most recent blocks of all the
@@ -231,8 +236,8 @@ def _shared_hit(tier: TierLoad, cap_tokens: np.ndarray, sessions: float | np.nda
     is taken as the larger mean (a slight underestimate where the two differ request by
     request)."""
     n = len(cap_tokens)
-    if tier.curve is None:  # no block hashes: the trace's own reuse at any capacity
-        return np.full(n, 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9))
+    if tier.curve is None:
+        return np.full(n, _ideal_hit(tier))
     s = np.maximum(np.asarray(sessions, dtype=np.float64), 1.0) * np.ones(n)
     return tier.curve.hit_ratio(cap_tokens, s)
 
@@ -266,9 +271,8 @@ def _hit(
     the session's last visit to that worker cached (`HitCurve.round_robin_hit_ratio`)."""
     n = len(cap_hbm)
     curve = tier.curve
-    if curve is None:  # no block hashes: the trace's own reuse at any capacity
-        ideal = 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9)
-        return np.full(n, ideal), np.full(n, ideal)
+    if curve is None:
+        return np.full(n, _ideal_hit(tier)), np.full(n, _ideal_hit(tier))
     rr = (c.router == 0) & (c.workers > 1)
     spc = np.maximum(np.where(rr, sessions, sessions / c.workers), 1.0) * np.ones(n)
     h_all, h_hbm = curve.hit_ratio(cap_all, spc), curve.hit_ratio(cap_hbm, spc)

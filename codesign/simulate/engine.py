@@ -386,9 +386,7 @@ class Simulator:
                 w, d, h, s = route(part, [k], [n], n_in, c, bs)
             w.cache.touch1(k, n, c, t)  # type: ignore[union-attr]
         else:
-            shift = c * self.stride
-            keys = [k + shift for k in self.run_keys[lo:hi]]
-            lens = self.run_lens[lo:hi]
+            keys, lens = self._runs(lo, hi, c)
             w, d, h, s = route(part, keys, lens, n_in, c, bs)
             w.cache.touch(keys, lens, c, t)  # type: ignore[union-attr]
         g = 0  # blocks read from the shared store past the worker's own prefix
@@ -461,8 +459,12 @@ class Simulator:
         if n:
             store.store([k + c * self.stride], [n])
         elif hi > lo:
-            shift = c * self.stride
-            store.store([x + shift for x in self.run_keys[lo:hi]], self.run_lens[lo:hi])
+            store.store(*self._runs(lo, hi, c))
+
+    def _runs(self, lo: int, hi: int, c: int) -> tuple[list[int], list[int]]:
+        """The run keys (of session copy ``c``) and lengths of a request of several runs."""
+        shift = c * self.stride
+        return [k + shift for k in self.run_keys[lo:hi]], self.run_lens[lo:hi]
 
     def _queue_prefill(self, rid: int, t: float) -> None:
         """The request joins the prefill queue (after its per-token request handling)."""
