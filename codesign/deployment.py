@@ -98,12 +98,18 @@ class DeploymentPrecision(_Strict):
 
 
 class KVTiers(_Strict):
-    host_gb_per_worker: float = Field(0.0, ge=0, description="host-memory KV per worker, GB")
+    host_gb_per_worker: float = Field(
+        0.0,
+        ge=0,
+        description="host-memory KV per worker that holds the prefix cache (agg, or the "
+        "prefill pool in disagg), GB",
+    )
     storage_gb_per_worker: float = Field(
         0.0,
         ge=0,
-        description="KV on the node's local NVMe per worker, GB (after host memory: blocks "
-        "evicted from the host tier move here; hits are read at the drives' bandwidth)",
+        description="KV on the node's local NVMe per worker that holds the prefix cache "
+        "(agg, or the prefill pool in disagg), GB (after host memory: blocks evicted from "
+        "the host tier move here; hits are read at the drives' bandwidth)",
     )
     shared_storage_tb: float = Field(
         0.0,

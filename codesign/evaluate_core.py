@@ -2,11 +2,18 @@
 model's inputs -> per-candidate outputs, with no Python loop per candidate.
 
 The hit ratio comes from the curve of the requests the part serves (one tier, or all tiers
-of a merged load) at the worker's KV capacity (device memory left after the weights, plus
-the host tier), shared by the sessions the router sends to that worker: a worker's share
-under session-affine or KV-aware routing; all sessions under round robin, where a request
-finds what the session's last visit to that worker cached, the context grown since then
-missing (`HitCurve.round_robin_hit_ratio`).
+of a merged load) at the KV capacity of a worker that prefills (device memory left after
+the weights, plus the host tier), shared by the sessions the router sends to that worker:
+a worker's share under session-affine or KV-aware routing; all sessions under round robin,
+where a request finds what the session's last visit to that worker cached, the context
+grown since then missing (`HitCurve.round_robin_hit_ratio`).
+
+Disaggregated parts keep the prefix cache on the prefill workers, as the engines do: the
+router picks a prefill worker by its cached prefix (Dynamo's prefill router, SGLang's
+prefill server's radix cache, TRT-LLM's context servers with block reuse), that worker
+computes the uncached tokens, and the whole context's KV moves to a decode worker chosen
+by load, which looks no prefix up. So the cache's capacity and the host and NVMe tiers are
+the prefill workers', and the sessions share the prefill workers.
 """
 
 from __future__ import annotations
@@ -135,24 +142,28 @@ def evaluate_candidates(
         )
     room = use.kv_tokens_per_worker < rows.isl + rows.osl
     reasons[room & (reasons == "")] = "no room for the KV cache of one mean request"
-    host_cap_gb = np.array([s.host_kv_gb_per_chip for s in c.systems])[c.sys_d] * lay.gpus
+    # the prefix cache and its tiers live on the workers that prefill (module docstring)
+    lay_c = make_layout(c.p_tp, c.p_dp, ptp, pep, c.p_pp, prof.is_moe)
+    use_c = memory_use(prof, lay_c, nb, hw_p.mem_bytes, kv_elems)
+    pool = np.where(agg, "", "prefill pool: ")
+    host_cap_gb = np.array([s.host_kv_gb_per_chip for s in c.systems])[c.sys_p] * lay_c.gpus
     over = c.host_gb > host_cap_gb + 1e-6
     for j in np.flatnonzero(over & (reasons == "")):
         reasons[j] = (
-            f"kv_tiers.host_gb_per_worker={c.host_gb[j]:g} exceeds the "
+            f"{pool[j]}kv_tiers.host_gb_per_worker={c.host_gb[j]:g} exceeds the "
             f"{host_cap_gb[j]:.0f} GB of host memory a worker has on "
-            f"{c.systems[c.sys_d[j]].name}"
+            f"{c.systems[c.sys_p[j]].name}"
         )
     storage_gb = np.zeros(n) if c.storage_gb is None else np.asarray(c.storage_gb, np.float64)
-    sto_cap_gb = np.array([s.storage_kv_gb_per_chip for s in c.systems])[c.sys_d] * lay.gpus
+    sto_cap_gb = np.array([s.storage_kv_gb_per_chip for s in c.systems])[c.sys_p] * lay_c.gpus
     for j in np.flatnonzero((storage_gb > sto_cap_gb + 1e-6) & (reasons == "")):
         reasons[j] = (
-            f"kv_tiers.storage_gb_per_worker={storage_gb[j]:g} exceeds the "
-            f"{sto_cap_gb[j]:.0f} GB of NVMe a worker has on {c.systems[c.sys_d[j]].name}"
+            f"{pool[j]}kv_tiers.storage_gb_per_worker={storage_gb[j]:g} exceeds the "
+            f"{sto_cap_gb[j]:.0f} GB of NVMe a worker has on {c.systems[c.sys_p[j]].name}"
         )
     kv_bpe = byte_sizes(list(c.kv), list(c.kv), list(c.kv)).kv
     per_token = np.maximum(kv_elems * kv_bpe, 1e-9)
-    hbm = use.kv_tokens_per_worker.astype(np.float64)
+    hbm = np.maximum(use_c.kv_tokens_per_worker, 0).astype(np.float64)
     host_tokens = c.host_gb * 1e9 / per_token
     spc = clients if sessions is None else sessions
     h_hh, h_hbm = _hit(tier, hbm, hbm + host_tokens, spc, c)
@@ -265,19 +276,21 @@ def _hit(
     the requests the part serves (a merged load's curve covers every tier: main and
     sub-agent requests compete for the same caches).
 
-    Session-affine and KV-aware routers keep a session on one worker: its cache holds the
-    prefixes of its share of the sessions. Round robin sends each request to the next
-    worker: every worker's cache holds all sessions' prefixes, and a request hits what
+    The router places requests on the workers that prefill (the agg pool, or the prefill
+    pool). Session-affine and KV-aware routers keep a session on one worker: its cache
+    holds the prefixes of its share of the sessions. Round robin sends each request to the
+    next worker: every worker's cache holds all sessions' prefixes, and a request hits what
     the session's last visit to that worker cached (`HitCurve.round_robin_hit_ratio`)."""
     n = len(cap_hbm)
     curve = tier.curve
     if curve is None:
         return np.full(n, _ideal_hit(tier)), np.full(n, _ideal_hit(tier))
-    rr = (c.router == 0) & (c.workers > 1)
-    spc = np.maximum(np.where(rr, sessions, sessions / c.workers), 1.0) * np.ones(n)
+    workers = c.p_workers
+    rr = (c.router == 0) & (workers > 1)
+    spc = np.maximum(np.where(rr, sessions, sessions / workers), 1.0) * np.ones(n)
     h_all, h_hbm = curve.hit_ratio(cap_all, spc), curve.hit_ratio(cap_hbm, spc)
     if rr.any():
-        w = c.workers[rr].astype(np.float64)
+        w = workers[rr].astype(np.float64)
         h_all[rr] = curve.round_robin_hit_ratio(cap_all[rr], spc[rr], w)
         h_hbm[rr] = curve.round_robin_hit_ratio(cap_hbm[rr], spc[rr], w)
     return h_all, h_hbm

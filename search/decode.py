@@ -118,7 +118,9 @@ class Decoder:
         p_ep = ints("p_ep", "ep") if space.is_moe else np.zeros(n, dtype=np.int64)
         host = space.values(pts, "host")
         host_gb = np.zeros(n)
-        per_chip = np.array([s.host_kv_gb_per_chip for s in systems])[sys_d] * tp * dp * pp
+        # the tiers are the prefix cache's: the workers that prefill (agg, or the prefill pool)
+        cache_gpus = p_tp * p_dp * p_pp
+        per_chip = np.array([s.host_kv_gb_per_chip for s in systems])[sys_p] * cache_gpus
         for h in sp.kv_tiers.host:
             m = host == h
             host_gb[m] = per_chip[m] if h == "host_memory" else (0.0 if h == "none" else float(h))
@@ -128,7 +130,7 @@ class Decoder:
             else np.full(n, "none", dtype=object)
         )
         storage_gb = np.zeros(n)
-        nvme = np.array([s.storage_kv_gb_per_chip for s in systems])[sys_d] * tp * dp * pp
+        nvme = np.array([s.storage_kv_gb_per_chip for s in systems])[sys_p] * cache_gpus
         for s in sp.kv_tiers.storage:
             m = storage == s
             storage_gb[m] = nvme[m] if s == "nvme" else (0.0 if s == "none" else float(s))
@@ -202,17 +204,18 @@ class Decoder:
                 out["system"] = system
             return out
 
+        # the KV tiers are the prefix cache's: the workers that prefill (agg or prefill)
+        cache = "" if p["mode"] == "agg" else "p_"
         if p["mode"] == "agg":
             pools = [pool("agg", p["system"])]
-            kv_sys = p["system"]
         else:
             dec = p["system"] if p["decode_system"] == SAME else p["decode_system"]
             pools = [pool("prefill", p["system"], "p_"), pool("decode", dec)]
-            kv_sys = dec
         host, storage = p["host"], p.get("storage", "none")
         if host == "host_memory" or storage == "nvme":
-            s = self.derived(key) if kv_sys == CUSTOM else get_system(kv_sys)
-            gpus = p["tp"] * p["dp"] * p.get("pp", 1)
+            cs = p["system"]
+            s = self.derived(key) if cs == CUSTOM else get_system(cs)
+            gpus = p[cache + "tp"] * p[cache + "dp"] * p.get(cache + "pp", 1)
             if host == "host_memory":
                 host = s.host_kv_gb_per_chip * gpus
             if storage == "nvme":

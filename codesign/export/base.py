@@ -98,12 +98,12 @@ def gpus_per_worker(pool: Pool) -> int:
 
 
 def _tier_gb_per_rank(group: Group, pool: Pool, worker_gb: float, per_chip_gb: float) -> float:
-    """A KV tier of ``worker_gb`` per worker, per GPU rank of one of the main model's pools
-    (at most the chip's share of its node: a pool narrower than the one the evaluation
-    sized the tier on cannot take more). Sub-agent pools get none, as modelled. In disagg
-    both pools get it: the evaluation bounds the hits by the decode workers' capacity,
-    while the engines look prefixes up on the prefill workers."""
-    if group.name != "main" or worker_gb <= 0:
+    """A KV tier of ``worker_gb`` per worker, per GPU rank of the main model's pool that
+    prefills (at most the chip's share of its node: a pool narrower than the one the
+    evaluation sized the tier on cannot take more). Sub-agent pools get none, and neither
+    does a disaggregated decode pool: the engines look prefixes up on the prefill workers
+    and send the decode workers the whole context, as modelled."""
+    if group.name != "main" or pool.role == "decode" or worker_gb <= 0:
         return 0.0
     return min(worker_gb / gpus_per_worker(pool), per_chip_gb)
 

@@ -18,10 +18,11 @@ uncached prompt token after that. Routers: ``round_robin``;
 the least uncached prompt tokens plus queued work, ``Worker.load_tokens``; when no worker
 holds any of the prompt, the session's home worker unless it is busier by more than the
 prompt, ``router.py``).
-Disaggregated parts keep the prefix cache on the decode workers (as the analytic model
-sizes it); the prefill worker with the least queued prefill computes the uncached tokens,
-then the KV (whole context) moves to the decode worker over the scale-up domain when both
-fit in it, else the scale-out NICs.
+Disaggregated parts keep the prefix cache (and its host and NVMe tiers) on the prefill
+workers, as the engines do and as the analytic model sizes it: the router places the
+request on a prefill worker, which computes the uncached tokens; then the KV (whole
+context: the decode workers look no prefix up) moves to the decode worker with the fewest
+sequences, over the scale-up domain when both fit in it, else the scale-out NICs.
 
 Events are (time, sequence number, kind, a, b) tuples, taken in that order; the latest
 worker wake-up waits outside the heap (``wake``), as it is most often the next event.
@@ -73,7 +74,9 @@ class SimOptions:
 
 @dataclass
 class Part:
-    """One model's pools: the KV pool (agg or decode) and, disaggregated, the prefill pool."""
+    """One model's pools: the KV pool (agg or decode) and, disaggregated, the prefill pool.
+    The router places requests on ``cache_workers``, the workers that prefill and hold the
+    prefix cache: the agg pool's, or the prefill pool's."""
 
     name: str
     kv_model: PoolModel
@@ -91,6 +94,7 @@ class Part:
     kv_index: list[tuple[Worker, Callable[..., int], Callable[..., int], dict[int, int]]] = field(
         default_factory=list, repr=False
     )
+    cache_workers: list[Worker] = field(default_factory=list, repr=False)  # set below
 
     @property
     def prefill_model(self) -> PoolModel:
@@ -98,11 +102,16 @@ class Part:
         return self.pf_model if self.pf_model is not None else self.kv_model
 
     def __post_init__(self) -> None:
-        self.kv_many = self.router == "kv_aware" and len(self.workers) > 1
+        ws = self.cache_workers = self.pf_workers or self.workers
+        self.kv_many = self.router == "kv_aware" and len(ws) > 1
         self.kv_index = [
             (w, w.cache.tot.get, w.cache.dev.get, w.cache.mid)  # type: ignore[union-attr]
-            for w in self.workers
+            for w in ws
         ]
+
+
+def _decode_load(w: Worker) -> tuple[int, int, int]:
+    return (w.n_dec + len(w.dec_wait), w.kv_used, w.index)
 
 
 def _pools(pools: list[Pool]) -> tuple[Pool, Pool | None]:
@@ -215,19 +224,20 @@ class Simulator:
         # the store's read bandwidth, shared by the chips that prefill
         readers = (pf_pool or kv_pool).chips
         shared_bw = tiers.shared_storage_read_gb_s * 1e9 / readers if shared_tb > 0 else 0.0
+        agg = pf_pool is None  # else the prefill pool holds the prefix cache and its tiers
         kv_model = build_pool_model(
             model,
             kv_pool,
             prec,
             self.dep.engine,
             calib,
-            host_gb,
+            host_gb if agg else 0.0,
             k,
             sd.acceptance,
             max_ctx,
             eager,
-            storage_gb,
-            0.0 if pf_pool is not None else shared_bw,
+            storage_gb if agg else 0.0,
+            shared_bw if agg else 0.0,
         )
         pf_model = (
             build_pool_model(
@@ -236,31 +246,37 @@ class Simulator:
                 prec,
                 self.dep.engine,
                 calib,
-                0.0,
+                host_gb,
                 0,
                 0.0,
                 max_ctx,
                 eager,
-                shared_read_bytes_per_s_per_chip=shared_bw,
+                storage_gb,
+                shared_bw,
             )
             if pf_pool is not None
             else None
         )
-        if kv_model.kv_tokens_per_worker < 1:
-            raise SpecError(f"{name}: the {kv_pool.role} pool has no room for a KV cache")
+        for m, pool in ((kv_model, kv_pool), (pf_model, pf_pool)):
+            if m is not None and pool is not None and m.kv_tokens_per_worker < 1:
+                raise SpecError(f"{name}: the {pool.role} pool has no room for a KV cache")
+        c_model, c_pool = (kv_model, kv_pool) if pf_model is None else (pf_model, pf_pool)
+        assert c_pool is not None
         bs = self.runs.block_tokens
         caches = [
             RunCache(
-                kv_model.kv_tokens_per_worker // bs,
-                kv_model.host_tokens_per_worker // bs,
+                c_model.kv_tokens_per_worker // bs,
+                c_model.host_tokens_per_worker // bs,
                 self.pin_until,
-                kv_model.storage_tokens_per_worker // bs,
+                c_model.storage_tokens_per_worker // bs,
             )
-            for _ in range(kv_pool.workers)
+            for _ in range(c_pool.workers)
         ]
-        workers = [Worker(i, kv_model, self, caches[i]) for i in range(kv_pool.workers)]
+        workers = [
+            Worker(i, kv_model, self, caches[i] if agg else None) for i in range(kv_pool.workers)
+        ]
         pf_workers = (
-            [Worker(i, pf_model, self) for i in range(pf_pool.workers)]
+            [Worker(i, pf_model, self, caches[i]) for i in range(pf_pool.workers)]
             if pf_model is not None and pf_pool is not None
             else []
         )
@@ -337,15 +353,20 @@ class Simulator:
             elif kind == ISSUE:
                 arrive(t, a, b)
             elif kind == DECODE_ARRIVE:
-                self.req_worker(a).enqueue_decode(a, t)
+                self._to_decode(a, t)
             elif kind == PREFILL_QUEUE:
                 self._queue_prefill(a, t)
             else:
                 start(a, t)
 
-    def req_worker(self, rid: int) -> Worker:
+    def _to_decode(self, rid: int, t: float) -> None:
+        """Disaggregated: the request's KV has arrived; the decode worker with the fewest
+        sequences (running and waiting; then the least KV held) takes it."""
         row = self.req.rows[rid]
-        return self.parts[row[PART]].workers[row[WORKER]]
+        ws = self.parts[row[PART]].workers
+        w = ws[0] if len(ws) == 1 else min(ws, key=_decode_load)
+        row[WORKER] = w.index
+        w.enqueue_decode(rid, t)
 
     # --- clients -------------------------------------------------------------------------
     def _start_session(self, lane: int, t: float) -> None:
@@ -448,7 +469,7 @@ class Simulator:
         if delay > 0.0:
             self._push(t + delay, PREFILL_QUEUE, rid)
         else:
-            self._enqueue_prefill(part, w, rid, t, pf_left)
+            w.enqueue(rid, t, pf_left, last=True)
 
     def _write_through(self, store: SharedStore, r: int, c: int) -> None:
         """A finished request's prompt blocks into the part's shared store. Written when
@@ -470,15 +491,7 @@ class Simulator:
         """The request joins the prefill queue (after its per-token request handling)."""
         row = self.req.rows[rid]
         part = self.parts[row[PART]]
-        self._enqueue_prefill(part, part.workers[row[WORKER]], rid, t, row[PF_LEFT])
-
-    def _enqueue_prefill(self, part: Part, w: Worker, rid: int, t: float, pf_left: int) -> None:
-        """Disaggregated: the prefill worker with the least queued prefill; else ``w``."""
-        if part.pf_workers:
-            pw = min(part.pf_workers, key=lambda x: (x.pending_pf_tokens, x.index))
-            pw.enqueue(rid, t, pf_left)
-        else:
-            w.enqueue(rid, t, pf_left, last=True)
+        part.cache_workers[row[WORKER]].enqueue(rid, t, row[PF_LEFT], last=True)
 
     # --- worker callbacks ----------------------------------------------------------------
     def on_prefilled(self, rid: int, t: float) -> None:

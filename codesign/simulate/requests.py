@@ -33,7 +33,7 @@ COLUMNS = (
 (
     TRACE_IDX,
     COPY,
-    WORKER,  # KV-holding worker (agg or decode)
+    WORKER,  # the prefilling worker (agg or prefill), then the decode worker (disagg)
     PART,  # 0: main pools, 1: sub-agent pools
     T_ISSUE,  # client sends (response end + think)
     T_FIRST,

@@ -1,5 +1,7 @@
-"""Placement of a request on a part's KV workers (``round_robin``, ``session_affinity``,
-``kv_aware``; see ``engine``), with the prefix lookup the placement needs."""
+"""Placement of a request on a part's workers that prefill and hold the prefix cache
+(``Part.cache_workers``: the agg pool's, or the prefill pool's) by ``round_robin``,
+``session_affinity`` or ``kv_aware`` (see ``engine``), with the prefix lookup the
+placement needs."""
 
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ def route(
     """(worker, device, host and storage blocks hit). ``kv_aware`` takes the worker with the
     least uncached prompt tokens plus queued work (``Worker.load_tokens``), the first of
     equals."""
-    ws = part.workers
+    ws = part.cache_workers
     if len(ws) == 1:
         return ws[0], *ws[0].cache.lookup(keys, lens)  # type: ignore[union-attr]
     if part.router == "round_robin":
@@ -44,7 +46,7 @@ def kv_aware_one(
     """``kv_aware`` for a prompt of one run (key ``k0``, ``n0`` blocks) on two or more
     workers: ``_kv_aware`` with ``RunCache.lookup``'s one-run path inline."""
     best = INF  # every cost is finite: the first worker is taken, then strictly cheaper ones
-    ws = part.workers
+    ws = part.cache_workers
     best_w, best_d, best_h, best_s = ws[0], 0, 0, 0
     miss = n_in if n_in > 0 else 0
     for x, tot_get, dev_get, mid in part.kv_index:

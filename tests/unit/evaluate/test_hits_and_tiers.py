@@ -17,6 +17,7 @@ from codesign.workload import TraceBuilder, TraceMeta
 from codesign.workload.agent_load import _tier_groups, agent_load, session_gaps, sub_tier_apart
 from codesign.workload.summary import critical_weights, summarize
 from codesign.workload.synth import generate, preset
+from hwmodels import get_system
 from tests.unit.kvcache.test_round_robin import all_workers_simulated
 
 R1_AGG = """
@@ -155,6 +156,52 @@ def test_sub_agents_follow_the_session_rate(sessions_trace, monkeypatch) -> None
     assert load.session_time_p50_s(resp[0], 10 * resp[1])[0] > out["session_time_p50_s"][0]
     assert out["subagent_tpot_p50_ms"][0] == pytest.approx(s["tpot_mid_s"][0] * 1e3)
     assert 0 < out["subagent_ttft_p50_s"][0] < 2 * s["ttft_s"][0]
+
+
+QWEN_DISAGG = """
+model: Qwen/Qwen3-32B
+mode: disagg
+precision: {gemm: fp8, kv: fp8}
+pools:
+  - {role: prefill, system: h100_sxm, workers: 2, parallel: {tp: 2}}
+  - {role: decode, system: h200_sxm, workers: DECODERS, parallel: {tp: 4}}
+router: session_affinity
+"""
+
+
+def test_disaggregated_prefix_cache_is_the_prefill_workers(fleet, monkeypatch) -> None:
+    """The engines look prefixes up on the prefill workers (Dynamo's prefill router,
+    SGLang's prefill radix cache, TRT-LLM's context servers) and send the whole context's
+    KV to a decode worker: the curve is read at a prefill worker's capacity (the same as an
+    agg worker of that layout) for the sessions a prefill worker serves (16 / 2). The
+    decode pool (its size, its system's larger memory) changes no hit."""
+    load = agent_load(summarize(fleet), session_gaps(fleet), merge_tiers=True)
+    seen = _with_capacity(monkeypatch)
+    two, three = (Deployment.from_yaml(QWEN_DISAGG.replace("DECODERS", n)) for n in "23")
+    agg = Deployment.from_yaml(
+        "model: Qwen/Qwen3-32B\nprecision: {gemm: fp8, kv: fp8}\n"
+        "pools: [{role: agg, system: h100_sxm, workers: 2, parallel: {tp: 2}}]\n"
+        "router: session_affinity\n"
+    )
+    caps, hits = [], []
+    for dep in (two, three, agg):
+        out = evaluate([dep], load, 16)
+        assert out["feasible"][0], out["reason"][0]
+        caps.append(float(np.asarray(seen["cap_hbm"])[0]))
+        hits.append(float(out["cache_hit_ratio"][0]))
+        assert float(np.asarray(seen["sessions"])[0]) == 16  # the router's share: 16 / 2 below
+    assert caps[0] == caps[1] == caps[2] > 0
+    assert hits[0] == hits[1] == hits[2]
+    (tier,) = load.tiers.values()  # one merged tier
+    assert tier.curve is not None
+    assert hits[0] == pytest.approx(float(tier.curve.hit_ratio(caps[0], 8)), abs=1e-9)
+    # the host tier is the prefill workers': its cap is the prefill system's host memory
+    cap_gb = 2 * get_system("h100_sxm").host_kv_gb_per_chip
+    tiers = two.kv_tiers.model_copy(update={"host_gb_per_worker": cap_gb + 1})
+    out = evaluate([two.model_copy(update={"kv_tiers": tiers})], load, 16)
+    assert not out["feasible"][0]
+    assert "prefill pool: kv_tiers.host_gb_per_worker" in out["reason"][0]
+    assert "h100_sxm" in out["reason"][0]
 
 
 def test_a_small_tier_only_trace_is_served_on_the_main_pools(sessions_trace) -> None:

@@ -86,18 +86,19 @@ def test_dynamo_mounts_the_drives_and_sets_the_environment() -> None:
     )
 
 
-def test_main_pools_get_the_tier_within_their_nodes_drives() -> None:
-    """Disagg: both main pools get the tier (the engines look prefixes up on the prefill
-    workers; the evaluation bounds the hits by the decode workers' capacity), sized per
-    rank of each pool; a pool narrower than the decode pool gets at most its chip's share
-    of the node's drives (GB200: 4 x 3.84 TB per 4-GPU tray, 3,840 GB per chip). The
-    sub-agent pools get none, as modelled."""
+def test_the_prefill_pool_gets_the_tier_within_its_nodes_drives() -> None:
+    """Disagg: the prefill pool gets the tier (the engines look prefixes up on the prefill
+    workers and send the decode workers the whole context, as the evaluation and the
+    simulator model it), sized per rank; a narrower prefill pool gets at most its chip's
+    share of the node's drives (GB200: 4 x 3.84 TB per 4-GPU tray, 3,840 GB per chip). The
+    decode and sub-agent pools get none."""
     res = export(dep(DISAGG, "trtllm"), "trtllm")
     sub = yaml.safe_load(res.files["subagent-agg.llm_api.yaml"])["kv_cache_config"]
     assert "disk_cache_size" not in sub and "host_cache_size" not in sub
-    for pool in ("prefill", "decode"):  # 4,000 GB over 8 GPUs each
-        kv = yaml.safe_load(res.files[f"{pool}.llm_api.yaml"])["kv_cache_config"]
-        assert kv["disk_cache_size"] == 500 * 10**9, pool
+    kv = yaml.safe_load(res.files["prefill.llm_api.yaml"])["kv_cache_config"]
+    assert kv["disk_cache_size"] == 500 * 10**9  # 4,000 GB over 8 GPUs
+    kv = yaml.safe_load(res.files["decode.llm_api.yaml"])["kv_cache_config"]
+    assert "disk_cache_size" not in kv and "host_cache_size" not in kv
     d = dep(DISAGG, "trtllm")
     pools = [d.pools[0].model_copy(update={"parallel": d.pools[0].parallel.model_copy(
         update={"tp": 1})}), d.pools[1]]  # fmt: skip

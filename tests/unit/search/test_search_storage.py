@@ -46,8 +46,9 @@ def test_nvme_choice_decodes_to_the_node_share_and_evaluates_like_the_search() -
         gb = d.kv_tiers.storage_gb_per_worker
         assert gb == pytest.approx(float(c.storage_gb[i]))
         if choice[i] == "nvme":
-            s = get_system(d.pools[-1].system)
-            par = d.pools[-1].parallel
+            # the pool that holds the prefix cache: agg, or prefill (the first pool)
+            s = get_system(d.pools[0].system)
+            par = d.pools[0].parallel
             assert gb == pytest.approx(s.storage_kv_gb_per_chip * par.tp * par.dp * par.pp)
             assert gb > 0
         else:

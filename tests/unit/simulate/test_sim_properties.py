@@ -78,6 +78,35 @@ router: kv_aware
     assert res.metrics["cache_hit_ratio"] > 0.2
 
 
+def test_disaggregated_prefix_cache_is_on_the_prefill_workers(tool_trace):
+    """The router places a request on a prefill worker, whose cache (session affinity:
+    the copy's home, ``copy % 2``) holds its prefix; the decode workers hold no cache and
+    take the whole context's KV by load, so both serve."""
+    dep = Deployment.from_yaml("""
+model: Qwen/Qwen3-32B
+mode: disagg
+precision: {kv: fp8}
+pools:
+  - {role: prefill, system: h200_sxm, workers: 2, parallel: {tp: 2}}
+  - {role: decode, system: h200_sxm, workers: 2, parallel: {tp: 2}}
+router: session_affinity
+""")
+    sim = Simulator(dep, tool_trace, SimOptions(sessions=8, total_sessions=30))
+    sim.run()
+    part = sim.parts[0]
+    assert part.cache_workers is part.pf_workers
+    assert all(w.cache is None for w in part.workers)
+    for w in part.pf_workers:
+        assert w.cache.tot  # type: ignore[union-attr]
+        assert {k // sim.stride % 2 for k in w.cache.tot} == {w.index}  # type: ignore[union-attr]
+    for w in (*part.workers, *part.pf_workers):
+        assert w.kv_used == 0 and w.n_dec == 0 and not w.pf_active
+    req = sim.req
+    assert sum(req.cached) > 0.2 * sum(req.n_in)
+    decoded = [w for w, n in zip(req.worker, req.n_out, strict=True) if n > 1]
+    assert set(decoded) == {0, 1}
+
+
 def test_unknown_system_is_named(tool_trace):
     dep = Deployment.from_yaml("model: Qwen/Qwen3-32B\npools: [{role: agg, system: no_such_gpu}]\n")
     with pytest.raises(CodesignError, match="no_such_gpu"):

@@ -21,7 +21,7 @@ def _worker(index: int, pending: float, cached_blocks: dict[int, int]) -> Simple
 
 def _part(workers: list[SimpleNamespace]) -> SimpleNamespace:
     index = [(w, w.blocks.get, w.blocks.get, {}) for w in workers]
-    return SimpleNamespace(router="kv_aware", workers=workers, kv_index=index, rr=0)
+    return SimpleNamespace(router="kv_aware", cache_workers=workers, kv_index=index, rr=0)
 
 
 def test_a_miss_everywhere_goes_home_unless_home_is_far_busier() -> None:
