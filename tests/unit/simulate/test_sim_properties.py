@@ -61,17 +61,21 @@ def test_more_workers_never_slower(tool_trace, router):
     assert responses[0] > responses[2] * 1.1  # and the load is heavy enough to show it
 
 
-def test_disaggregated_deployment_runs_and_pays_the_kv_transfer(tool_trace):
-    dep = Deployment.from_yaml("""
+def _qwen_disagg(prefill_workers: int, router: str) -> Deployment:
+    """Qwen3-32B on H200s: TP2 prefill workers, two TP2 decode workers."""
+    return Deployment.from_yaml(f"""
 model: Qwen/Qwen3-32B
 mode: disagg
-precision: {kv: fp8}
+precision: {{kv: fp8}}
 pools:
-  - {role: prefill, system: h200_sxm, workers: 1, parallel: {tp: 2}}
-  - {role: decode, system: h200_sxm, workers: 2, parallel: {tp: 2}}
-router: kv_aware
+  - {{role: prefill, system: h200_sxm, workers: {prefill_workers}, parallel: {{tp: 2}}}}
+  - {{role: decode, system: h200_sxm, workers: 2, parallel: {{tp: 2}}}}
+router: {router}
 """)
-    res = simulate(dep, tool_trace, 8, total_sessions=30)
+
+
+def test_disaggregated_deployment_runs_and_pays_the_kv_transfer(tool_trace):
+    res = simulate(_qwen_disagg(1, "kv_aware"), tool_trace, 8, total_sessions=30)
     assert np.all(np.isfinite(res.requests["t_finish"]))
     assert res.metrics["chips"] == 6
     assert np.nanmin(res.requests["ttft_s"]) > 0
@@ -82,15 +86,7 @@ def test_disaggregated_prefix_cache_is_on_the_prefill_workers(tool_trace):
     """The router places a request on a prefill worker, whose cache (session affinity:
     the copy's home, ``copy % 2``) holds its prefix; the decode workers hold no cache and
     take the whole context's KV by load, so both serve."""
-    dep = Deployment.from_yaml("""
-model: Qwen/Qwen3-32B
-mode: disagg
-precision: {kv: fp8}
-pools:
-  - {role: prefill, system: h200_sxm, workers: 2, parallel: {tp: 2}}
-  - {role: decode, system: h200_sxm, workers: 2, parallel: {tp: 2}}
-router: session_affinity
-""")
+    dep = _qwen_disagg(2, "session_affinity")
     sim = Simulator(dep, tool_trace, SimOptions(sessions=8, total_sessions=30))
     sim.run()
     part = sim.parts[0]
