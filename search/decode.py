@@ -204,8 +204,6 @@ class Decoder:
                 out["system"] = system
             return out
 
-        # the KV tiers are the prefix cache's: the workers that prefill (agg or prefill)
-        cache = "" if p["mode"] == "agg" else "p_"
         if p["mode"] == "agg":
             pools = [pool("agg", p["system"])]
         else:
@@ -213,9 +211,11 @@ class Decoder:
             pools = [pool("prefill", p["system"], "p_"), pool("decode", dec)]
         host, storage = p["host"], p.get("storage", "none")
         if host == "host_memory" or storage == "nvme":
-            cs = p["system"]
-            s = self.derived(key) if cs == CUSTOM else get_system(cs)
-            gpus = p[cache + "tp"] * p[cache + "dp"] * p.get(cache + "pp", 1)
+            # the KV tiers are the prefix cache's: the pool that prefills (agg or prefill,
+            # the first pool)
+            s = self.derived(key) if p["system"] == CUSTOM else get_system(p["system"])
+            par = pools[0]["parallel"]
+            gpus = par["tp"] * par["dp"] * par["pp"]
             if host == "host_memory":
                 host = s.host_kv_gb_per_chip * gpus
             if storage == "nvme":

@@ -260,26 +260,22 @@ class Simulator:
         for m, pool in ((kv_model, kv_pool), (pf_model, pf_pool)):
             if m is not None and pool is not None and m.kv_tokens_per_worker < 1:
                 raise SpecError(f"{name}: the {pool.role} pool has no room for a KV cache")
-        c_model, c_pool = (kv_model, kv_pool) if pf_model is None else (pf_model, pf_pool)
-        assert c_pool is not None
+        workers = [Worker(i, kv_model, self) for i in range(kv_pool.workers)]
+        pf_workers = (
+            [Worker(i, pf_model, self) for i in range(pf_pool.workers)]
+            if pf_model is not None and pf_pool is not None
+            else []
+        )
+        # the workers that prefill hold the prefix cache
+        c_model = pf_model if pf_model is not None else kv_model
         bs = self.runs.block_tokens
-        caches = [
-            RunCache(
+        for w in pf_workers or workers:
+            w.cache = RunCache(
                 c_model.kv_tokens_per_worker // bs,
                 c_model.host_tokens_per_worker // bs,
                 self.pin_until,
                 c_model.storage_tokens_per_worker // bs,
             )
-            for _ in range(c_pool.workers)
-        ]
-        workers = [
-            Worker(i, kv_model, self, caches[i] if agg else None) for i in range(kv_pool.workers)
-        ]
-        pf_workers = (
-            [Worker(i, pf_model, self, caches[i]) for i in range(pf_pool.workers)]
-            if pf_model is not None and pf_pool is not None
-            else []
-        )
         chips = kv_pool.chips + (pf_pool.chips if pf_pool else 0)
         same = (
             pf_model is not None
