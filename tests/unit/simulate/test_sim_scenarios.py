@@ -11,6 +11,15 @@ from codesign.simulate import SimOptions, Simulator
 from codesign.simulate.metrics import aggregate, request_table
 
 
+def _qwen_with_subagents() -> Deployment:
+    """One Qwen3-32B agg worker (kv_aware) with sub-agents on one Qwen3-8B H100 worker."""
+    return Deployment.from_yaml(
+        QWEN_AGG.replace("WORKERS", "1").replace("ROUTER", "kv_aware")
+        + "subagents:\n  model: Qwen/Qwen3-8B\n"
+        + "  pools: [{role: agg, system: h100_sxm, workers: 1, parallel: {tp: 1}}]\n"
+    )
+
+
 def run(trace, **kw):
     sim = Simulator(qwen_agg(1), trace, SimOptions(sessions=1, total_sessions=1, **kw))
     use_fixed_model(sim)
@@ -125,12 +134,9 @@ def test_latency_percentiles_apart_for_the_sub_agent_pools():
         ),
         {"arrival": 6.0, "server": 1.0, "input": 800, "output": 3, "gap": 5.0, "blocks": range(8)},
     ]
-    dep = Deployment.from_yaml(
-        QWEN_AGG.replace("WORKERS", "1").replace("ROUTER", "kv_aware")
-        + "subagents:\n  model: Qwen/Qwen3-8B\n"
-        + "  pools: [{role: agg, system: h100_sxm, workers: 1, parallel: {tp: 1}}]\n"
+    sim = Simulator(
+        _qwen_with_subagents(), block_trace(rows), SimOptions(sessions=1, total_sessions=1)
     )
-    sim = Simulator(dep, block_trace(rows), SimOptions(sessions=1, total_sessions=1))
     use_fixed_model(sim)
     slow = FixedModel(decode_step_s=0.020, prefill_step_s=0.300)
     for w in sim.parts[1].workers:
@@ -232,12 +238,9 @@ def test_a_trace_of_small_tier_requests_only_runs_on_the_main_pools():
     ]
     for row in rows:
         row["model"] = "claude-haiku"
-    dep = Deployment.from_yaml(
-        QWEN_AGG.replace("WORKERS", "1").replace("ROUTER", "kv_aware")
-        + "subagents:\n  model: Qwen/Qwen3-8B\n"
-        + "  pools: [{role: agg, system: h100_sxm, workers: 1, parallel: {tp: 1}}]\n"
+    sim = Simulator(
+        _qwen_with_subagents(), block_trace(rows), SimOptions(sessions=1, total_sessions=1)
     )
-    sim = Simulator(dep, block_trace(rows), SimOptions(sessions=1, total_sessions=1))
     use_fixed_model(sim)
     sim.run()
     r = request_table(sim)
