@@ -317,13 +317,13 @@ def build_pool_model(
     host_cap_gb = system.host_kv_gb_per_chip * float(lay.gpus[0])
     if host_gb_per_worker > host_cap_gb + 1e-6:
         raise SpecError(
-            f"kv_tiers.host_gb_per_worker={host_gb_per_worker:g} exceeds the {host_cap_gb:.0f} "
-            f"GB of host memory a worker has on {system.name}"
+            f"{where}: kv_tiers.host_gb_per_worker={host_gb_per_worker:g} exceeds the "
+            f"{host_cap_gb:.0f} GB of host memory a worker has on {system.name}"
         )
     storage_cap_gb = system.storage_kv_gb_per_chip * float(lay.gpus[0])
     if storage_gb_per_worker > storage_cap_gb + 1e-6:
         raise SpecError(
-            f"kv_tiers.storage_gb_per_worker={storage_gb_per_worker:g} exceeds the "
+            f"{where}: kv_tiers.storage_gb_per_worker={storage_gb_per_worker:g} exceeds the "
             f"{storage_cap_gb:.0f} GB of NVMe a worker has on {system.name}"
         )
     eff = efficiency(calib, hw, [engine])  # GPU time; an eager step's floor is applied per step
