@@ -212,8 +212,10 @@ def _ttft_percentiles(
 ) -> list[np.ndarray]:
     """TTFT p50/p90/p99: the mean request's TTFT with the work that grows with its new
     tokens (``own``: its prefill alone and the request handling per uncached token, not the
-    decodes its steps carry) scaled by the new-token quantile, and its mean queue wait W
-    replaced by that quantile of the wait.
+    decodes its steps carry) replaced by the mean prompt's (``own_prefill_typical_s``: the
+    mean's attention work is the long contexts' that miss, not a typical request's) scaled
+    by the new-token quantile, and its mean queue wait W replaced by that quantile of the
+    wait.
     Sessions arrive like a Poisson stream, so (M/G/1) a fraction 1 - rho of requests finds
     the prefill slot free and waits nothing; the others wait W / rho on average, spread
     like the residual life of the prefill work (``TierLoad.wait_ratio``): quantile p is
@@ -236,6 +238,7 @@ def _ttft_percentiles(
     held = np.nan_to_num(m.get("adp_wait_s", zero), nan=0.0)
     cycle = np.nan_to_num(m.get("adp_cycle_s", zero), nan=0.0)
     fill = np.nan_to_num(m.get("adp_fill_s", zero + np.inf), nan=np.inf)
+    typical = np.nan_to_num(m.get("own_prefill_typical_s", own), nan=0.0)
     out = []
     for k, p in enumerate(QUANTILES):
         tail = (1.0 - p) / rho
@@ -243,7 +246,9 @@ def _ttft_percentiles(
         held_p = balance_wait_quantile_s(p, cycle, fill)
         slot_p = slot * -np.log1p(-p)
         out.append(
-            np.maximum(ttft - wait - slot - held + own * (q[:, k] - 1) + w_p + slot_p + held_p, 0.0)
+            np.maximum(
+                ttft - wait - slot - held - own + typical * q[:, k] + w_p + slot_p + held_p, 0.0
+            )
         )
     return out
 

@@ -166,16 +166,18 @@ def evaluate_candidates(
     hbm = np.maximum(use_c.kv_tokens_per_worker, 0).astype(np.float64)
     host_tokens = c.host_gb * 1e9 / per_token
     spc = clients if sessions is None else sessions
-    h_hh, h_hbm = _hit(tier, hbm, hbm + host_tokens, spc, c)
+    h_hh, h_hbm, a_tot = _hit(tier, hbm, hbm + host_tokens, spc, c)
     h_tot = h_hh
     if (storage_gb > 0).any():  # tiers in order: blocks the host evicts move to storage
         sto = storage_gb * 1e9 / per_token
-        h_tot = np.maximum(_hit(tier, hbm + host_tokens, hbm + host_tokens + sto, spc, c)[0], h_hh)
+        h_sto, _, a_sto = _hit(tier, hbm + host_tokens, hbm + host_tokens + sto, spc, c)
+        h_tot, a_tot = np.maximum(h_sto, h_hh), np.maximum(a_sto, a_tot)
     h_local = h_tot
     shared_tb = np.zeros(n) if c.shared_tb is None else np.asarray(c.shared_tb, np.float64)
     shared = shared_tb > 0
     if shared.any():  # one store for every worker's sessions, written through
-        h_tot = np.maximum(h_local, _shared_hit(tier, shared_tb * 1e12 / per_token, spc))
+        h_sh, a_sh = _shared_hit(tier, shared_tb * 1e12 / per_token, spc)
+        h_tot, a_tot = np.maximum(h_local, h_sh), np.maximum(a_tot, a_sh)
         read = np.asarray(c.shared_gb_s, np.float64) * 1e9
         hw_p = with_shared_store(hw_p, read, c.prefill_chips)
         hw_d = with_shared_store(hw_d, read, c.prefill_chips)
@@ -196,6 +198,10 @@ def evaluate_candidates(
         # an aggregated pool's max_batch caps its running sequences (disagg: ``d_batch``)
         max_batch=np.where(agg, c.max_batch, 0).astype(np.float64),
         prefix_hit=np.minimum(h_tot, 0.999),
+        # the exact mean attention work of the uncached tokens: long contexts miss more
+        # (the first turn, a compaction, a session evicted in a long gap), so it is far
+        # above the mean prompt's (1.6x on 64 fleet sessions at a 0.93 hit ratio)
+        prefill_pairs=None if tier.curve is None else tier.curve.prefill_pairs(a_tot),
         host_share=host_share,
         storage_share=storage_share if (storage_gb > 0).any() else None,
         shared_share=shared_share if shared.any() else None,
@@ -239,18 +245,20 @@ def _ideal_hit(tier: TierLoad) -> float:
     return 1.0 - tier.new_ideal_mean / max(tier.context_mean, 1e-9)
 
 
-def _shared_hit(tier: TierLoad, cap_tokens: np.ndarray, sessions: float | np.ndarray) -> np.ndarray:
-    """Token hit ratio of a KV store shared by all workers: every block any worker
-    computes is written through, so the store holds the most recent blocks of all the
-    part's sessions (the hit curve at its capacity for all of them, whatever the router).
-    A request reads the longer of its local and shared prefixes; the mean of that maximum
-    is taken as the larger mean (a slight underestimate where the two differ request by
-    request)."""
+def _shared_hit(
+    tier: TierLoad, cap_tokens: np.ndarray, sessions: float | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token and attention hit ratios of a KV store shared by all workers: every block any
+    worker computes is written through, so the store holds the most recent blocks of all
+    the part's sessions (the hit curve at its capacity for all of them, whatever the
+    router). A request reads the longer of its local and shared prefixes; the mean of that
+    maximum is taken as the larger mean (a slight underestimate where the two differ
+    request by request)."""
     n = len(cap_tokens)
     if tier.curve is None:
-        return np.full(n, _ideal_hit(tier))
+        return np.full(n, _ideal_hit(tier)), np.zeros(n)
     s = np.maximum(np.asarray(sessions, dtype=np.float64), 1.0) * np.ones(n)
-    return tier.curve.hit_ratio(cap_tokens, s)
+    return tier.curve.hit_ratio(cap_tokens, s), tier.curve.attention_hit_ratio(cap_tokens, s)
 
 
 def _share(part: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -271,9 +279,10 @@ def _hit(
     cap_all: np.ndarray,
     sessions: float | np.ndarray,
     c: Candidates,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Token hit ratio (device + host, and device only) per candidate, from the curve of
-    the requests the part serves (a merged load's curve covers every tier: main and
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token hit ratio (device + host, and device only) and attention hit ratio (device +
+    host; `HitCurve.attention_hit_ratio`, 0 without a curve) per candidate, from the curve
+    of the requests the part serves (a merged load's curve covers every tier: main and
     sub-agent requests compete for the same caches).
 
     The router places requests on the workers that prefill (the agg pool, or the prefill
@@ -284,13 +293,15 @@ def _hit(
     n = len(cap_hbm)
     curve = tier.curve
     if curve is None:
-        return np.full(n, _ideal_hit(tier)), np.full(n, _ideal_hit(tier))
+        return np.full(n, _ideal_hit(tier)), np.full(n, _ideal_hit(tier)), np.zeros(n)
     workers = c.p_workers
     rr = (c.router == 0) & (workers > 1)
     spc = np.maximum(np.where(rr, sessions, sessions / workers), 1.0) * np.ones(n)
     h_all, h_hbm = curve.hit_ratio(cap_all, spc), curve.hit_ratio(cap_hbm, spc)
+    a_all = curve.attention_hit_ratio(cap_all, spc)
     if rr.any():
         w = workers[rr].astype(np.float64)
         h_all[rr] = curve.round_robin_hit_ratio(cap_all[rr], spc[rr], w)
         h_hbm[rr] = curve.round_robin_hit_ratio(cap_hbm[rr], spc[rr], w)
-    return h_all, h_hbm
+        a_all[rr] = curve.round_robin_attention_hit_ratio(cap_all[rr], spc[rr], w)
+    return h_all, h_hbm, a_all

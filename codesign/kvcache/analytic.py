@@ -49,9 +49,9 @@ from typing import Literal
 import numpy as np
 
 from codesign.errors import SpecError
+from codesign.kvcache.ramps import Ramps
 from codesign.kvcache.schedule import replay_schedule
 from codesign.kvcache.stack import (
-    Ramps,
     TraceReuse,
     ideal_hit_tokens,
     stream_ramps,
@@ -82,6 +82,16 @@ class HitCurve:
     # round robin over W workers: one worker's hit table per W (W, S, C); none: not built
     round_robin_workers: np.ndarray = field(default_factory=lambda: np.zeros(0))
     round_robin_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    # squared hit lengths over squared input lengths (sums over the requests), the same
+    # shapes: the share of the prompts' causal attention pairs the cache saves
+    attention_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    round_robin_attention_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    input_sq_mean_tokens: float = 0.0  # mean squared input length of the requests
+
+    def prefill_pairs(self, attention_hit: np.ndarray | float) -> np.ndarray:
+        """Mean causal (query, key) pairs a request's uncached tokens compute, at an
+        attention hit ratio (`attention_hit_ratio`): (E[L^2] - E[h^2]) / 2."""
+        return (1.0 - np.asarray(attention_hit, dtype=float)) * self.input_sq_mean_tokens / 2.0
 
     def hit_ratio(
         self, capacity_tokens: np.ndarray | float, sessions_per_cache: np.ndarray | float = 1.0
@@ -95,6 +105,13 @@ class HitCurve:
         """
         return self._lookup(self.hit_table[None], 0, capacity_tokens, sessions_per_cache)
 
+    def attention_hit_ratio(
+        self, capacity_tokens: np.ndarray | float, sessions_per_cache: np.ndarray | float = 1.0
+    ) -> np.ndarray:
+        """Sum of squared hit lengths over the sum of squared input lengths (as
+        `hit_ratio`): the share of the prompts' causal attention work the caches save."""
+        return self._lookup(self.attention_table[None], 0, capacity_tokens, sessions_per_cache)
+
     def round_robin_hit_ratio(
         self,
         capacity_tokens: np.ndarray | float,
@@ -105,9 +122,28 @@ class HitCurve:
         each cache seeing all ``sessions_per_cache`` sessions (all broadcast together):
         linear in log W between the replayed worker counts (W = 1: the single cache),
         extrapolated past the last two, never below 0."""
+        tables = np.concatenate([self.hit_table[None], self.round_robin_table])
+        return self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
+
+    def round_robin_attention_hit_ratio(
+        self,
+        capacity_tokens: np.ndarray | float,
+        sessions_per_cache: np.ndarray | float,
+        workers: np.ndarray | float,
+    ) -> np.ndarray:
+        """`attention_hit_ratio` of one of ``workers`` caches under round robin."""
+        tables = np.concatenate([self.attention_table[None], self.round_robin_attention_table])
+        return self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
+
+    def _round_robin(
+        self,
+        tables: np.ndarray,
+        capacity_tokens: np.ndarray | float,
+        sessions_per_cache: np.ndarray | float,
+        workers: np.ndarray | float,
+    ) -> np.ndarray:
         if self.round_robin_workers.size == 0:
             raise SpecError("this hit curve was built without round-robin streams")
-        tables = np.concatenate([self.hit_table[None], self.round_robin_table])
         lg = np.log(np.r_[1.0, self.round_robin_workers])
         lw = np.log(np.maximum(np.asarray(workers, dtype=float), 1.0))
         k = np.clip(np.searchsorted(lg, lw, side="right") - 1, 0, lg.size - 2)
@@ -210,13 +246,18 @@ def hit_curve(
     bs = trace.meta.block_size_tokens
     cap_blocks = _capacity_grid(max(r.max_distance for s in streams for r in s) + 1)
     tables = np.zeros((len(streams), grid_n.size, cap_blocks.size))
+    attn = np.zeros_like(tables)
     for w, ramps in enumerate(streams):
         for k, r in enumerate(ramps):
             if r.total_tokens > 0:
                 tables[w, k] = np.clip(r.hit_tokens(cap_blocks) / r.total_tokens, 0.0, 1.0)
+                sq = r.hit_sq_tokens(cap_blocks) / r.total_sq_tokens
+                attn[w, k] = np.clip(sq, 0.0, 1.0)
     tables = np.maximum.accumulate(tables, axis=2)  # guard float round-off
+    attn = np.maximum.accumulate(attn, axis=2)
     rows = np.arange(trace.n_requests) if mask is None else np.flatnonzero(mask)
     total_in = int(trace.input_tokens[rows].sum())
+    inp = trace.input_tokens[rows].astype(float)
     ideal = ideal_hit_tokens(reuse) / total_in if total_in else 0.0
     return HitCurve(
         tier=tier or "all",
@@ -229,6 +270,9 @@ def hit_curve(
         input_tokens=total_in,
         round_robin_workers=rr.astype(float),
         round_robin_table=tables[1:],
+        attention_table=attn[0],
+        round_robin_attention_table=attn[1:],
+        input_sq_mean_tokens=float((inp * inp).mean()) if inp.size else 0.0,
     )
 
 

@@ -42,6 +42,10 @@ class SimResult:
     hit_tokens_per_tier: np.ndarray  # (K,)
     input_tokens: int
     requests: int
+    # sums over the measured requests of squared hit tokens (all tiers) and squared input:
+    # the prefill's causal attention work is (input^2 - hit^2) / 2 per request
+    hit_sq_tokens: float = 0.0
+    input_sq_tokens: float = 0.0
 
     @property
     def hit_ratio(self) -> float:
@@ -88,6 +92,8 @@ def simulate(
     inp = trace.input_tokens
     hit_tok = np.zeros(k_tiers)
     total_in = 0
+    hit_sq = 0.0
+    in_sq = 0.0
     n_measured = 0
     exclusive = mode == "exclusive"
     for r, copy, wall, measured in zip(
@@ -120,6 +126,8 @@ def simulate(
                 hit_tok[k] += found[k] * bs
             if n_hit and n_hit * bs > n_tok:  # a partial last block holds fewer tokens
                 hit_tok[last_tier] -= n_hit * bs - n_tok
+            hit_sq += float(min(n_hit * bs, n_tok)) ** 2
+            in_sq += float(n_tok) ** 2
         # 2. touch all blocks, tail first
         if pin_ttl_s is not None:
             pin_until[owner] = wall + float(end_s[r]) + pin_ttl_s
@@ -144,7 +152,7 @@ def simulate(
                     t[h] = owner
                 _evict(t, caps[k], pin_until if k == 0 else None, wall)
     ratio = hit_tok / total_in if total_in else np.zeros(k_tiers)
-    return SimResult(ratio, hit_tok, total_in, n_measured)
+    return SimResult(ratio, hit_tok, total_in, n_measured, hit_sq, in_sq)
 
 
 def _evict(

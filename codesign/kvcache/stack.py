@@ -36,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from codesign.kvcache.ramps import Ramps
 from codesign.kvcache.schedule import Replay, cycle_positions
 from codesign.workload.prefix import prev_in_groups
 from codesign.workload.schema import Trace, gather_segments, segment_ids
@@ -97,6 +98,7 @@ class TraceReuse:
     s_own: np.ndarray
     s_len: np.ndarray
     s_tokens: np.ndarray
+    s_pos: np.ndarray  # blocks of the request before the segment's first block
     block_size_tokens: int
 
 
@@ -177,6 +179,10 @@ def trace_reuse(trace: Trace, requests: np.ndarray | None = None, seed: int = 0)
     go, g_off = _csr(g_rank, n_ranks)
     inp_rank = np.zeros(n_ranks, dtype=I64)
     inp_rank[rank_of[rows]] = trace.input_tokens[rows]
+    s_len_o = s_len[o]
+    before = np.cumsum(s_len_o) - s_len_o  # blocks before each segment, trace-wide
+    seg_rank = np.repeat(np.arange(n_ranks, dtype=I64), np.diff(s_off))
+    s_pos = before - before[np.minimum(s_off[:-1], max(before.size - 1, 0))][seg_rank]
     return TraceReuse(
         n_ranks=n_ranks,
         rank_of_request=rank_of,
@@ -187,8 +193,9 @@ def trace_reuse(trace: Trace, requests: np.ndarray | None = None, seed: int = 0)
         s_offsets=s_off,
         s_prev=s_prev[o],
         s_own=s_own[o],
-        s_len=s_len[o],
+        s_len=s_len_o,
         s_tokens=s_tok[o],
+        s_pos=s_pos,
         block_size_tokens=trace.meta.block_size_tokens,
     )
 
@@ -269,38 +276,6 @@ def ideal_hit_tokens(reuse: TraceReuse) -> float:
     return float((reuse.s_len * reuse.s_tokens)[lead].sum())
 
 
-@dataclass(frozen=True)
-class Ramps:
-    """Hits of the measured requests as ramps: ``weight`` tokens per block at distances
-    ``start .. start + length - 1``; ``total_tokens`` is the measured input."""
-
-    start: np.ndarray
-    length: np.ndarray
-    weight: np.ndarray
-    total_tokens: float
-
-    @property
-    def max_distance(self) -> int:
-        return int((self.start + self.length).max(initial=0))
-
-    def hit_tokens(self, capacity_blocks: np.ndarray) -> np.ndarray:
-        """Hit tokens of LRU caches of ``capacity_blocks`` (hit iff distance < capacity)."""
-        c = np.asarray(capacity_blocks, dtype=float)
-        return _relu_sum(self.start, self.weight, c) - _relu_sum(
-            self.start + self.length, self.weight, c
-        )
-
-
-def _relu_sum(a: np.ndarray, w: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """sum_i w_i * max(c - a_i, 0) for every c."""
-    o = np.argsort(a, kind="stable")
-    a_s = a[o].astype(float)
-    cw = np.r_[0.0, np.cumsum(w[o].astype(float))]
-    cwa = np.r_[0.0, np.cumsum(w[o] * a_s)]
-    k = np.searchsorted(a_s, c, side="left")
-    return c * cw[k] - cwa[k]
-
-
 def _expand(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(owner position in ``rows``, CSR element index) of every element of those rows."""
     n = offsets[rows + 1] - offsets[rows]
@@ -355,5 +330,20 @@ def stream_ramps(reuse: TraceReuse, replay: Replay) -> Ramps:
     start = np.r_[m_before[pt], np.maximum(d0, m_before + 1)[rest]]
     lens = np.r_[np.ones(int(pt.sum()), dtype=I64), (length - c1)[rest]]
     weight = np.r_[(c1 * w)[pt], w[rest]]
-    total = float(reuse.input_tokens[rk[meas]].sum())
-    return Ramps(start.astype(I64), lens.astype(I64), weight, total)
+    # squared hit lengths (`ramps`): block k of a segment adds a0 + b0 k
+    bs = float(reuse.block_size_tokens)
+    a0 = w * (2.0 * reuse.s_pos[s] * bs + w)
+    b0 = 2.0 * bs * w
+    c1f = c1.astype(float)
+    sq_a = np.r_[(c1f * a0 + b0 * c1f * (c1f - 1.0) / 2.0)[pt], (a0 + b0 * c1f)[rest]]
+    sq_b = np.r_[np.zeros(int(pt.sum())), b0[rest]]
+    inp = reuse.input_tokens[rk[meas]].astype(float)
+    return Ramps(
+        start.astype(I64),
+        lens.astype(I64),
+        weight,
+        float(inp.sum()),
+        sq_a,
+        sq_b,
+        float((inp * inp).sum()),
+    )

@@ -142,6 +142,9 @@ class Group:
     # but the KV cache's)
     max_batch: np.ndarray | None = None
     prefix_hit: np.ndarray | None = None  # cached fraction of each prompt (default 0)
+    # mean causal (query, key) pairs of a prompt's uncached tokens, where prompts differ
+    # (agent traces: long contexts miss more); default: the mean prompt's
+    prefill_pairs: np.ndarray | None = None
     host_share: np.ndarray | None = None  # part of the cached tokens held in host memory
     storage_share: np.ndarray | None = None  # part of the cached tokens held in NVMe storage
     shared_share: np.ndarray | None = None  # part of the cached tokens in a shared KV store
@@ -188,6 +191,16 @@ class Group:
 
     def hit(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.prefix_hit is None else self.prefix_hit[i]
+
+    def attention_prefix(self, i: np.ndarray, cached: np.ndarray, new: np.ndarray) -> np.ndarray:
+        """Cached tokens the prompt's ``new`` uncached tokens attend to after, as the
+        prefill's attention sees them: ``cached`` for the mean prompt; with
+        ``prefill_pairs`` the prefix that gives those mean pairs, pairs / new - new / 2
+        (a request with ``h`` of its ``L`` tokens cached computes ``(L^2 - h^2) / 2``
+        pairs, and the mean of that is not the mean prompt's when prompts differ)."""
+        if self.prefill_pairs is None:
+            return cached
+        return np.maximum(self.prefill_pairs[i] / new - new / 2.0, 0.0)
 
     def eager_at(self, i: np.ndarray) -> np.ndarray | None:
         return None if self.eager is None else self.eager[i]

@@ -86,15 +86,22 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     host_kv, storage_kv, shared_kv = cached * g.host(i), cached * g.storage(i), cached * g.shared(i)
     # the prompt in equal chunks; chunk k attends the cached prefix and the k chunks before
     # it, linear in that offset, so the mean offset times the chunks is the exact total
-    # (the host- and storage-tier prefix is loaded once)
+    # (the host- and storage-tier prefix is loaded once); the prefix is the one that gives
+    # the mean prompt's pairs where prompts differ (``Group.attention_prefix``)
     chunks = np.ceil(new / DEFAULT_CHUNK_TOKENS)
     chunk = new / chunks
-    before = cached + (chunks - 1.0) / 2.0 * chunk
+    attn_prefix = g.attention_prefix(i, cached, new)
+    before = attn_prefix + (chunks - 1.0) / 2.0 * chunk
     loads = (host_kv / chunks, storage_kv / chunks, shared_kv / chunks)
     load = make_load(active, ctx, chunk, before, 1, *loads)
     own = step_time(prof, hw, lay, load, nb, eff)
-    pf_load = make_load(0, 0, new, cached, 1, host_kv, storage_kv, shared_kv)
+    pf_load = make_load(0, 0, new, attn_prefix, 1, host_kv, storage_kv, shared_kv)
     pf = step_time(prof, hw, lay, pf_load, nb, eff)
+    handling = new * calib.ttft_per_input_token_us * 1e-6
+    typical = pf["total"]  # the mean prompt's prefill, where prompts differ (``attn_prefix``)
+    if g.prefill_pairs is not None:
+        typ_load = make_load(0, 0, new, cached, 1, host_kv, storage_kv, shared_kv)
+        typical = step_time(prof, hw, lay, typ_load, nb, eff)["total"]
     # the same decode step without the chunk (t_dec is per token with speculative decoding)
     dec_only = t_dec
     if g.spec_k is not None:
@@ -152,7 +159,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         # the part of TTFT that scales with the prompt's new tokens: its prefill alone (the
         # decodes its chunks carry do not) and the request handling per uncached token;
         # what a TTFT percentile rescales
-        "own_prefill_alone_s": pf["total"] + new * calib.ttft_per_input_token_us * 1e-6,
+        "own_prefill_alone_s": pf["total"] + handling,
+        # the mean prompt's (a typical request's context; what the quantiles scale)
+        "own_prefill_typical_s": typical + handling,
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
         "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],
@@ -209,8 +218,13 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     slots = np.minimum(np.where(given, ranks_d * b_d, conc), ranks_d * kv_slots)
     host_kv, storage_kv = b_p * cached * g.host(i), b_p * cached * g.storage(i)
     shared_kv = b_p * cached * g.shared(i)
-    pf_load = make_load(0, 0, b_p * new, cached, b_p, host_kv, storage_kv, shared_kv)
+    attn_prefix = g.attention_prefix(i, cached, new)
+    pf_load = make_load(0, 0, b_p * new, attn_prefix, b_p, host_kv, storage_kv, shared_kv)
     pf = step_time(prof, hw, p_lay, pf_load, nb, eff)
+    typical = pf["total"] / b_p  # the mean prompt's share, where prompts differ
+    if g.prefill_pairs is not None:
+        typ_load = make_load(0, 0, b_p * new, cached, b_p, host_kv, storage_kv, shared_kv)
+        typical = step_time(prof, hw, p_lay, typ_load, nb, eff)["total"] / b_p
     t_dec = decode_time(g, i, hw_d, d_lay, active, isl + osl / 2.0, nb, eff_d)
     p_guess = unrecorded.prefill_workers(conc, osl, pf["total"], t_dec, b_p * p_lay.dp)
     p_w = np.where(_f(r.p_workers) > 0, _f(r.p_workers), p_guess)
@@ -288,6 +302,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
         # what grows with the request's new tokens: its share of the prefill batch and the
         # request handling per uncached token (what a TTFT percentile rescales)
         "own_prefill_alone_s": pf["total"] / b_p + new * calib.ttft_per_input_token_us * 1e-6,
+        "own_prefill_typical_s": typical + new * calib.ttft_per_input_token_us * 1e-6,
         "tpot_hi_s": np.maximum(out["tpot_s"] + hi, 1e-9),
         "tpot_mid_s": np.maximum(out["tpot_s"] + mid, 1e-9),
         "prefill_utilization": out["prefill_utilization"],

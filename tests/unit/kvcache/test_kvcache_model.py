@@ -205,7 +205,9 @@ def test_dominance_sum_matches_brute_force() -> None:
 
 
 def _max_error_pp(trace, ns, n_caps=7, tier=None) -> float:
-    """Max |analytic - simulated| (pp) over N and capacities from nothing to everything."""
+    """Max |analytic - simulated| (pp) over N and capacities from nothing to everything,
+    of the hit ratio and of the attention hit ratio (sum of squared hit lengths over the
+    sum of squared input lengths)."""
     curve = hit_curve(trace, tier, sessions_grid=ns)
     mask = None if tier is None else trace.tier == trace.tier_code(tier)
     bs = trace.meta.block_size_tokens
@@ -214,11 +216,15 @@ def _max_error_pp(trace, ns, n_caps=7, tier=None) -> float:
     for n in ns:
         rep = replay_schedule(trace, n, 0, mask)
         caps = np.r_[0.0, np.geomspace(bs, 2.0 * total, n_caps)]
-        sims = [simulate(trace, [c], n, tier=tier, replay=rep).hit_ratio for c in caps]
+        res = [simulate(trace, [c], n, tier=tier, replay=rep) for c in caps]
+        sims = [r.hit_ratio for r in res]
+        sq = [r.hit_sq_tokens / r.input_sq_tokens for r in res]
         assert sims[0] == 0.0
         assert np.all(np.diff(sims) >= -1e-12)  # the simulation is monotone too
         ana = curve.hit_ratio(caps, n)
+        ana_sq = curve.attention_hit_ratio(caps, n)
         worst = max(worst, 100 * float(np.abs(ana - sims).max()))
+        worst = max(worst, 100 * float(np.abs(ana_sq - sq).max()))
     return worst
 
 

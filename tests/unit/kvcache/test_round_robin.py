@@ -40,9 +40,17 @@ def test_a_worker_stream_equals_its_block_simulation(fleet) -> None:
     keep = np.random.default_rng([0, 1]).random(fleet.n_requests) < 1.0 / w
     rep = replay_schedule(fleet, n, 0, keep)
     for cap in (5e4, 2e5, 1e6, 1e9):
-        sim = simulate(fleet, [cap], n, replay=rep).hit_ratio
-        assert float(curve.round_robin_hit_ratio(cap, n, w)) == pytest.approx(sim, abs=1e-9)
+        r = simulate(fleet, [cap], n, replay=rep)
+        assert float(curve.round_robin_hit_ratio(cap, n, w)) == pytest.approx(r.hit_ratio, abs=1e-9)
+        # squared hit lengths are quadratic in the capacity between the grid's points
+        # (~1% apart), which the table interpolates linearly
+        sq = r.hit_sq_tokens / r.input_sq_tokens
+        attn = float(curve.round_robin_attention_hit_ratio(cap, n, w))
+        assert attn == pytest.approx(sq, abs=1e-4)
     assert float(curve.round_robin_hit_ratio(2e5, n, 1)) == float(curve.hit_ratio(2e5, n))
+    assert float(curve.round_robin_attention_hit_ratio(2e5, n, 1)) == float(
+        curve.attention_hit_ratio(2e5, n)
+    )
 
 
 @pytest.mark.parametrize(("workers", "n", "tol"), [(2, 4, 0.02), (4, 12, 0.03), (8, 12, 0.05)])
