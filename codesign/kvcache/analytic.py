@@ -49,6 +49,7 @@ from typing import Literal
 import numpy as np
 
 from codesign.errors import SpecError
+from codesign.kvcache.delay import delayed_ramps, drop_at
 from codesign.kvcache.ramps import Ramps
 from codesign.kvcache.schedule import replay_schedule
 from codesign.kvcache.stack import (
@@ -65,6 +66,7 @@ SESSIONS_GRID = tuple(range(1, 17)) + tuple(
 )
 CAPACITY_POINTS = 2000  # geometric capacity grid (blocks); linear interpolation between
 ROUND_ROBIN_WORKERS = (2, 4, 8, 16, 32)  # workers whose round-robin streams are replayed
+DELAY_SESSIONS_GRID = tuple(2**k for k in range(13))  # N of the delayed replays
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,13 @@ class HitCurve:
     attention_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     round_robin_attention_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     input_sq_mean_tokens: float = 0.0  # mean squared input length of the requests
+    # responses slower than the trace's (`delay`): the drop of both ratios per extra
+    # seconds per response (D,) and sessions per cache (S_d,), (D, S_d, C) each; none:
+    # not built
+    delay_grid_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    delay_sessions_grid: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (S_d,)
+    delay_drop_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    delay_attention_drop_table: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 0)))
 
     def prefill_pairs(self, attention_hit: np.ndarray | float) -> np.ndarray:
         """Mean causal (query, key) pairs a request's uncached tokens compute, at an
@@ -94,46 +103,76 @@ class HitCurve:
         return (1.0 - np.asarray(attention_hit, dtype=float)) * self.input_sq_mean_tokens / 2.0
 
     def hit_ratio(
-        self, capacity_tokens: np.ndarray | float, sessions_per_cache: np.ndarray | float = 1.0
+        self,
+        capacity_tokens: np.ndarray | float,
+        sessions_per_cache: np.ndarray | float = 1.0,
+        delay_s: np.ndarray | float | None = None,
     ) -> np.ndarray:
         """Total hit ratio of caches of ``capacity_tokens`` shared by N sessions each
-        (capacities and N broadcast together).
+        (capacities, N and delays broadcast together).
 
         Capacities are floored to whole blocks (as the simulation does), then interpolated
         linearly on the capacity grid (held past its end), and linearly in log N between
-        grid rows (N is clipped to the grid).
+        grid rows (N is clipped to the grid). ``delay_s``: seconds each response takes
+        beyond the trace's server time (`delay`; ignored by a curve built without them).
         """
-        return self._lookup(self.hit_table[None], 0, capacity_tokens, sessions_per_cache)
+        h = self._lookup(self.hit_table[None], 0, capacity_tokens, sessions_per_cache)
+        return self._delayed(h, self.delay_drop_table, capacity_tokens, sessions_per_cache, delay_s)
 
     def attention_hit_ratio(
-        self, capacity_tokens: np.ndarray | float, sessions_per_cache: np.ndarray | float = 1.0
+        self,
+        capacity_tokens: np.ndarray | float,
+        sessions_per_cache: np.ndarray | float = 1.0,
+        delay_s: np.ndarray | float | None = None,
     ) -> np.ndarray:
         """Sum of squared hit lengths over the sum of squared input lengths (as
         `hit_ratio`): the share of the prompts' causal attention work the caches save."""
-        return self._lookup(self.attention_table[None], 0, capacity_tokens, sessions_per_cache)
+        a = self._lookup(self.attention_table[None], 0, capacity_tokens, sessions_per_cache)
+        drops = self.delay_attention_drop_table
+        return self._delayed(a, drops, capacity_tokens, sessions_per_cache, delay_s)
+
+    def _delayed(self, ratio, drops, capacity_tokens, sessions_per_cache, delay_s) -> np.ndarray:
+        """``ratio`` less the drop at ``delay_s`` (none without a delay or its tables)."""
+        if delay_s is None or self.delay_grid_s.size == 0 or not np.any(np.asarray(delay_s) > 0):
+            return ratio
+        drop = drop_at(
+            self.delay_grid_s,
+            drops,
+            delay_s,
+            lambda t: self._lookup(
+                t[None], 0, capacity_tokens, sessions_per_cache, self.delay_sessions_grid
+            ),
+        )
+        return np.clip(ratio - drop, 0.0, 1.0)
 
     def round_robin_hit_ratio(
         self,
         capacity_tokens: np.ndarray | float,
         sessions_per_cache: np.ndarray | float,
         workers: np.ndarray | float,
+        delay_s: np.ndarray | float | None = None,
     ) -> np.ndarray:
         """Hit ratio of one of ``workers`` caches of ``capacity_tokens`` under round robin,
         each cache seeing all ``sessions_per_cache`` sessions (all broadcast together):
         linear in log W between the replayed worker counts (W = 1: the single cache),
         extrapolated past the last two, never below 0."""
         tables = np.concatenate([self.hit_table[None], self.round_robin_table])
-        return self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
+        h = self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
+        # each worker's cache sees all N sessions: the single cache's drop at N
+        return self._delayed(h, self.delay_drop_table, capacity_tokens, sessions_per_cache, delay_s)
 
     def round_robin_attention_hit_ratio(
         self,
         capacity_tokens: np.ndarray | float,
         sessions_per_cache: np.ndarray | float,
         workers: np.ndarray | float,
+        delay_s: np.ndarray | float | None = None,
     ) -> np.ndarray:
         """`attention_hit_ratio` of one of ``workers`` caches under round robin."""
         tables = np.concatenate([self.attention_table[None], self.round_robin_attention_table])
-        return self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
+        a = self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
+        drops = self.delay_attention_drop_table
+        return self._delayed(a, drops, capacity_tokens, sessions_per_cache, delay_s)
 
     def _round_robin(
         self,
@@ -158,13 +197,15 @@ class HitCurve:
         k: np.ndarray | int,
         capacity_tokens: np.ndarray | float,
         sessions_per_cache: np.ndarray | float,
+        sessions_grid: np.ndarray | None = None,
     ) -> np.ndarray:
         """``tables[k]`` (each (S, C) on this curve's grids) at the capacities and N:
         bilinear in (capacity, log N), vectorised over everything."""
         bs = self.block_size_tokens
         cap = np.floor(np.maximum(np.asarray(capacity_tokens, dtype=float), 0.0) / bs) * bs
         cap, n, k = np.broadcast_arrays(cap, np.asarray(sessions_per_cache, dtype=float), k)
-        grid, sg = self.capacity_grid_tokens, self.sessions_grid
+        grid = self.capacity_grid_tokens
+        sg = self.sessions_grid if sessions_grid is None else sessions_grid
         j = np.clip(np.searchsorted(grid, cap, side="right") - 1, 0, grid.size - 2)
         fc = np.clip((cap - grid[j]) / (grid[j + 1] - grid[j]), 0.0, 1.0)
         if sg.size == 1:
@@ -214,6 +255,7 @@ def hit_curve(
     seed: int = 0,
     sessions_grid: Sequence[int] | None = None,
     round_robin: Sequence[int] = (),
+    delays_s: Sequence[float] = (),
 ) -> HitCurve:
     """Precompute the model of ``trace`` (requests of model tier ``tier``, or all).
 
@@ -221,6 +263,8 @@ def hit_curve(
     `SESSIONS_GRID`); pass the N you will query to make the model exact there.
     ``round_robin``: worker counts W (> 1) whose round-robin stream is replayed too (one
     worker's: each request kept with probability 1 / W), e.g. `ROUND_ROBIN_WORKERS`.
+    ``delays_s``: extra seconds per response whose replays are built too (`delay`, e.g.
+    `DELAY_GRID_S`).
     """
     if not trace.has_hashes:
         raise SpecError("a hit-ratio curve needs block hashes; this trace has none")
@@ -243,18 +287,22 @@ def hit_curve(
             streams.append(streams[-1])
             continue
         streams.append(_ramps(trace, trace_reuse(trace, m, seed), grid_n, seed, m))
+    # the drops on every other power of two of N (they move smoothly with N)
+    delays = np.asarray(delays_s, dtype=np.float64)
+    delay_n = grid_n[np.isin(grid_n, DELAY_SESSIONS_GRID) | (grid_n == grid_n[-1])]
+    if delays.size == 0:
+        delay_n = grid_n[:0]
+    late = delayed_ramps(trace, reuse, mask, delay_n, seed, delays)
     bs = trace.meta.block_size_tokens
-    cap_blocks = _capacity_grid(max(r.max_distance for s in streams for r in s) + 1)
-    tables = np.zeros((len(streams), grid_n.size, cap_blocks.size))
-    attn = np.zeros_like(tables)
-    for w, ramps in enumerate(streams):
-        for k, r in enumerate(ramps):
-            if r.total_tokens > 0:
-                tables[w, k] = np.clip(r.hit_tokens(cap_blocks) / r.total_tokens, 0.0, 1.0)
-                sq = r.hit_sq_tokens(cap_blocks) / r.total_sq_tokens
-                attn[w, k] = np.clip(sq, 0.0, 1.0)
-    tables = np.maximum.accumulate(tables, axis=2)  # guard float round-off
-    attn = np.maximum.accumulate(attn, axis=2)
+    top = max(r.max_distance for s in streams + late for r in s)
+    cap_blocks = _capacity_grid(top + 1)
+    tables, attn = ramp_tables(streams, cap_blocks)
+    shape = (delays.size, delay_n.size, cap_blocks.size)
+    drops, attn_drops = np.zeros(shape), np.zeros(shape)
+    if late:
+        at = np.searchsorted(grid_n, delay_n)
+        hit_l, attn_l = ramp_tables(late, cap_blocks)
+        drops, attn_drops = tables[0][at][None] - hit_l, attn[0][at][None] - attn_l
     rows = np.arange(trace.n_requests) if mask is None else np.flatnonzero(mask)
     total_in = int(trace.input_tokens[rows].sum())
     inp = trace.input_tokens[rows].astype(float)
@@ -273,7 +321,27 @@ def hit_curve(
         attention_table=attn[0],
         round_robin_attention_table=attn[1:],
         input_sq_mean_tokens=float((inp * inp).mean()) if inp.size else 0.0,
+        delay_grid_s=delays,
+        delay_sessions_grid=delay_n.astype(float),
+        delay_drop_table=drops,
+        delay_attention_drop_table=attn_drops,
     )
+
+
+def ramp_tables(
+    streams: list[list[Ramps]], cap_blocks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hit and attention-hit tables (streams, N, capacities) of the streams' ramps."""
+    tables = np.zeros((len(streams), len(streams[0]) if streams else 0, cap_blocks.size))
+    attn = np.zeros_like(tables)
+    for w, ramps in enumerate(streams):
+        for k, r in enumerate(ramps):
+            if r.total_tokens > 0:
+                tables[w, k] = np.clip(r.hit_tokens(cap_blocks) / r.total_tokens, 0.0, 1.0)
+                sq = r.hit_sq_tokens(cap_blocks) / r.total_sq_tokens
+                attn[w, k] = np.clip(sq, 0.0, 1.0)
+    # guard float round-off
+    return np.maximum.accumulate(tables, axis=2), np.maximum.accumulate(attn, axis=2)
 
 
 def _ramps(
