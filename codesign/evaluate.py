@@ -30,6 +30,7 @@ from codesign.candidates import Candidates, from_deployments
 from codesign.deployment import Deployment
 from codesign.errors import CodesignError
 from codesign.evaluate_core import evaluate_candidates
+from codesign.evaluate_delay import settle_delays
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.serving.adp_balance import balance_wait_quantile_s
 from codesign.workload.agent_load import QUANTILES, SUB_TIER, AgentLoad, TierLoad
@@ -64,6 +65,7 @@ METRICS = (
     "power_kw",
     "joules_per_output_token",
     "utilization",
+    "response_delay_s",
 )
 
 
@@ -140,7 +142,7 @@ def _evaluate_parts(
         evaluate_candidates(c, load, t, k, calib, sess) for (c, t), k in zip(parts, x, strict=True)
     ]
     if all(t.serial for t in tiers):  # the clients are the sessions, whatever the responses
-        return out
+        return _settled(parts, load, sess, calib, x, out)
     todo = np.ones(n, dtype=bool)
     prev: list[tuple[np.ndarray, np.ndarray]] | None = None  # (clients, response) per part
     for _ in range(MAX_PASSES - 1):
@@ -182,7 +184,17 @@ def _evaluate_parts(
                 out[j][k][idx] = v
         prev = list(zip(x, resp, strict=True))
         x = x_new
-    return out
+    return _settled(parts, load, sess, calib, x, out)
+
+
+def _settled(parts, load, sess, calib, clients, out) -> list[dict[str, np.ndarray]]:
+    """Each part at the response delay its hits settle to (`evaluate_delay`), at the
+    clients found at the trace's timing (with sub-agents the parts' clients would move a
+    little with the delay; they are not settled again)."""
+    return [
+        settle_delays(c, load, t, np.broadcast_to(k, (len(c),)).astype(np.float64), calib, sess, o)
+        for (c, t), k, o in zip(parts, clients, out, strict=True)
+    ]
 
 
 def _pool_cost(c: Candidates, part: dict[str, np.ndarray]) -> tuple[np.ndarray, ...]:
@@ -362,6 +374,9 @@ def evaluate_arrays(
         "power_kw": power / 1e3,
         "joules_per_output_token": power / np.maximum(out_tok, 1e-12),
         "utilization": busy / np.maximum(chips, 1.0),
+        # the main model's mean response beyond the trace's server time, at which its
+        # hits are read (`evaluate_delay`; 0: as fast as the trace's server, or faster)
+        "response_delay_s": m.get("delay_s", np.zeros(len(main))),
     }
     feasible = reason == ""
     for k in res:

@@ -74,10 +74,12 @@ def evaluate_candidates(
     clients: float | np.ndarray,
     calib: Calibration,
     sessions: float | np.ndarray | None = None,
+    delay_s: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-candidate outputs for one model part serving ``clients`` closed-loop clients (a
     number, or one per candidate) for ``sessions`` sessions (default: ``clients``), whose
-    prefixes its caches hold."""
+    prefixes its caches hold; ``delay_s``: seconds each response takes beyond the trace's
+    server time, which stretch the reuse windows (`kvcache.delay`; default none)."""
     arch = load_model(c.model)
     prof = build_profile(arch)
     kv_elems = float(kv_elements_per_token(arch))
@@ -166,17 +168,19 @@ def evaluate_candidates(
     hbm = np.maximum(use_c.kv_tokens_per_worker, 0).astype(np.float64)
     host_tokens = c.host_gb * 1e9 / per_token
     spc = clients if sessions is None else sessions
-    h_hh, h_hbm, a_tot = _hit(tier, hbm, hbm + host_tokens, spc, c)
+    h_hh, h_hbm, a_tot = _hit(tier, hbm, hbm + host_tokens, spc, c, delay_s=delay_s)
     h_tot = h_hh
     if (storage_gb > 0).any():  # tiers in order: blocks the host evicts move to storage
         sto = storage_gb * 1e9 / per_token
-        h_sto, _, a_sto = _hit(tier, hbm + host_tokens, hbm + host_tokens + sto, spc, c)
+        h_sto, _, a_sto = _hit(
+            tier, hbm + host_tokens, hbm + host_tokens + sto, spc, c, delay_s=delay_s
+        )
         h_tot, a_tot = np.maximum(h_sto, h_hh), np.maximum(a_sto, a_tot)
     h_local = h_tot
     shared_tb = np.zeros(n) if c.shared_tb is None else np.asarray(c.shared_tb, np.float64)
     shared = shared_tb > 0
     if shared.any():  # one store for every worker's sessions, written through
-        h_sh, a_sh = _shared_hit(tier, shared_tb * 1e12 / per_token, spc)
+        h_sh, a_sh = _shared_hit(tier, shared_tb * 1e12 / per_token, spc, delay_s)
         h_tot, a_tot = np.maximum(h_local, h_sh), np.maximum(a_tot, a_sh)
         read = np.asarray(c.shared_gb_s, np.float64) * 1e9
         hw_p = with_shared_store(hw_p, read, c.prefill_chips)
@@ -246,7 +250,10 @@ def _ideal_hit(tier: TierLoad) -> float:
 
 
 def _shared_hit(
-    tier: TierLoad, cap_tokens: np.ndarray, sessions: float | np.ndarray
+    tier: TierLoad,
+    cap_tokens: np.ndarray,
+    sessions: float | np.ndarray,
+    delay_s: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Token and attention hit ratios of a KV store shared by all workers: every block any
     worker computes is written through, so the store holds the most recent blocks of all
@@ -258,7 +265,10 @@ def _shared_hit(
     if tier.curve is None:
         return np.full(n, _ideal_hit(tier)), np.zeros(n)
     s = np.maximum(np.asarray(sessions, dtype=np.float64), 1.0) * np.ones(n)
-    return tier.curve.hit_ratio(cap_tokens, s), tier.curve.attention_hit_ratio(cap_tokens, s)
+    curve = tier.curve
+    return curve.hit_ratio(cap_tokens, s, delay_s), curve.attention_hit_ratio(
+        cap_tokens, s, delay_s
+    )
 
 
 def _share(part: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -279,6 +289,7 @@ def _hit(
     cap_all: np.ndarray,
     sessions: float | np.ndarray,
     c: Candidates,
+    delay_s: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token hit ratio (device + host, and device only) and attention hit ratio (device +
     host; `HitCurve.attention_hit_ratio`, 0 without a curve) per candidate, from the curve
@@ -297,11 +308,13 @@ def _hit(
     workers = c.p_workers
     rr = (c.router == 0) & (workers > 1)
     spc = np.maximum(np.where(rr, sessions, sessions / workers), 1.0) * np.ones(n)
-    h_all, h_hbm = curve.hit_ratio(cap_all, spc), curve.hit_ratio(cap_hbm, spc)
-    a_all = curve.attention_hit_ratio(cap_all, spc)
+    d = None if delay_s is None else np.broadcast_to(np.asarray(delay_s, np.float64), (n,))
+    h_all, h_hbm = curve.hit_ratio(cap_all, spc, d), curve.hit_ratio(cap_hbm, spc, d)
+    a_all = curve.attention_hit_ratio(cap_all, spc, d)
     if rr.any():
         w = workers[rr].astype(np.float64)
-        h_all[rr] = curve.round_robin_hit_ratio(cap_all[rr], spc[rr], w)
-        h_hbm[rr] = curve.round_robin_hit_ratio(cap_hbm[rr], spc[rr], w)
-        a_all[rr] = curve.round_robin_attention_hit_ratio(cap_all[rr], spc[rr], w)
+        d_rr = None if d is None else d[rr]
+        h_all[rr] = curve.round_robin_hit_ratio(cap_all[rr], spc[rr], w, d_rr)
+        h_hbm[rr] = curve.round_robin_hit_ratio(cap_hbm[rr], spc[rr], w, d_rr)
+        a_all[rr] = curve.round_robin_attention_hit_ratio(cap_all[rr], spc[rr], w, d_rr)
     return h_all, h_hbm, a_all

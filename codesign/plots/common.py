@@ -34,6 +34,7 @@ METRIC_LABELS: dict[str, str] = {
     "chips": "chips",
     "power_kw": "power (kW)",
     "joules_per_output_token": "J per output token",
+    "response_delay_s": "response delay beyond the trace's (s)",
     "utilization": "utilization",
 }
 

@@ -104,6 +104,12 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
     per_s = usd / 3600.0
     sessions_per_s = req_per_s / max(float(sim.plan.requests_per_session.mean()), 1e-9)
     tpot50 = _pct(tpot, 0.5)
+    # the main model's mean response beyond the trace's server time for the same requests
+    fin = main & done
+    server = np.nan_to_num(np.asarray(sim.trace.server_s, dtype=np.float64))
+    resp = reqs["t_finish"][fin] - reqs["t_issue"][fin]
+    recorded = server[reqs["trace_idx"][fin].astype(np.int64)]
+    delay = float(resp.mean() - recorded.mean()) if fin.any() else float("nan")
     m = {
         "ttft_p50_s": _pct(ttft, 0.5),
         "ttft_p90_s": _pct(ttft, 0.9),
@@ -132,6 +138,7 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
         "power_kw": power / 1e3,
         "joules_per_output_token": power / max(out_tok, 1e-12),
         "utilization": busy_chips / max(chips, 1.0),
+        "response_delay_s": delay,
         "requests_per_s": req_per_s,
     }
     assert set(METRICS) <= set(m)

@@ -59,10 +59,12 @@ class TraceSummary:
             return cached
         # kvcache depends on workload; round-robin streams for the routers that spread
         from codesign.kvcache.analytic import ROUND_ROBIN_WORKERS, hit_curve
+        from codesign.kvcache.delay import DELAY_GRID_S
 
         t = None if tier == ALL else tier
         workers = ROUND_ROBIN_WORKERS if round_robin else ()
-        c = hit_curve(self.trace, t, self.seed, round_robin=workers)
+        # with the replays at slower responses (the evaluator's cache feedback)
+        c = hit_curve(self.trace, t, self.seed, round_robin=workers, delays_s=DELAY_GRID_S)
         self.curves[tier] = c
         return c
 

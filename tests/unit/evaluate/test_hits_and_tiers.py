@@ -13,6 +13,7 @@ import codesign.evaluate_core as ec
 from codesign.deployment import Deployment
 from codesign.evaluate import evaluate, session_time_s, tier_clients
 from codesign.kvcache import hit_curve, simulate
+from codesign.kvcache.delay import DELAY_GRID_S, delayed
 from codesign.workload import TraceBuilder, TraceMeta
 from codesign.workload.agent_load import _tier_groups, agent_load, session_gaps, sub_tier_apart
 from codesign.workload.summary import critical_weights, summarize
@@ -66,9 +67,9 @@ def _with_capacity(monkeypatch) -> dict[str, object]:
     seen: dict[str, object] = {}
     inner = ec._hit
 
-    def spy(*args):
+    def spy(*args, **kw):
         seen["cap_hbm"], seen["cap_all"], seen["sessions"] = args[-4], args[-3], args[-2]
-        return inner(*args)
+        return inner(*args, **kw)
 
     monkeypatch.setattr(ec, "_hit", spy)
     return seen
@@ -94,19 +95,23 @@ def test_round_robin_keeps_the_prefix_of_the_last_visit(fleet, monkeypatch, work
 def test_merged_tiers_share_one_cache(sessions_trace, monkeypatch) -> None:
     """Main and sub-agent requests on one GPU compete for its KV cache: the curve over all
     requests at the full capacity, which the block simulation of all tiers on one cache
-    gives (the old evaluator read each tier's own curve at the full capacity, ~15 pp
-    high on this trace)."""
+    gives, at the responses' delay (~71 s here; the old evaluator read each tier's own
+    curve at the full capacity, ~15 pp high on this trace)."""
     s = summarize(sessions_trace)
     load = agent_load(s, session_gaps(sessions_trace), merge_tiers=True)
     seen = _with_capacity(monkeypatch)
     out = evaluate([Deployment.from_yaml(QWEN_ONE_GPU)], load, 8)
     cap = float(np.asarray(seen["cap_all"])[0])
     assert cap < 1e6  # a capacity-limited cache
-    every = hit_curve(sessions_trace, sessions_grid=[8])
+    # read where the responses settle, slower than the trace's (`evaluate_delay`)
+    delay = float(out["response_delay_s"][0])
+    every = hit_curve(sessions_trace, sessions_grid=[8], delays_s=DELAY_GRID_S)
     # the same curve (its capacity grid, ~1% steps, spans the round-robin streams too)
-    assert out["cache_hit_ratio"][0] == pytest.approx(float(every.hit_ratio(cap, 8)), abs=1e-4)
+    hit = out["cache_hit_ratio"][0]
+    assert hit == pytest.approx(float(every.hit_ratio(cap, 8, delay)), abs=1e-4)
+    late = simulate(delayed(sessions_trace, delay), [cap], 8).hit_ratio
+    assert hit == pytest.approx(late, abs=0.01)
     block = simulate(sessions_trace, [cap], 8).hit_ratio
-    assert out["cache_hit_ratio"][0] == pytest.approx(block, abs=0.01)
     w = {t: float(ts.context_tokens.sum()) for t, ts in s.tiers.items()}
     apart = sum(
         w[t] * float(hit_curve(sessions_trace, t, sessions_grid=[8]).hit_ratio(cap, 8)) for t in w

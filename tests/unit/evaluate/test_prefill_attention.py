@@ -71,7 +71,7 @@ def test_attention_prefix_by_hand() -> None:
     assert g.attention_prefix(np.array([0]), np.array([4500.0]), np.array([15500.0]))[0] == 4500
 
 
-def test_pairs_equal_the_block_simulation(fleet, monkeypatch) -> None:
+def test_pairs_equal_the_block_simulation(fleet, monkeypatch, at_trace_timing) -> None:
     """The mean pairs the evaluator charges are the block LRU simulation's mean of
     (L^2 - h^2) / 2 at the worker's capacity and sessions, and above the mean prompt's
     where the cache is short of the working set: the long contexts are the ones that miss
@@ -82,9 +82,9 @@ def test_pairs_equal_the_block_simulation(fleet, monkeypatch) -> None:
     seen: dict[str, object] = {}
     inner = ec._hit
 
-    def spy(*args):
+    def spy(*args, **kw):
         seen["cap"] = float(np.asarray(args[2])[0])
-        return inner(*args)
+        return inner(*args, **kw)
 
     monkeypatch.setattr(ec, "_hit", spy)
     evaluate([Deployment.from_yaml(QWEN)], load, 8)
@@ -103,7 +103,7 @@ def test_pairs_equal_the_block_simulation(fleet, monkeypatch) -> None:
     assert a == pytest.approx(sim.hit_sq_tokens / sim.input_sq_tokens, abs=1e-4)
 
 
-def test_the_work_rises_but_not_the_median_request(fleet, monkeypatch) -> None:
+def test_the_work_rises_but_not_the_median_request(fleet, monkeypatch, at_trace_timing) -> None:
     """With the exact pairs the prefill work, utilisation and mean TTFT rise over the mean
     prompt's, while the median request's TTFT (a typical prompt's prefill scaled by its
     new tokens, no wait) stays: the extra work is the long contexts' misses."""

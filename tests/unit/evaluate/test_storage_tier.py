@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import codesign.evaluate_delay as evaluate_delay
 from codesign.deployment import Deployment
 from codesign.errors import SpecError
 from codesign.evaluate import evaluate
@@ -64,7 +65,9 @@ def _agreement(dep: Deployment, fleet, tier_metric: str) -> tuple[float, float]:
     return rows[tier_metric]["simulation"], rows[tier_metric]["analytic"]
 
 
-def test_storage_adds_hits_below_host_and_its_loads_cost_time(load) -> None:
+def test_storage_adds_hits_below_host_and_its_loads_cost_time(load, at_trace_timing) -> None:
+    """At the trace's timing (with the cache feedback the faster responses with the NVMe
+    would move the device's hits too)."""
     out = evaluate([_dep(0), _dep(2000)], load, 16)
     assert out["feasible"].all(), out["reason"]
     none, nvme = 0, 1
@@ -107,16 +110,26 @@ def test_shared_store_agrees_with_the_simulator(fleet, router: str) -> None:
     assert abs(sim - ana) <= 0.06
 
 
-def test_shared_store_reads_are_bounded_by_its_bandwidth(load) -> None:
-    """The same store read at 2 GB/s instead of 200: the hits are the same, their reads
-    slower, so TTFT grows; without the store the round-robin workers hit far less."""
+def test_shared_store_reads_are_bounded_by_its_bandwidth(load, monkeypatch) -> None:
+    """The same store read at 2 GB/s instead of 200: at the trace's timing the hits are
+    the same, their reads slower, so TTFT grows; without the store the round-robin
+    workers hit far less. With the cache feedback the slow reads delay the responses
+    (40 s beyond the trace's, against 6 s), which stretches the sessions' turns: the
+    devices keep less and the store serves more."""
     rr = SHARED.replace("router: kv_aware", "router: round_robin")
     deps = [
         Deployment.from_yaml(rr.replace("read_gb_s: 20", f"read_gb_s: {bw}")) for bw in (200, 2)
     ]
     plain = Deployment.from_yaml(QWEN.replace("STORAGE", "0").replace("kv_aware", "round_robin"))
-    out = evaluate([*deps, plain], load, 16)
     fast, slow, none = 0, 1, 2
+    fb = evaluate(deps, load, 16)
+    assert fb["response_delay_s"][slow] > fb["response_delay_s"][fast] + 10
+    # the devices lose hits (0.52 -> 0.24 when written) and the store serves them (0.34
+    # -> 0.59), so more of the prompt comes over its slow link
+    assert fb["cache_hit_ratio_hbm"][slow] < fb["cache_hit_ratio_hbm"][fast] - 0.1
+    assert fb["cache_hit_ratio_shared"][slow] > fb["cache_hit_ratio_shared"][fast] + 0.1
+    monkeypatch.setattr(evaluate_delay, "MIN_DELAY_S", np.inf)  # the trace's timing
+    out = evaluate([*deps, plain], load, 16)
     assert out["cache_hit_ratio_shared"][fast] == pytest.approx(out["cache_hit_ratio_shared"][slow])
     assert out["ttft_p50_s"][slow] > out["ttft_p50_s"][fast]
     assert out["cache_hit_ratio"][fast] > out["cache_hit_ratio"][none] + 0.1
