@@ -266,9 +266,8 @@ def _shared_hit(
         return np.full(n, _ideal_hit(tier)), np.zeros(n)
     s = np.maximum(np.asarray(sessions, dtype=np.float64), 1.0) * np.ones(n)
     curve = tier.curve
-    return curve.hit_ratio(cap_tokens, s, delay_s), curve.attention_hit_ratio(
-        cap_tokens, s, delay_s
-    )
+    attn = curve.hit_ratio(cap_tokens, s, delay_s, attention=True)
+    return curve.hit_ratio(cap_tokens, s, delay_s), attn
 
 
 def _share(part: np.ndarray, total: np.ndarray) -> np.ndarray:
@@ -292,9 +291,9 @@ def _hit(
     delay_s: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Token hit ratio (device + host, and device only) and attention hit ratio (device +
-    host; `HitCurve.attention_hit_ratio`, 0 without a curve) per candidate, from the curve
-    of the requests the part serves (a merged load's curve covers every tier: main and
-    sub-agent requests compete for the same caches).
+    host; `HitCurve.hit_ratio(..., attention=True)`, 0 without a curve) per candidate,
+    from the curve of the requests the part serves (a merged load's curve covers every
+    tier: main and sub-agent requests compete for the same caches).
 
     The router places requests on the workers that prefill (the agg pool, or the prefill
     pool). Session-affine and KV-aware routers keep a session on one worker: its cache
@@ -310,11 +309,11 @@ def _hit(
     spc = np.maximum(np.where(rr, sessions, sessions / workers), 1.0) * np.ones(n)
     d = None if delay_s is None else np.broadcast_to(np.asarray(delay_s, np.float64), (n,))
     h_all, h_hbm = curve.hit_ratio(cap_all, spc, d), curve.hit_ratio(cap_hbm, spc, d)
-    a_all = curve.attention_hit_ratio(cap_all, spc, d)
+    a_all = curve.hit_ratio(cap_all, spc, d, attention=True)
     if rr.any():
         w = workers[rr].astype(np.float64)
         d_rr = None if d is None else d[rr]
         h_all[rr] = curve.round_robin_hit_ratio(cap_all[rr], spc[rr], w, d_rr)
         h_hbm[rr] = curve.round_robin_hit_ratio(cap_hbm[rr], spc[rr], w, d_rr)
-        a_all[rr] = curve.round_robin_attention_hit_ratio(cap_all[rr], spc[rr], w, d_rr)
+        a_all[rr] = curve.round_robin_hit_ratio(cap_all[rr], spc[rr], w, d_rr, attention=True)
     return h_all, h_hbm, a_all

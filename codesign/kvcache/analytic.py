@@ -99,7 +99,7 @@ class HitCurve:
 
     def prefill_pairs(self, attention_hit: np.ndarray | float) -> np.ndarray:
         """Mean causal (query, key) pairs a request's uncached tokens compute, at an
-        attention hit ratio (`attention_hit_ratio`): (E[L^2] - E[h^2]) / 2."""
+        attention hit ratio (`hit_ratio(..., attention=True)`): (E[L^2] - E[h^2]) / 2."""
         return (1.0 - np.asarray(attention_hit, dtype=float)) * self.input_sq_mean_tokens / 2.0
 
     def hit_ratio(
@@ -107,6 +107,7 @@ class HitCurve:
         capacity_tokens: np.ndarray | float,
         sessions_per_cache: np.ndarray | float = 1.0,
         delay_s: np.ndarray | float | None = None,
+        attention: bool = False,
     ) -> np.ndarray:
         """Total hit ratio of caches of ``capacity_tokens`` shared by N sessions each
         (capacities, N and delays broadcast together).
@@ -115,21 +116,16 @@ class HitCurve:
         linearly on the capacity grid (held past its end), and linearly in log N between
         grid rows (N is clipped to the grid). ``delay_s``: seconds each response takes
         beyond the trace's server time (`delay`; ignored by a curve built without them).
+        ``attention``: the attention hit ratio instead, the sum of squared hit lengths over
+        the sum of squared input lengths (the share of the prompts' causal attention work
+        the caches save, `prefill_pairs`).
         """
-        h = self._lookup(self.hit_table[None], 0, capacity_tokens, sessions_per_cache)
-        return self._delayed(h, self.delay_drop_table, capacity_tokens, sessions_per_cache, delay_s)
-
-    def attention_hit_ratio(
-        self,
-        capacity_tokens: np.ndarray | float,
-        sessions_per_cache: np.ndarray | float = 1.0,
-        delay_s: np.ndarray | float | None = None,
-    ) -> np.ndarray:
-        """Sum of squared hit lengths over the sum of squared input lengths (as
-        `hit_ratio`): the share of the prompts' causal attention work the caches save."""
-        a = self._lookup(self.attention_table[None], 0, capacity_tokens, sessions_per_cache)
-        drops = self.delay_attention_drop_table
-        return self._delayed(a, drops, capacity_tokens, sessions_per_cache, delay_s)
+        if attention:
+            table, drops = self.attention_table, self.delay_attention_drop_table
+        else:
+            table, drops = self.hit_table, self.delay_drop_table
+        h = self._lookup(table[None], 0, capacity_tokens, sessions_per_cache)
+        return self._delayed(h, drops, capacity_tokens, sessions_per_cache, delay_s)
 
     def _delayed(self, ratio, drops, capacity_tokens, sessions_per_cache, delay_s) -> np.ndarray:
         """``ratio`` less the drop at ``delay_s`` (none without a delay or its tables)."""
@@ -151,45 +147,30 @@ class HitCurve:
         sessions_per_cache: np.ndarray | float,
         workers: np.ndarray | float,
         delay_s: np.ndarray | float | None = None,
+        attention: bool = False,
     ) -> np.ndarray:
         """Hit ratio of one of ``workers`` caches of ``capacity_tokens`` under round robin,
         each cache seeing all ``sessions_per_cache`` sessions (all broadcast together):
         linear in log W between the replayed worker counts (W = 1: the single cache),
-        extrapolated past the last two, never below 0."""
-        tables = np.concatenate([self.hit_table[None], self.round_robin_table])
-        h = self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
-        # each worker's cache sees all N sessions: the single cache's drop at N
-        return self._delayed(h, self.delay_drop_table, capacity_tokens, sessions_per_cache, delay_s)
-
-    def round_robin_attention_hit_ratio(
-        self,
-        capacity_tokens: np.ndarray | float,
-        sessions_per_cache: np.ndarray | float,
-        workers: np.ndarray | float,
-        delay_s: np.ndarray | float | None = None,
-    ) -> np.ndarray:
-        """`attention_hit_ratio` of one of ``workers`` caches under round robin."""
-        tables = np.concatenate([self.attention_table[None], self.round_robin_attention_table])
-        a = self._round_robin(tables, capacity_tokens, sessions_per_cache, workers)
-        drops = self.delay_attention_drop_table
-        return self._delayed(a, drops, capacity_tokens, sessions_per_cache, delay_s)
-
-    def _round_robin(
-        self,
-        tables: np.ndarray,
-        capacity_tokens: np.ndarray | float,
-        sessions_per_cache: np.ndarray | float,
-        workers: np.ndarray | float,
-    ) -> np.ndarray:
+        extrapolated past the last two, never below 0. ``attention``: the attention hit
+        ratio instead (`hit_ratio`)."""
+        if attention:
+            one, per_w = self.attention_table, self.round_robin_attention_table
+            drops = self.delay_attention_drop_table
+        else:
+            one, per_w, drops = self.hit_table, self.round_robin_table, self.delay_drop_table
         if self.round_robin_workers.size == 0:
             raise SpecError("this hit curve was built without round-robin streams")
+        tables = np.concatenate([one[None], per_w])
         lg = np.log(np.r_[1.0, self.round_robin_workers])
         lw = np.log(np.maximum(np.asarray(workers, dtype=float), 1.0))
         k = np.clip(np.searchsorted(lg, lw, side="right") - 1, 0, lg.size - 2)
         f = (lw - lg[k]) / (lg[k + 1] - lg[k])
         lo = self._lookup(tables, k, capacity_tokens, sessions_per_cache)
         hi = self._lookup(tables, k + 1, capacity_tokens, sessions_per_cache)
-        return np.maximum((1 - f) * lo + f * hi, 0.0)
+        h = np.maximum((1 - f) * lo + f * hi, 0.0)
+        # each worker's cache sees all N sessions: the single cache's drop at N
+        return self._delayed(h, drops, capacity_tokens, sessions_per_cache, delay_s)
 
     def _lookup(
         self,

@@ -12,9 +12,6 @@ from codesign.deployment import Deployment
 from codesign.evaluate import evaluate
 from codesign.simulate import simulate
 from codesign.simulate.compare import compare_analytic
-from codesign.workload.agent_load import agent_load, session_gaps
-from codesign.workload.summary import summarize
-from codesign.workload.synth import generate, preset
 
 # ~990K KV tokens per worker; 64 fleet sessions of contexts up to ~900K tokens
 QWEN = """
@@ -26,28 +23,18 @@ router: session_affinity
 """
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    return generate(preset("claude-code-fleet").with_overrides(sessions=64, seed=0))
-
-
-@pytest.fixture(scope="module")
-def load(fleet):
-    return agent_load(summarize(fleet), session_gaps(fleet), merge_tiers=True)
-
-
-def _rows(fleet, sessions: int) -> dict[str, dict[str, float]]:
+def _rows(fleet64, sessions: int) -> dict[str, dict[str, float]]:
     dep = Deployment.from_yaml(QWEN)
-    report = compare_analytic(simulate(dep, fleet, sessions, seed=0), dep, fleet, sessions)
+    report = compare_analytic(simulate(dep, fleet64, sessions, seed=0), dep, fleet64, sessions)
     assert report["analytic_feasible"], report["analytic_reason"]
     return {r["metric"]: r for r in report["rows"]}
 
 
-def test_light_load_keeps_the_trace_timings_hits(fleet) -> None:
+def test_light_load_keeps_the_trace_timings_hits(fleet64) -> None:
     """16 sessions: responses a few seconds beyond the trace's; the hits hardly move and
     agree with the simulation (measured: 0.941 vs 0.933 simulated, sessions per hour
     4.21 vs 4.17)."""
-    rows = _rows(fleet, 16)
+    rows = _rows(fleet64, 16)
     assert rows["response_delay_s"]["analytic"] < 10
     assert rows["cache_hit_ratio"]["analytic"] == pytest.approx(
         rows["cache_hit_ratio"]["simulation"], abs=0.02
@@ -55,14 +42,14 @@ def test_light_load_keeps_the_trace_timings_hits(fleet) -> None:
     assert abs(rows["sessions_per_hour"]["rel_diff"]) < 0.05
 
 
-def test_the_collapse_the_simulator_falls_into(fleet, load, monkeypatch) -> None:
+def test_the_collapse_the_simulator_falls_into(fleet64, load64, monkeypatch) -> None:
     """32 sessions: the simulation thrashes (hit 0.52, 2.8 sessions an hour, sessions
     of 23,000 s). At the trace's timing the evaluator kept a 0.89 hit ratio and claimed
     7.9 sessions an hour; with the feedback it settles at responses minutes late and
     serves as many sessions as the simulation (measured: 3.08 vs 2.84 per hour, session
     time p50 25,800 vs 23,100 s). Its hit ratio overshoots the collapse (0.22): every
     request takes the mean delay, where the simulation's long waits fall on few."""
-    rows = _rows(fleet, 32)
+    rows = _rows(fleet64, 32)
     assert rows["cache_hit_ratio"]["simulation"] < 0.6
     assert rows["response_delay_s"]["simulation"] > 100
     assert rows["response_delay_s"]["analytic"] > 100
@@ -70,6 +57,6 @@ def test_the_collapse_the_simulator_falls_into(fleet, load, monkeypatch) -> None
     for metric in ("sessions_per_hour", "session_time_p50_s", "output_tokens_per_s"):
         assert abs(rows[metric]["rel_diff"]) < 0.25, rows[metric]
     monkeypatch.setattr(evaluate_delay, "MIN_DELAY_S", np.inf)  # the trace's timing
-    old = evaluate([Deployment.from_yaml(QWEN)], load, 32)
+    old = evaluate([Deployment.from_yaml(QWEN)], load64, 32)
     assert old["cache_hit_ratio"][0] > 0.85
     assert old["sessions_per_hour"][0] > 2 * rows["sessions_per_hour"]["simulation"]

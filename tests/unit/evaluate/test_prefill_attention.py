@@ -99,7 +99,7 @@ def test_pairs_equal_the_block_simulation(fleet, monkeypatch, at_trace_timing) -
     assert g.prefill_pairs[0] > 1.2 * mean_prompt  # 1.31x: hit 0.91 on a 370K-token cache
     # the curve at the replay's N is exact there (N = 8 is a grid row)
     curve = hit_curve(fleet, sessions_grid=[8])
-    a = float(curve.attention_hit_ratio(seen["cap"], 8))
+    a = float(curve.hit_ratio(seen["cap"], 8, attention=True))
     assert a == pytest.approx(sim.hit_sq_tokens / sim.input_sq_tokens, abs=1e-4)
 
 

@@ -12,9 +12,6 @@ from codesign.errors import SpecError
 from codesign.evaluate import evaluate
 from codesign.simulate import simulate
 from codesign.simulate.compare import compare_analytic
-from codesign.workload.agent_load import agent_load, session_gaps
-from codesign.workload.summary import summarize
-from codesign.workload.synth import generate, preset
 
 # Qwen3-32B FP8 on one H100 per worker: ~10 GB of HBM for KV, 20 GB of host memory; 16
 # agent sessions of ~100K-token contexts do not fit either, so hits come from the NVMe
@@ -33,30 +30,20 @@ def _dep(storage_gb: float) -> Deployment:
     return Deployment.from_yaml(QWEN.replace("STORAGE", f"{storage_gb:g}"))
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    return generate(preset("claude-code-fleet").with_overrides(sessions=64, seed=0))
-
-
-@pytest.fixture(scope="module")
-def load(fleet):
-    return agent_load(summarize(fleet), session_gaps(fleet), merge_tiers=True)
-
-
-def test_storage_tier_agrees_with_the_simulator(fleet) -> None:
+def test_storage_tier_agrees_with_the_simulator(fleet64) -> None:
     """Measured when written: hit 0.972 both, storage share 0.163 (simulated) vs 0.140,
     session time p50 6,029 s vs 5,723 s."""
-    sim, ana = _agreement(_dep(2000), fleet, "cache_hit_ratio_storage")
+    sim, ana = _agreement(_dep(2000), fleet64, "cache_hit_ratio_storage")
     assert sim > 0.08 and ana > 0.08  # the tier matters here
     assert abs(sim - ana) <= 0.05
 
 
-def _agreement(dep: Deployment, fleet, tier_metric: str) -> tuple[float, float]:
+def _agreement(dep: Deployment, fleet64, tier_metric: str) -> tuple[float, float]:
     """Simulate ``dep`` on the fleet at 16 sessions against the evaluator: the total hit
     ratio within 3%, the session time and TPOT within 15%; returns the tier's share of
     the input tokens (simulated, analytic)."""
-    res = simulate(dep, fleet, 16, seed=0)
-    report = compare_analytic(res, dep, fleet, 16)
+    res = simulate(dep, fleet64, 16, seed=0)
+    report = compare_analytic(res, dep, fleet64, 16)
     assert report["analytic_feasible"], report["analytic_reason"]
     rows = {r["metric"]: r for r in report["rows"]}
     for metric, tol in (("cache_hit_ratio", 0.03), ("session_time_p50_s", 0.15),
@@ -65,10 +52,10 @@ def _agreement(dep: Deployment, fleet, tier_metric: str) -> tuple[float, float]:
     return rows[tier_metric]["simulation"], rows[tier_metric]["analytic"]
 
 
-def test_storage_adds_hits_below_host_and_its_loads_cost_time(load, at_trace_timing) -> None:
+def test_storage_adds_hits_below_host_and_its_loads_cost_time(load64, at_trace_timing) -> None:
     """At the trace's timing (with the cache feedback the faster responses with the NVMe
     would move the device's hits too)."""
-    out = evaluate([_dep(0), _dep(2000)], load, 16)
+    out = evaluate([_dep(0), _dep(2000)], load64, 16)
     assert out["feasible"].all(), out["reason"]
     none, nvme = 0, 1
     assert out["cache_hit_ratio_storage"][none] == 0
@@ -83,13 +70,13 @@ def test_storage_adds_hits_below_host_and_its_loads_cost_time(load, at_trace_tim
     assert out["session_time_p50_s"][nvme] < out["session_time_p50_s"][none]
 
 
-def test_storage_beyond_the_nodes_drives_is_refused(load, fleet) -> None:
+def test_storage_beyond_the_nodes_drives_is_refused(load64, fleet64) -> None:
     """An H100 node's 8 x 3.84 TB of NVMe over its 8 GPUs: 3,840 GB per one-GPU worker."""
-    out = evaluate([_dep(5000)], load, 16)
+    out = evaluate([_dep(5000)], load64, 16)
     assert not out["feasible"][0]
     assert "storage_gb_per_worker=5000 exceeds the 3840 GB of NVMe" in out["reason"][0]
     with pytest.raises(SpecError, match="exceeds the 3840 GB of NVMe"):
-        simulate(_dep(5000), fleet, 16, seed=0)
+        simulate(_dep(5000), fleet64, 16, seed=0)
 
 
 SHARED = QWEN.replace(
@@ -99,18 +86,18 @@ SHARED = QWEN.replace(
 
 
 @pytest.mark.parametrize("router", ["kv_aware", "round_robin"])
-def test_shared_store_agrees_with_the_simulator(fleet, router: str) -> None:
+def test_shared_store_agrees_with_the_simulator(fleet64, router: str) -> None:
     """A 4 TB store shared by both workers, read at 20 GB/s in all (10 GB/s per GPU).
     Measured when written (simulated vs analytic): kv_aware hit 0.973 vs 0.973, shared
     0.153 vs 0.140, session time 6,056 vs 5,675 s; round robin hit 0.973 vs 0.973, shared
     0.329 vs 0.289 (round robin loses locality, the store makes it up)."""
     dep = Deployment.from_yaml(SHARED.replace("router: kv_aware", f"router: {router}"))
-    sim, ana = _agreement(dep, fleet, "cache_hit_ratio_shared")
+    sim, ana = _agreement(dep, fleet64, "cache_hit_ratio_shared")
     assert sim > 0.1 and ana > 0.1
     assert abs(sim - ana) <= 0.06
 
 
-def test_shared_store_reads_are_bounded_by_its_bandwidth(load, monkeypatch) -> None:
+def test_shared_store_reads_are_bounded_by_its_bandwidth(load64, monkeypatch) -> None:
     """The same store read at 2 GB/s instead of 200: at the trace's timing the hits are
     the same, their reads slower, so TTFT grows; without the store the round-robin
     workers hit far less. With the cache feedback the slow reads delay the responses
@@ -122,14 +109,14 @@ def test_shared_store_reads_are_bounded_by_its_bandwidth(load, monkeypatch) -> N
     ]
     plain = Deployment.from_yaml(QWEN.replace("STORAGE", "0").replace("kv_aware", "round_robin"))
     fast, slow, none = 0, 1, 2
-    fb = evaluate(deps, load, 16)
+    fb = evaluate(deps, load64, 16)
     assert fb["response_delay_s"][slow] > fb["response_delay_s"][fast] + 10
     # the devices lose hits (0.52 -> 0.24 when written) and the store serves them (0.34
     # -> 0.59), so more of the prompt comes over its slow link
     assert fb["cache_hit_ratio_hbm"][slow] < fb["cache_hit_ratio_hbm"][fast] - 0.1
     assert fb["cache_hit_ratio_shared"][slow] > fb["cache_hit_ratio_shared"][fast] + 0.1
     monkeypatch.setattr(evaluate_delay, "MIN_DELAY_S", np.inf)  # the trace's timing
-    out = evaluate([*deps, plain], load, 16)
+    out = evaluate([*deps, plain], load64, 16)
     assert out["cache_hit_ratio_shared"][fast] == pytest.approx(out["cache_hit_ratio_shared"][slow])
     assert out["ttft_p50_s"][slow] > out["ttft_p50_s"][fast]
     assert out["cache_hit_ratio"][fast] > out["cache_hit_ratio"][none] + 0.1
@@ -137,11 +124,11 @@ def test_shared_store_reads_are_bounded_by_its_bandwidth(load, monkeypatch) -> N
     np.testing.assert_allclose(parts, out["cache_hit_ratio"], rtol=1e-12)
 
 
-def test_a_priced_shared_store_adds_its_cost(load) -> None:
+def test_a_priced_shared_store_adds_its_cost(load64) -> None:
     """A store priced at $3/hour adds $3/hour to the deployment, and its $/Mtok with it."""
     free = Deployment.from_yaml(SHARED)
     tiers = free.kv_tiers.model_copy(update={"shared_storage_usd_per_hour": 3.0})
-    out = evaluate([free, free.model_copy(update={"kv_tiers": tiers})], load, 16)
+    out = evaluate([free, free.model_copy(update={"kv_tiers": tiers})], load64, 16)
     assert out["usd_per_hour"][1] == pytest.approx(out["usd_per_hour"][0] + 3.0)
     assert out["output_tokens_per_s"][1] == pytest.approx(out["output_tokens_per_s"][0])
     assert out["usd_per_mtok_output"][1] > out["usd_per_mtok_output"][0]

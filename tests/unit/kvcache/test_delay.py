@@ -73,7 +73,7 @@ def test_delayed_tables_equal_the_block_simulation(local) -> None:
                 got = float(curve.hit_ratio(cap, n, delay))
                 assert got == pytest.approx(sim.hit_ratio, abs=1e-9)
                 sq = sim.hit_sq_tokens / sim.input_sq_tokens
-                assert float(curve.attention_hit_ratio(cap, n, delay)) == pytest.approx(
+                assert float(curve.hit_ratio(cap, n, delay, attention=True)) == pytest.approx(
                     sq, abs=1e-4
                 )
 

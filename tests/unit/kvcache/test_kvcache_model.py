@@ -222,7 +222,7 @@ def _max_error_pp(trace, ns, n_caps=7, tier=None) -> float:
         assert sims[0] == 0.0
         assert np.all(np.diff(sims) >= -1e-12)  # the simulation is monotone too
         ana = curve.hit_ratio(caps, n)
-        ana_sq = curve.attention_hit_ratio(caps, n)
+        ana_sq = curve.hit_ratio(caps, n, attention=True)
         worst = max(worst, 100 * float(np.abs(ana - sims).max()))
         worst = max(worst, 100 * float(np.abs(ana_sq - sq).max()))
     return worst

@@ -45,11 +45,11 @@ def test_a_worker_stream_equals_its_block_simulation(fleet) -> None:
         # squared hit lengths are quadratic in the capacity between the grid's points
         # (~1% apart), which the table interpolates linearly
         sq = r.hit_sq_tokens / r.input_sq_tokens
-        attn = float(curve.round_robin_attention_hit_ratio(cap, n, w))
+        attn = float(curve.round_robin_hit_ratio(cap, n, w, attention=True))
         assert attn == pytest.approx(sq, abs=1e-4)
     assert float(curve.round_robin_hit_ratio(2e5, n, 1)) == float(curve.hit_ratio(2e5, n))
-    assert float(curve.round_robin_attention_hit_ratio(2e5, n, 1)) == float(
-        curve.attention_hit_ratio(2e5, n)
+    assert float(curve.round_robin_hit_ratio(2e5, n, 1, attention=True)) == float(
+        curve.hit_ratio(2e5, n, attention=True)
     )
 
 
