@@ -10,8 +10,8 @@ gives at the hits of delay ``d`` and ``s`` the trace's mean server time.
 
 `settle_delays` solves it per candidate, vectorised: responses within a second of the
 trace's need nothing; otherwise a pass at the delay the undelayed responses imply, which
-settles where it leaves the hit ratio nearly as it was (a cache with room to spare, or a
-light load: the misses move by under a tenth); else steps up
+settles where the responses stay within 2 s or 10% of it (a cache with room to spare,
+a light load); else steps up
 from there (secant where ``g`` shrinks, tripling where it grows, never less than the plain
 ``d <- R(d) - s``) until ``g`` turns negative, then false position in the bracket,
 re-evaluating only the candidates still moving. Going up from the trace's timing
@@ -31,10 +31,7 @@ from codesign.perf.calibration import Calibration
 from codesign.workload.agent_load import AgentLoad, TierLoad
 
 MIN_DELAY_S = 1.0  # responses this close to the trace's leave the hits as they are
-# a pass that moves the hit ratio less than this, or the misses by less than a tenth,
-# has settled (the next would move the prefill work by less than that)
-HIT_TOLERANCE, MISS_TOLERANCE = 1e-3, 0.1
-ABS_TOLERANCE_S, REL_TOLERANCE = 1.0, 0.05  # |R(d) - s - d| that counts as a root
+ABS_TOLERANCE_S, REL_TOLERANCE = 2.0, 0.1  # |R(d) - s - d| that counts as a root
 MAX_PASSES = 8
 
 
@@ -89,22 +86,18 @@ def settle_delays(
 
     top = float(nodes[-1])
     d = np.minimum(gap[idx], top)  # first order: the delay the trace-timed responses imply
-    hit_prev = out["hit"][idx]
     lo_d, lo_g = np.zeros(idx.size), gap[idx]
     hi_d, hi_g = np.full(idx.size, np.nan), np.full(idx.size, np.nan)
     for _ in range(MAX_PASSES):
         part = at(idx, d)
         g = _excess_s(part, srv, d)
-        same_hits = np.abs(part["hit"] - hit_prev) < np.maximum(
-            HIT_TOLERANCE, MISS_TOLERANCE * (1.0 - hit_prev)
-        )
-        done = same_hits | (np.abs(g) <= np.maximum(ABS_TOLERANCE_S, REL_TOLERANCE * d))
+        done = np.abs(g) <= np.maximum(ABS_TOLERANCE_S, REL_TOLERANCE * d)
         done |= (d >= top) & (g > 0)  # past the grid: the hits are held
         _merge(out, idx[done], {k: v[done] for k, v in part.items()})
         keep = ~done
         if not keep.any():
             return out
-        idx, d, g, hit_prev = idx[keep], d[keep], g[keep], part["hit"][keep]
+        idx, d, g = idx[keep], d[keep], g[keep]
         lo_d, lo_g, hi_d, hi_g = lo_d[keep], lo_g[keep], hi_d[keep], hi_g[keep]
         up = g > 0
         prev_d, prev_g = lo_d, lo_g  # the last point below the root
