@@ -147,20 +147,24 @@ def _tier_load(
     c = context.astype(np.float64)
     n = new.astype(np.float64)
     # A cache below the ideal adds misses on top of each request's unavoidable new tokens
-    # (tool results, first requests, compactions); the extra misses are spread over the
-    # cacheable part of the requests, so near the ideal the distribution keeps the shape of
-    # the new tokens themselves (many small, a few whole contexts).
+    # (tool results, first requests, compactions). An LRU cache loses a session's context
+    # whole (its blocks age together during the session's gap), so the extra misses are
+    # whole cacheable contexts of a share p of the requests: the others keep the shape of
+    # the new tokens themselves (many small), the missing ones prefill their contexts.
+    # (Spreading them over every request instead put the median request at ~60% of the
+    # mean: 0.57 at hit 0.94 on 64 fleet sessions, where the simulator measured 0.10.)
     ratios = np.empty((len(HIT_GRID), len(QUANTILES)))
     scv = np.empty(len(HIT_GRID))
     resid = np.empty((len(HIT_GRID), len(WAIT_TAIL_GRID)))
     cacheable = np.maximum(c - n, 0.0)
     for j, h in enumerate(HIT_GRID):
-        extra = max((1 - h) * c.sum() - n.sum(), 0.0) / max(cacheable.sum(), 1e-9)
-        eff = n + cacheable * min(extra, 1.0)
-        mean = max(eff.mean(), 1e-9)
-        ratios[j] = np.quantile(eff, QUANTILES) / mean
-        scv[j] = eff.var() / mean**2
-        resid[j] = _residual_quantiles(eff)
+        p = min(max((1 - h) * c.sum() - n.sum(), 0.0) / max(cacheable.sum(), 1e-9), 1.0)
+        eff = np.concatenate([n, n + cacheable])
+        w = np.concatenate([np.full(n.size, 1.0 - p), np.full(n.size, p)])
+        mean = max(float((w * eff).sum() / max(w.sum(), 1e-12)), 1e-9)
+        ratios[j] = _weighted_quantiles(eff, w, QUANTILES) / mean
+        scv[j] = float((w * (eff - mean) ** 2).sum() / max(w.sum(), 1e-12)) / mean**2
+        resid[j] = _residual_quantiles(eff, w)
     g = np.nan_to_num(gap.astype(np.float64), nan=0.0)
     srv = np.zeros_like(g) if path is None else np.nan_to_num(path.server_s.astype(np.float64))
     primary = np.ones(g.size, dtype=bool) if path is None else path.primary
@@ -190,20 +194,34 @@ def _arrays(t: TierSummary) -> tuple[np.ndarray, ...]:
     return t.context_tokens, t.new_tokens, t.output_tokens, t.gap_s
 
 
-def _residual_quantiles(work: np.ndarray) -> np.ndarray:
-    """Quantiles (at 1 - WAIT_TAIL_GRID) of the residual life of ``work`` over its mean:
-    P(R > t) = E[(S - t)+] / E[S], E[R] = E[S^2] / (2 E[S])."""
-    s = np.sort(np.maximum(work, 0.0))
-    if s.size == 0 or s[-1] <= 0:
+def _weighted_quantiles(x: np.ndarray, w: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """Quantiles of ``x`` with sample weights ``w`` (the inverse of the weighted CDF)."""
+    o = np.argsort(x, kind="stable")
+    xs, cw = x[o], np.cumsum(w[o])
+    if cw.size == 0 or cw[-1] <= 0:
+        return np.zeros(len(qs))
+    k = np.searchsorted(cw, np.asarray(qs) * cw[-1], side="left")
+    return xs[np.minimum(k, xs.size - 1)]
+
+
+def _residual_quantiles(work: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
+    """Quantiles (at 1 - WAIT_TAIL_GRID) of the residual life of ``work`` (sample weights
+    ``weight``, default equal) over its mean: P(R > t) = E[(S - t)+] / E[S],
+    E[R] = E[S^2] / (2 E[S])."""
+    w = np.ones(np.shape(work)) if weight is None else np.asarray(weight, dtype=np.float64)
+    o = np.argsort(np.maximum(work, 0.0), kind="stable")
+    s, w = np.maximum(work, 0.0)[o], w[o]
+    total = float((w * s).sum())
+    if s.size == 0 or s[-1] <= 0 or total <= 0:
         return np.ones(len(WAIT_TAIL_GRID))
-    n = s.size
-    above = np.cumsum(s[::-1])[::-1]  # sum of s_i for i >= k
-    survival = (above - (n - np.arange(n)) * s) / s.sum()  # P(R > s_k), decreasing
+    above_ws = np.cumsum((w * s)[::-1])[::-1]  # sum of w_i s_i for i >= k
+    above_w = np.cumsum(w[::-1])[::-1]
+    survival = (above_ws - above_w * s) / total  # P(R > s_k), decreasing
     t = np.concatenate([[0.0], s])
     sv = np.concatenate([[1.0], survival])
     # invert the decreasing survival: t at each tail probability
     q = np.interp(WAIT_TAIL_GRID[::-1], sv[::-1], t[::-1])[::-1]
-    mean_r = float((s**2).sum() / (2.0 * s.sum()))
+    mean_r = float((w * s**2).sum() / (2.0 * total))
     return q / max(mean_r, 1e-12)
 
 

@@ -32,22 +32,26 @@ def _rows(fleet64, sessions: int) -> dict[str, dict[str, float]]:
 
 def test_light_load_keeps_the_trace_timings_hits(fleet64) -> None:
     """16 sessions: responses a few seconds beyond the trace's; the hits hardly move and
-    agree with the simulation (measured: 0.941 vs 0.933 simulated, sessions per hour
-    4.21 vs 4.17)."""
+    agree with the simulation (measured: 0.939 vs 0.933 simulated, sessions per hour
+    4.12 vs 4.17)."""
     rows = _rows(fleet64, 16)
     assert rows["response_delay_s"]["analytic"] < 10
     assert rows["cache_hit_ratio"]["analytic"] == pytest.approx(
         rows["cache_hit_ratio"]["simulation"], abs=0.02
     )
     assert abs(rows["sessions_per_hour"]["rel_diff"]) < 0.05
+    # misses below the ideal are whole contexts of a few requests: the median request
+    # prefills only its own new tokens (measured: TTFT p50 0.24 vs 0.21 s simulated; 1.08
+    # when the misses were spread over every request)
+    assert rows["ttft_p50_s"]["analytic"] < 2 * rows["ttft_p50_s"]["simulation"]
 
 
 def test_the_collapse_the_simulator_falls_into(fleet64, load64, monkeypatch) -> None:
     """32 sessions: the simulation thrashes (hit 0.52, 2.8 sessions an hour, sessions
     of 23,000 s). At the trace's timing the evaluator kept a 0.89 hit ratio and claimed
     7.9 sessions an hour; with the feedback it settles at responses minutes late and
-    serves as many sessions as the simulation (measured: 3.08 vs 2.83 per hour, session
-    time p50 25,800 vs 23,100 s, responses 308 vs 348 s late). Its hit ratio overshoots
+    serves as many sessions as the simulation (measured: 3.03 vs 2.83 per hour, session
+    time p50 26,300 vs 23,100 s, responses 304 vs 348 s late). Its hit ratio overshoots
     the collapse (0.22): every request takes the mean delay, where the simulation's long
     waits fall on few."""
     rows = _rows(fleet64, 32)

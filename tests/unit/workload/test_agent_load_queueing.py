@@ -43,3 +43,30 @@ def test_heavy_tailed_work_makes_most_waits_short_and_a_few_long() -> None:
     q01 = t.wait_ratio(np.array([1.0]), np.array([0.01]))[0] * mean_r
     assert 20_000 < q50 < 150_000
     assert q01 == pytest.approx(150_000 * (1 - 0.01 / 0.6), rel=0.03)
+
+
+def test_misses_below_the_ideal_are_whole_contexts() -> None:
+    """Two 100-token contexts with 10 new tokens each (ideal hit 0.9). At hit 0.8 the
+    cache misses 40 tokens per two requests, 20 beyond the new ones: a share
+    p = 20 / 180 = 0.111 of the requests prefills its whole context (100 tokens) and the
+    rest only their 10 new ones. Mean 0.889 x 10 + 0.111 x 100 = 20 = (1 - 0.8) x 100;
+    the median request computes 10 (half the mean), the p90 and p99 ones 100 (5x: more
+    than a tenth of the requests miss); SCV
+    (0.889 x 10^2 + 0.111 x 100^2) / 20^2 - 1 = 2.0. Spreading the misses over every
+    request, as before, made each compute 20 (all quantiles at the mean, SCV 0)."""
+    context, new = np.array([100.0, 100.0]), np.array([10.0, 10.0])
+    ones = np.ones(2)
+    t = _tier_load("main", context, new, ones, ones)
+    q = t.quantile_ratio(np.array([0.8]))[0]
+    assert q == pytest.approx([0.5, 5.0, 5.0])
+    assert t.prefill_scv(np.array([0.8]))[0] == pytest.approx(2.0, rel=1e-9)
+    assert t.new_tokens(np.array([0.8]))[0] == pytest.approx(20.0)
+    # at and above the ideal, only the new tokens: every request computes 10
+    assert t.quantile_ratio(np.array([0.9]))[0] == pytest.approx([1.0, 1.0, 1.0])
+
+
+def test_weighted_residual_quantiles_equal_repeated_samples() -> None:
+    work = np.array([1.0, 5.0, 40.0])
+    weighted = _residual_quantiles(work, np.array([3.0, 1.0, 2.0]))
+    repeated = _residual_quantiles(np.array([1.0, 1.0, 1.0, 5.0, 40.0, 40.0]))
+    np.testing.assert_allclose(weighted, repeated, rtol=1e-12)
