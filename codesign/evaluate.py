@@ -30,7 +30,7 @@ from codesign.candidates import Candidates, from_deployments
 from codesign.deployment import Deployment
 from codesign.errors import CodesignError
 from codesign.evaluate_core import evaluate_candidates
-from codesign.evaluate_delay import settle_delays
+from codesign.evaluate_delay import response_s, settle_delays
 from codesign.perf.calibration import Calibration, load_calibration
 from codesign.serving.adp_balance import balance_wait_quantile_s
 from codesign.workload.agent_load import QUANTILES, SUB_TIER, AgentLoad, TierLoad
@@ -113,11 +113,6 @@ def tier_clients(
     ]
 
 
-def _response_s(part: dict[str, np.ndarray]) -> np.ndarray:
-    """Mean response time of a part's requests: the first token, then the others."""
-    return part["ttft_s"] + (part["osl"] - 1) * part["tpot_s"]
-
-
 def _evaluate_parts(
     parts: list[tuple[Candidates, TierLoad]],
     load: AgentLoad,
@@ -148,7 +143,7 @@ def _evaluate_parts(
     for _ in range(MAX_PASSES - 1):
         # an overloaded part (no finite response) keeps its last finite one
         resp = [
-            np.where(np.isfinite(r := _response_s(o)), r, p) for o, p in zip(out, resp, strict=True)
+            np.where(np.isfinite(r := response_s(o)), r, p) for o, p in zip(out, resp, strict=True)
         ]
         share = [
             t.critical_requests * r + t.critical_fixed_s for t, r in zip(tiers, resp, strict=True)
@@ -327,7 +322,7 @@ def evaluate_arrays(
     sub_response, sub_ttft_p50, sub_tpot_p50 = None, nan, nan
     if len(res) > 1:
         s = res[1]
-        sub_response = _response_s(s)
+        sub_response = response_s(s)
         s_own = np.nan_to_num(s.get("own_prefill_alone_s", s["own_prefill_s"]), nan=0.0)
         q_sub = t_sub.quantile_ratio(s["hit"])
         sub_ttft_p50 = _ttft_percentiles(s["ttft_s"], s_own, q_sub, s, t_sub)[0]
@@ -358,7 +353,7 @@ def evaluate_arrays(
         "cache_hit_ratio_host": cached_host / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_storage": cached_sto / np.maximum(in_tok, 1e-12),
         "cache_hit_ratio_shared": cached_sh / np.maximum(in_tok, 1e-12),
-        "session_time_p50_s": load.session_time_p50_s(_response_s(m), sub_response),
+        "session_time_p50_s": load.session_time_p50_s(response_s(m), sub_response),
         "subagent_ttft_p50_s": sub_ttft_p50,
         "subagent_tpot_p50_ms": sub_tpot_p50 * 1e3,
         "sessions_per_hour": sessions_per_s * 3600.0,

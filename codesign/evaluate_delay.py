@@ -35,14 +35,14 @@ ABS_TOLERANCE_S, REL_TOLERANCE = 2.0, 0.1  # |R(d) - s - d| that counts as a roo
 MAX_PASSES = 8
 
 
-def _response_s(part: dict[str, np.ndarray]) -> np.ndarray:
+def response_s(part: dict[str, np.ndarray]) -> np.ndarray:
     """Mean response time of a part's requests: the first token, then the others."""
     return part["ttft_s"] + (part["osl"] - 1) * part["tpot_s"]
 
 
 def _excess_s(part: dict[str, np.ndarray], server_s: float, delay_s: np.ndarray) -> np.ndarray:
     """g = R - s - d (infinite where the part is overloaded)."""
-    r = _response_s(part)
+    r = response_s(part)
     return np.where(np.isfinite(r), r - server_s - delay_s, np.inf)
 
 

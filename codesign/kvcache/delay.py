@@ -21,6 +21,7 @@ of two) and capacity, linear in the delay from 0 through the grid and held past 
 from __future__ import annotations
 
 import dataclasses
+from itertools import pairwise
 
 import numpy as np
 
@@ -32,12 +33,14 @@ from codesign.workload.schema import Trace
 DELAY_GRID_S = (10.0, 30.0, 90.0, 270.0, 810.0, 2430.0)  # extra seconds per response
 
 
-def issue_times(trace: Trace, response_s: np.ndarray) -> np.ndarray:
+def issue_times(trace: Trace, response_s: np.ndarray, plan=None) -> np.ndarray:
     """When each request is issued if each takes ``response_s``, by the replay plan
-    (requests in recorded arrival order: every dependency arrived earlier)."""
-    from codesign.simulate.plan import build_plan  # the simulator's replay rules
+    (``plan``: the trace's, built here when not given; requests in recorded arrival
+    order: every dependency arrived earlier)."""
+    if plan is None:
+        from codesign.simulate.plan import build_plan  # the simulator's replay rules
 
-    plan = build_plan(trace)
+        plan = build_plan(trace)
     n = trace.n_requests
     prev = np.full(n, -1, dtype=np.int64)
     nxt = np.asarray(plan.next_req, dtype=np.int64)
@@ -64,23 +67,36 @@ def issue_times(trace: Trace, response_s: np.ndarray) -> np.ndarray:
     return issue
 
 
-def delayed(trace: Trace, delay_s: float) -> Trace:
-    """The trace as replayed with every response ``delay_s`` longer. Each session keeps
+def delayed_traces(trace: Trace, delays_s: np.ndarray | list[float]) -> list[Trace]:
+    """The trace as replayed with every response ``delay_s`` longer, per delay (the
+    replay plan and the undelayed issue times built once for all). Each session keeps
     its order of requests (parallel agents that would swap places stay in the recorded
     order), so its requests keep their places in the session cycle (`schedule`): only the
     lanes' interleaving moves, and the trace's reuse structure (`stack.trace_reuse`)
     serves the delayed replays as it is."""
+    from codesign.simulate.plan import build_plan  # the simulator's replay rules
+
+    plan = build_plan(trace)
     server = np.nan_to_num(trace.server_s.astype(np.float64))
-    shift = issue_times(trace, server + delay_s) - issue_times(trace, server)
-    arrival = trace.arrival_s + shift
+    base = issue_times(trace, server, plan)
     # requests are stored by session, then arrival: a running maximum within a session
     sess = trace.req_session
     start = np.r_[True, sess[1:] != sess[:-1]] if sess.size else np.zeros(0, bool)
-    out = arrival.copy()
-    bounds = np.r_[np.flatnonzero(start), sess.size]
-    for lo, hi in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        out[lo:hi] = np.maximum.accumulate(arrival[lo:hi])
-    return dataclasses.replace(trace, arrival_s=out, server_s=server + delay_s, _cache={})
+    bounds = np.r_[np.flatnonzero(start), sess.size].tolist()
+    out = []
+    for delay in np.asarray(delays_s, dtype=np.float64).tolist():
+        arrival = trace.arrival_s + (issue_times(trace, server + delay, plan) - base)
+        for lo, hi in pairwise(bounds):
+            arrival[lo:hi] = np.maximum.accumulate(arrival[lo:hi])
+        out.append(
+            dataclasses.replace(trace, arrival_s=arrival, server_s=server + delay, _cache={})
+        )
+    return out
+
+
+def delayed(trace: Trace, delay_s: float) -> Trace:
+    """The trace as replayed with every response ``delay_s`` longer (`delayed_traces`)."""
+    return delayed_traces(trace, [delay_s])[0]
 
 
 def delayed_ramps(
@@ -93,11 +109,10 @@ def delayed_ramps(
 ) -> list[list[Ramps]]:
     """Per delay, the ramps of the delayed replay at every N of ``grid_n``; they use the
     trace's reuse structure ``reuse`` (the sessions keep their ranks)."""
-    out = []
-    for delay in delays_s.tolist():
-        late = delayed(trace, delay)
-        out.append([stream_ramps(reuse, replay_schedule(late, int(n), seed, mask)) for n in grid_n])
-    return out
+    return [
+        [stream_ramps(reuse, replay_schedule(late, int(n), seed, mask)) for n in grid_n]
+        for late in delayed_traces(trace, delays_s)
+    ]
 
 
 def drop_at(delays_s: np.ndarray, drops: np.ndarray, delay_s, at_row) -> np.ndarray:
