@@ -24,7 +24,7 @@ from codesign.candidates import Candidates
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import ENGINES, Calibration
 from codesign.perf.engine import byte_sizes
-from codesign.perf.hardware import hw_vectors_indexed, with_shared_store
+from codesign.perf.hardware import HwVec, hw_vectors_indexed, with_shared_store
 from codesign.perf.memory import memory_use
 from codesign.perf.predict import Group, evaluate_group, make_layout, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
@@ -51,6 +51,24 @@ def _moe_split(
         return np.zeros_like(tp), np.zeros_like(tp)
     ep = np.where(ep > 0, ep, tp * dp)
     return np.maximum(tp * dp // np.maximum(ep, 1), 1), ep
+
+
+def pair_tokens(prof: ModelProfile, hw: HwVec, calib: Calibration, tier: TierLoad) -> np.ndarray:
+    """The prefill time of one causal attention pair in token-times of the linear layers
+    (per candidate): attention FLOPs per pair at the chip's attention rate over the
+    weights' FLOPs per token at its GEMM rate, both at their calibrated peak efficiency
+    (a long prefill runs both near it). Qwen3-32B FP8 on an H100: 2.1 MFLOP per pair at
+    the BF16 attention rate against 62 GFLOP per token at the FP8 GEMM rate, 7.8e-5, so
+    900K tokens that miss cost 4e11 pairs = 32M token-times, 35x their tokens."""
+    ctx = max(tier.context_mean, 1.0)
+    per_pair = float(prof.prefill_attn_flops(np.array(1.0), np.array(ctx))) / (ctx + 1.0)
+    dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
+    per_token = 2.0 * (dense + prof.top_k * prof.p_expert * prof.moe_layers)
+    per_token += prof.recurrent_flops_per_token
+    gemm = np.array([calib.gemm_eff_max[k] for k in hw.gemm_class], dtype=np.float64)
+    t_pair = per_pair / (hw.peak_attn * calib.attn_eff)
+    t_token = per_token / (hw.peak_gemm * gemm)
+    return t_pair / np.maximum(t_token, 1e-300)
 
 
 def _reasons(c: Candidates, prof: ModelProfile) -> np.ndarray:
@@ -217,7 +235,9 @@ def evaluate_candidates(
         # sessions arrive like a Poisson stream and prefills are FCFS: M/G/1, whose wait
         # scales with (1 + SCV) / 2 of the service time (a few whole-context prefills
         # among many small ones make it large)
-        queue_factor=(1.0 + tier.prefill_scv(h_tot)) / 2.0 * np.ones(n),
+        queue_factor=(1.0 + tier.prefill_scv(h_tot, pair_tokens(prof, hw_p, calib, tier)))
+        / 2.0
+        * np.ones(n),
         eager=~c.cuda_graphs if not c.cuda_graphs.all() else None,
         # attention-DP balancing only where the deployment turns it on (TRT-LLM's default
         # is off; the measured rows' recipes turned it on)

@@ -56,6 +56,10 @@ class TierLoad:
     critical_fixed_s: float = 0.0
     server_mean_s: float = 0.0  # recorded server time per request (unknown: 0)
     curve: Any = None  # kvcache.HitCurve of the tier's requests on one cache (None: none)
+    # moments of a request's prefill work on HIT_GRID, (len, 5): E[e], E[e^2], E[a],
+    # E[a^2], E[e a] of its uncached tokens e and the causal attention pairs a they
+    # compute, (L^2 - (L - e)^2) / 2 for a prompt of L tokens (None: tokens only)
+    work_moments: np.ndarray | None = None
 
     @property
     def serial(self) -> bool:
@@ -96,10 +100,24 @@ class TierLoad:
         hi = r[i + 1, j] * (1 - fx) + r[i + 1, j + 1] * fx
         return lo + (hi - lo) * fh
 
-    def prefill_scv(self, hit: np.ndarray) -> np.ndarray:
-        """Squared coefficient of variation of a request's prefill work at each hit ratio
-        (its new tokens'), for the M/G/1 queue wait."""
-        return np.interp(np.clip(np.asarray(hit, dtype=np.float64), 0, 1), HIT_GRID, self.new_scv)
+    def prefill_scv(
+        self, hit: np.ndarray, pair_tokens: np.ndarray | float | None = None
+    ) -> np.ndarray:
+        """Squared coefficient of variation of a request's prefill time at each hit ratio,
+        for the M/G/1 queue wait: its uncached tokens' alone, or with ``pair_tokens`` (the
+        time of one causal attention pair in token-times of the linear layers) of the
+        work e + pair_tokens x a. A whole long context that misses costs its tokens and
+        the square of its length: 900K tokens of Qwen3-32B compute 4e11 pairs, 35x their
+        linear work on an H100 (`evaluate_core.pair_tokens`), so a few such prefills set the
+        queue's variability."""
+        h = np.clip(np.asarray(hit, dtype=np.float64), 0, 1)
+        if pair_tokens is None or self.work_moments is None:
+            return np.interp(h, HIT_GRID, self.new_scv)
+        e, e2, a, a2, ea = (np.interp(h, HIT_GRID, self.work_moments[:, k]) for k in range(5))
+        k = np.asarray(pair_tokens, dtype=np.float64)
+        mean = e + k * a
+        second = e2 + 2.0 * k * ea + k * k * a2
+        return np.maximum(second / np.maximum(mean * mean, 1e-300) - 1.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,11 @@ def _tier_load(
     ratios = np.empty((len(HIT_GRID), len(QUANTILES)))
     scv = np.empty(len(HIT_GRID))
     resid = np.empty((len(HIT_GRID), len(WAIT_TAIL_GRID)))
+    moments = np.empty((len(HIT_GRID), 5))
     cacheable = np.maximum(c - n, 0.0)
+    # attention pairs: a request that keeps its cached prefix computes its new tokens'
+    # pairs, one that misses its whole context all of them
+    pairs = np.concatenate([(c * c - cacheable * cacheable) / 2.0, c * c / 2.0])
     for j, h in enumerate(HIT_GRID):
         p = min(max((1 - h) * c.sum() - n.sum(), 0.0) / max(cacheable.sum(), 1e-9), 1.0)
         eff = np.concatenate([n, n + cacheable])
@@ -165,6 +187,14 @@ def _tier_load(
         ratios[j] = _weighted_quantiles(eff, w, QUANTILES) / mean
         scv[j] = float((w * (eff - mean) ** 2).sum() / max(w.sum(), 1e-12)) / mean**2
         resid[j] = _residual_quantiles(eff, w)
+        wn = w / max(w.sum(), 1e-12)
+        moments[j] = [
+            (wn * eff).sum(),
+            (wn * eff * eff).sum(),
+            (wn * pairs).sum(),
+            (wn * pairs * pairs).sum(),
+            (wn * eff * pairs).sum(),
+        ]
     g = np.nan_to_num(gap.astype(np.float64), nan=0.0)
     srv = np.zeros_like(g) if path is None else np.nan_to_num(path.server_s.astype(np.float64))
     primary = np.ones(g.size, dtype=bool) if path is None else path.primary
@@ -187,6 +217,7 @@ def _tier_load(
         critical_fixed_s=float(g[primary].sum() - (crit * srv)[~primary].sum()) / s,
         server_mean_s=float(srv.mean()),
         curve=curve,
+        work_moments=moments,
     )
 
 
