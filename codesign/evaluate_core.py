@@ -23,7 +23,7 @@ import numpy as np
 from codesign.candidates import Candidates
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import ENGINES, Calibration
-from codesign.perf.engine import byte_sizes
+from codesign.perf.engine import byte_sizes, per_key
 from codesign.perf.hardware import HwVec, hw_vectors_indexed, with_shared_store
 from codesign.perf.memory import memory_use
 from codesign.perf.predict import Group, evaluate_group, make_layout, row_precisions
@@ -62,10 +62,9 @@ def pair_tokens(prof: ModelProfile, hw: HwVec, calib: Calibration, tier: TierLoa
     900K tokens that miss cost 4e11 pairs = 32M token-times, 35x their tokens."""
     ctx = max(tier.context_mean, 1.0)
     per_pair = float(prof.prefill_attn_flops(np.array(1.0), np.array(ctx))) / (ctx + 1.0)
-    dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
-    per_token = 2.0 * (dense + prof.top_k * prof.p_expert * prof.moe_layers)
+    per_token = 2.0 * (prof.p_every_token + prof.top_k * prof.p_expert * prof.moe_layers)
     per_token += prof.recurrent_flops_per_token
-    gemm = np.array([calib.gemm_eff_max[k] for k in hw.gemm_class], dtype=np.float64)
+    gemm = per_key(hw.gemm_class, calib.gemm_eff_max.__getitem__)
     t_pair = per_pair / (hw.peak_attn * calib.attn_eff)
     t_token = per_token / (hw.peak_gemm * gemm)
     return t_pair / np.maximum(t_token, 1e-300)

@@ -30,7 +30,7 @@ PREFILL_OWN_BATCH = frozenset({"sglang"})
 EAGER_HOST_US_PER_LAYER = 8.4e3 / 32
 
 
-def _lookup(keys: Sequence[str] | np.ndarray, table: Callable[[str], float]) -> np.ndarray:
+def per_key(keys: Sequence[str] | np.ndarray, table: Callable[[str], float]) -> np.ndarray:
     """table(key) for every key, calling ``table`` once per distinct key."""
     uniq, inverse = np.unique(np.asarray(keys, dtype=str), return_inverse=True)
     return np.array([table(str(k)) for k in uniq], dtype=np.float64)[inverse]
@@ -46,10 +46,10 @@ def efficiency(
     replayed as CUDA graphs (per candidate or for all; default: CUDA graphs, as the
     calibration rows ran)."""
     host = 0.0 if eager is None else np.where(eager, EAGER_HOST_US_PER_LAYER * 1e-6, 0.0)
-    layer = _lookup(engines, lambda e: calib.engine(calib.layer_overhead_us, e)) * 1e-6
-    step = _lookup(engines, lambda e: calib.engine(calib.step_overhead_ms, e)) * 1e-3
-    gmax = _lookup(hw.gemm_class, calib.gemm_eff_max.__getitem__)
-    mmax = _lookup(hw.moe_class, calib.gemm_eff_max.__getitem__)
+    layer = per_key(engines, lambda e: calib.engine(calib.layer_overhead_us, e)) * 1e-6
+    step = per_key(engines, lambda e: calib.engine(calib.step_overhead_ms, e)) * 1e-3
+    gmax = per_key(hw.gemm_class, calib.gemm_eff_max.__getitem__)
+    mmax = per_key(hw.moe_class, calib.gemm_eff_max.__getitem__)
     return Efficiency(
         gemm_max=gmax,
         moe_max=mmax,
@@ -80,21 +80,21 @@ def ttft_overhead_s(
     (the first token's prefill and decode launches scale with depth) and a part per
     uncached prompt token (``input_tokens``: request-path work that grows with the prompt
     to prefill; see ``Calibration``)."""
-    fixed = _lookup(engines, lambda e: calib.engine(calib.ttft_overhead_ms, e)) * 1e-3
+    fixed = per_key(engines, lambda e: calib.engine(calib.ttft_overhead_ms, e)) * 1e-3
     per_token = np.asarray(input_tokens, dtype=np.float64) * calib.ttft_per_input_token_us
     return fixed + layers * calib.ttft_per_layer_us * 1e-6 + per_token * 1e-6
 
 
 def sync_factor(calib: Calibration, engines: Sequence[str]) -> np.ndarray:
     """The cohort-wait factor per row (per engine)."""
-    return _lookup(engines, lambda e: calib.engine(calib.sync_factor, e))
+    return per_key(engines, lambda e: calib.engine(calib.sync_factor, e))
 
 
 def byte_sizes(gemm: Sequence[str], moe: Sequence[str], kv: Sequence[str]) -> Bytes:
     return Bytes(
-        gemm=_lookup(gemm, bytes_per_element),
-        moe=_lookup(moe, bytes_per_element),
-        kv=_lookup(kv, bytes_per_element),
+        gemm=per_key(gemm, bytes_per_element),
+        moe=per_key(moe, bytes_per_element),
+        kv=per_key(kv, bytes_per_element),
     )
 
 

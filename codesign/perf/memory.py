@@ -46,7 +46,7 @@ def memory_use(
     kv_elems_per_token: float,
     reserve_fraction: float = DEFAULT_RESERVE_FRACTION,
 ) -> MemoryUse:
-    dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
+    dense = prof.p_every_token
     # the embedding and the lm_head: two matrices, one where the checkpoint ties them
     vocab_copies = 1.0 if prof.tied_embeddings else 2.0
     w = (dense * nb.gemm + vocab_copies * prof.p_lm_head * nb.gemm) / (lay.tp * lay.pp)

@@ -63,6 +63,12 @@ class ModelProfile:
         return self.moe_layers > 0
 
     @property
+    def p_every_token(self) -> float:
+        """Parameters every token runs through in its layers: all but the routed experts
+        (and the embedding and lm_head)."""
+        return self.p_attn + self.p_recurrent + self.p_dense + self.p_shared + self.p_router
+
+    @property
     def units(self) -> float:
         """Transformer-layer equivalents (``layer_units``, or ``layers``)."""
         return float(self.layers if self.layer_units is None else self.layer_units)

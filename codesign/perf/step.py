@@ -191,7 +191,7 @@ def step_time(
     moe_m_half = eff.moe_m_half * ridge_scale(hw.peak_moe, hw.mem_bw, nb.moe)
 
     # dense GEMMs on this rank's tokens, weights sharded over tp (pp folds into layers)
-    p_dense = prof.p_attn + prof.p_recurrent + prof.p_dense + prof.p_shared + prof.p_router
+    p_dense = prof.p_every_token
     flops = 2.0 * tokens * p_dense / tp + tokens * prof.recurrent_flops_per_token / tp
     nbytes = p_dense * nb.gemm / tp + 4.0 * tokens * h * nb.act * prof.units / tp
     t_gemm = _roofline(

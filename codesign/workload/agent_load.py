@@ -179,15 +179,15 @@ def _tier_load(
     # attention pairs: a request that keeps its cached prefix computes its new tokens'
     # pairs, one that misses its whole context all of them
     pairs = np.concatenate([(c * c - cacheable * cacheable) / 2.0, c * c / 2.0])
+    eff = np.concatenate([n, n + cacheable])
     for j, h in enumerate(HIT_GRID):
         p = min(max((1 - h) * c.sum() - n.sum(), 0.0) / max(cacheable.sum(), 1e-9), 1.0)
-        eff = np.concatenate([n, n + cacheable])
         w = np.concatenate([np.full(n.size, 1.0 - p), np.full(n.size, p)])
-        mean = max(float((w * eff).sum() / max(w.sum(), 1e-12)), 1e-9)
-        ratios[j] = _weighted_quantiles(eff, w, QUANTILES) / mean
-        scv[j] = float((w * (eff - mean) ** 2).sum() / max(w.sum(), 1e-12)) / mean**2
-        resid[j] = _residual_quantiles(eff, w)
         wn = w / max(w.sum(), 1e-12)
+        mean = max(float((wn * eff).sum()), 1e-9)
+        ratios[j] = _weighted_quantiles(eff, w, QUANTILES) / mean
+        scv[j] = float((wn * (eff - mean) ** 2).sum()) / mean**2
+        resid[j] = _residual_quantiles(eff, w)
         moments[j] = [
             (wn * eff).sum(),
             (wn * eff * eff).sum(),
