@@ -95,38 +95,40 @@ def replay_schedule(
     scale = n / cycle if cycle > 0 else 0.0
     u, u_start = p * scale, _previous_turn(trace, idx, p) * scale
     rounds = int(np.ceil(2.0 / n)) + 2 if cycle > 0 else 1
-    parts_r, parts_c, parts_w, parts_m = [], [], [], []
-    for lane in range(n):
-        # round k shifts the window, not the positions (u + k n could round across an
-        # integer boundary and leave a request in no window)
-        spans = []
-        for k in range(rounds):
-            a = int(np.searchsorted(u, lane + 1.0 - k * n, side="left"))
-            b = int(np.searchsorted(u, lane + 2.0 - k * n, side="left"))
-            spans.append((a, b))
-        # warm up from the earliest previous turn of a measured request, so that the turn
-        # that last touched its context was played (with few sessions, e.g. one session
-        # replayed by many lanes, a period is shorter than a session and a lane starting
-        # mid-session would miss the context)
-        first = [float(u_start[a:b].min()) if b > a else np.inf for a, b in spans]
-        for k, (m0, b) in enumerate(spans):
-            # the earliest start in this round's own units (exact for its own sessions)
-            lo = min(float(lane) - k * n, first[k])
-            for j, f in enumerate(first):
-                if j != k:
-                    lo = min(lo, f + (j - k) * n)
-            a = int(np.searchsorted(u, lo, side="left"))
-            if b > a:
-                parts_r.append(idx[a:b])
-                parts_c.append(np.full(b - a, lane * rounds + k, dtype=I64))
-                parts_w.append((u[a:b] + k * n - lane) * period)
-                measured = np.zeros(b - a, dtype=bool)
-                measured[max(m0 - a, 0) :] = True
-                parts_m.append(measured)
-    if not parts_r:
+    # (lane, round) windows, lane-major: round k shifts the window, not the positions
+    # (u + k n could round across an integer boundary and leave a request in no window)
+    lane = np.repeat(np.arange(n, dtype=I64), rounds)
+    k = np.tile(np.arange(rounds, dtype=I64), n)
+    w0 = (lane + 1.0) - k * n  # integer window [w0, w0 + 1) of the unrolled cycle
+    m0 = np.searchsorted(u, w0, side="left")
+    b = np.searchsorted(u, w0 + 1.0, side="left")
+    # warm up from the earliest previous turn of a measured request, so that the turn
+    # that last touched its context was played (with few sessions, e.g. one session
+    # replayed by many lanes, a period is shorter than a session and a lane starting
+    # mid-session would miss the context); the windows are disjoint runs of u
+    first = np.full(lane.size, np.inf)
+    full = np.flatnonzero(b > m0)
+    if full.size:
+        cuts = np.ravel(np.column_stack((m0[full], b[full])))
+        first[full] = np.minimum.reduceat(np.r_[u_start, np.inf], cuts)[::2]
+    # the earliest start in each round's own units (exact for its own sessions)
+    f = first.reshape(n, rounds)
+    shift = (np.arange(rounds)[None, :] - np.arange(rounds)[:, None]) * float(n)  # [k, j]
+    other = f[:, None, :] + shift[None]
+    other[:, np.arange(rounds), np.arange(rounds)] = np.inf
+    lo = np.minimum(np.minimum(lane.astype(float) - k * n, first), other.min(axis=2).ravel())
+    a = np.searchsorted(u, lo, side="left")
+    live = np.flatnonzero(b > a)
+    if not live.size:
         z = np.zeros(0, dtype=I64)
         return Replay(z, z, np.zeros(0), np.zeros(0, bool), period, n)
-    req, cp, wall = np.concatenate(parts_r), np.concatenate(parts_c), np.concatenate(parts_w)
-    measured = np.concatenate(parts_m)
+    count = (b - a)[live]
+    piece = np.repeat(live, count)
+    t = np.arange(int(count.sum()), dtype=I64) - np.repeat(np.cumsum(count) - count, count)
+    t += a[piece]  # position in the sorted requests
+    req = idx[t]
+    cp = lane[piece] * rounds + k[piece]
+    wall = (u[t] + k[piece] * n - lane[piece]) * period
+    measured = t >= m0[piece]
     o = np.lexsort((cp, wall))
     return Replay(req[o], cp[o], wall[o], measured[o], period, n)
