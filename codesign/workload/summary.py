@@ -58,13 +58,21 @@ class TraceSummary:
         if self.trace is None or (tier != ALL and tier not in self.tiers):
             return cached
         # kvcache depends on workload; round-robin streams for the routers that spread
-        from codesign.kvcache.analytic import ROUND_ROBIN_WORKERS, hit_curve
+        from codesign.kvcache.analytic import ROUND_ROBIN_WORKERS, arrangements_for, hit_curve
         from codesign.kvcache.delay import DELAY_GRID_S
 
         t = None if tier == ALL else tier
         workers = ROUND_ROBIN_WORKERS if round_robin else ()
-        # with the replays at slower responses (the evaluator's cache feedback)
-        c = hit_curve(self.trace, t, self.seed, round_robin=workers, delays_s=DELAY_GRID_S)
+        # with the replays at slower responses (the evaluator's cache feedback), averaged
+        # over a few session orders where the trace has few sessions
+        c = hit_curve(
+            self.trace,
+            t,
+            self.seed,
+            round_robin=workers,
+            delays_s=DELAY_GRID_S,
+            arrangements=arrangements_for(self.trace.n_sessions),
+        )
         self.curves[tier] = c
         return c
 

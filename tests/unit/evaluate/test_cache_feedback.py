@@ -43,14 +43,15 @@ def _rel(sim: dict[str, float], ev: dict[str, float], k: str) -> float:
 
 def test_light_load_keeps_most_hits(fleet64, load64) -> None:
     """16 sessions (8 a worker): the simulations (4 session mixes) lose little (hit 0.944,
-    4.20 sessions an hour, responses 4 s late). The evaluator loses a little more (hit
-    0.905, 3.49 an hour, 41 s late): it gives every request the mean wait behind the few
-    whole-context prefills, which in the simulation fall on few requests."""
+    4.20 sessions an hour, responses 4 s late), and so does the evaluator (hit 0.94, 4.00
+    an hour, 11 s late). Its curve averages four session orders
+    (`analytic.arrangements_for`); with one order, whose hit ratio happens to dip at 8
+    sessions a cache (0.942, against 0.953 at 10), it claimed 3.49 an hour, 41 s late."""
     sim, ev = _both(fleet64, load64, 16)
-    assert ev["cache_hit_ratio"] == pytest.approx(sim["cache_hit_ratio"], abs=0.05)
-    assert abs(_rel(sim, ev, "sessions_per_hour")) < 0.2
+    assert ev["cache_hit_ratio"] == pytest.approx(sim["cache_hit_ratio"], abs=0.03)
+    assert abs(_rel(sim, ev, "sessions_per_hour")) < 0.1
     # misses below the ideal are whole contexts of a few requests: the median request
-    # prefills only its own new tokens (measured: TTFT p50 0.27 vs 0.21 s simulated)
+    # prefills only its own new tokens (measured: TTFT p50 0.23 vs 0.21 s simulated)
     assert ev["ttft_p50_s"] < 2 * sim["ttft_p50_s"]
 
 
@@ -59,25 +60,27 @@ def test_the_knee_follows_the_simulation(fleet64, load64, monkeypatch) -> None:
     responses 161 s late, over 4 mixes from 2.48 to 4.61 an hour). A whole long context
     that misses prefills its attention pairs, the square of its length, and every request
     behind it waits (M/G/1 with the work's variability, `TierLoad.prefill_scv`): the
-    evaluator settles at hit 0.66, 3.39 an hour, 150 s late. With the variability of the
-    tokens alone it kept hit 0.92 and claimed 6.0 an hour, 70% more."""
+    evaluator settles at 3.16 an hour, 177 s late. Its hit ratio is lower (0.60): it
+    reads the hits at the mean delay, where the simulation's long waits fall on few
+    requests. With the variability of the tokens alone it claimed 5.6 an hour, 57% more,
+    at hit 0.88."""
     sim, ev = _both(fleet64, load64, 24)
     assert sim["response_delay_s"] > 100 and ev["response_delay_s"] > 100
-    assert ev["cache_hit_ratio"] == pytest.approx(sim["cache_hit_ratio"], abs=0.08)
+    assert ev["cache_hit_ratio"] == pytest.approx(sim["cache_hit_ratio"], abs=0.12)
     for k in ("sessions_per_hour", "output_tokens_per_s"):
         assert abs(_rel(sim, ev, k)) < 0.15, (k, sim[k], ev[k])
     monkeypatch.setattr(evaluate_core, "pair_tokens", lambda *a: 0.0)  # tokens alone
     tokens = evaluate([Deployment.from_yaml(QWEN)], load64, 24)
     assert tokens["sessions_per_hour"][0] > 1.4 * sim["sessions_per_hour"]
-    assert tokens["cache_hit_ratio"][0] > 0.9
+    assert tokens["cache_hit_ratio"][0] > 0.85
 
 
 def test_the_collapse_the_simulator_falls_into(fleet64, load64, monkeypatch) -> None:
     """32 sessions: the simulations thrash (hit 0.46, 2.46 sessions an hour, responses
     439 s late). At the trace's timing the evaluator kept a 0.89 hit ratio and claimed
     7.9 sessions an hour; with the feedback it settles at responses minutes late and
-    serves as many sessions (2.52 an hour, 388 s late). Its hit ratio overshoots the
-    collapse (0.19): every request takes the mean delay, where the simulation's long
+    serves as many sessions (2.52 an hour, 389 s late). Its hit ratio overshoots the
+    collapse (0.18): every request takes the mean delay, where the simulation's long
     waits fall on few."""
     sim, ev = _both(fleet64, load64, 32)
     assert sim["cache_hit_ratio"] < 0.6 and ev["cache_hit_ratio"] < 0.6

@@ -90,7 +90,10 @@ def test_shared_store_agrees_with_the_simulator(fleet64, router: str) -> None:
     """A 4 TB store shared by both workers, read at 20 GB/s in all (10 GB/s per GPU).
     Measured when written (simulated vs analytic): kv_aware hit 0.973 vs 0.973, shared
     0.153 vs 0.140, session time 6,056 vs 5,675 s; round robin hit 0.973 vs 0.973, shared
-    0.329 vs 0.289 (round robin loses locality, the store makes it up)."""
+    0.329 vs 0.289 (round robin loses locality, the store makes it up). 2026-12-07, the
+    curve averaging four session orders: round robin shared 0.314-0.330 over simulation
+    seeds 0-3 vs 0.380 (one order: 0.356-0.408), as the analytic device tier holds 0.45
+    of the input against the simulations' 0.55."""
     dep = Deployment.from_yaml(SHARED.replace("router: kv_aware", f"router: {router}"))
     sim, ana = _agreement(dep, fleet64, "cache_hit_ratio_shared")
     assert sim > 0.1 and ana > 0.1
