@@ -78,6 +78,22 @@ class Replay:
     sessions_per_cache: int
 
 
+def lane_coordinates(
+    trace: Trace, n: int, seed: int = 0, requests: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
+    """The requests (of the mask ``requests``) in cycle order, their positions and their
+    previous turns' in periods of the cycle (``n`` periods), the period (s) and the rounds
+    a lane unrolls: lane i measures [i + 1, i + 2) of the unrolled cycle (round k adds
+    k n); integer boundaries, so every request falls in exactly one lane's window."""
+    pos, cycle = cycle_positions(trace, seed)
+    idx = np.arange(trace.n_requests) if requests is None else np.flatnonzero(requests)
+    order = np.argsort(pos[idx], kind="stable")
+    idx, p = idx[order], pos[idx][order]
+    scale = n / cycle if cycle > 0 else 0.0
+    rounds = int(np.ceil(2.0 / n)) + 2 if cycle > 0 else 1
+    return idx, p * scale, _previous_turn(trace, idx, p) * scale, cycle / n, rounds
+
+
 def replay_schedule(
     trace: Trace, sessions_per_cache: int, seed: int = 0, requests: np.ndarray | None = None
 ) -> Replay:
@@ -85,16 +101,7 @@ def replay_schedule(
     n = int(sessions_per_cache)
     if n < 1:
         raise ValueError("sessions_per_cache must be >= 1")
-    pos, cycle = cycle_positions(trace, seed)
-    idx = np.arange(trace.n_requests) if requests is None else np.flatnonzero(requests)
-    order = np.argsort(pos[idx], kind="stable")
-    idx, p = idx[order], pos[idx][order]
-    period = cycle / n
-    # positions in periods: lane i measures [i + 1, i + 2) of the unrolled cycle (round k
-    # adds k n); integer boundaries, so every request falls in exactly one lane's window
-    scale = n / cycle if cycle > 0 else 0.0
-    u, u_start = p * scale, _previous_turn(trace, idx, p) * scale
-    rounds = int(np.ceil(2.0 / n)) + 2 if cycle > 0 else 1
+    idx, u, u_start, period, rounds = lane_coordinates(trace, n, seed, requests)
     # (lane, round) windows, lane-major: round k shifts the window, not the positions
     # (u + k n could round across an integer boundary and leave a request in no window)
     lane = np.repeat(np.arange(n, dtype=I64), rounds)

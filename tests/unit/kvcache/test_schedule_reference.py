@@ -1,6 +1,7 @@
 """`replay_schedule` (array operations over all (lane, round) windows) against a scalar
 reference that walks the lanes one by one, as the module docstring states the schedule:
-the same stream, element for element."""
+the same stream, element for element. Both place the requests on the cycle with
+`lane_coordinates`; what is checked is the windows, the warm-up and the order."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pytest
 
 from codesign.kvcache.delay import delayed
-from codesign.kvcache.schedule import _previous_turn, cycle_positions, replay_schedule
+from codesign.kvcache.schedule import lane_coordinates, replay_schedule
 from codesign.workload.synth import generate, preset
 from tests.unit.kvcache.test_kvcache_model import _sessions
 
@@ -17,14 +18,7 @@ def reference_schedule(trace, n: int, seed: int = 0, requests=None):
     """Lane by lane: lane i measures the requests in [i + 1, i + 2) of the unrolled cycle
     (in periods; round k shifts that window by -k n) and plays from the earliest previous
     turn of a request measured in any of its rounds."""
-    pos, cycle = cycle_positions(trace, seed)
-    idx = np.arange(trace.n_requests) if requests is None else np.flatnonzero(requests)
-    order = np.argsort(pos[idx], kind="stable")
-    idx, p = idx[order], pos[idx][order]
-    period = cycle / n
-    scale = n / cycle if cycle > 0 else 0.0
-    u, u_start = p * scale, _previous_turn(trace, idx, p) * scale
-    rounds = int(np.ceil(2.0 / n)) + 2 if cycle > 0 else 1
+    idx, u, u_start, period, rounds = lane_coordinates(trace, n, seed, requests)
     req, cp, wall, meas = [], [], [], []
     for lane in range(n):
         windows = []
