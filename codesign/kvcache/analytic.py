@@ -262,13 +262,13 @@ def hit_curve(
     `DELAY_GRID_S`).
     ``arrangements``: session orders (seeds ``seed``, ``seed + 1``, ...) whose tables (hit,
     attention, round-robin, delay drops) are averaged (1: the curve is the simulation's at
-    ``seed``, exactly). Which sessions a replay
-    happens to overlap moves a small trace's hit ratio by a few points from one N to the
-    next, and not monotonically (64 fleet sessions at 990K tokens: 0.942 at N = 8, 0.953
-    at N = 10); the mean over orders is the expectation a deployment faces.
+    ``seed``, exactly). Which sessions a replay happens to overlap moves a small trace's
+    hit ratio by a few points from one N to the next, and not monotonically (64 fleet
+    sessions at 990K tokens: 0.942 at N = 8, 0.953 at N = 10); the mean over orders is
+    the expectation a deployment faces.
     """
-    if arrangements < 1:
-        raise SpecError("arrangements must be an integer >= 1")
+    if int(arrangements) != arrangements or arrangements < 1:
+        raise SpecError(f"arrangements must be an integer >= 1, got {arrangements!r}")
     if not trace.has_hashes:
         raise SpecError("a hit-ratio curve needs block hashes; this trace has none")
     grid_n = np.unique(

@@ -62,6 +62,8 @@ def test_the_mean_of_the_orders(fleet) -> None:
 def test_a_bad_count_is_refused(fleet) -> None:
     with pytest.raises(SpecError, match="arrangements"):
         hit_curve(fleet, arrangements=0)
+    with pytest.raises(SpecError, match="got 1.5"):  # not silently one order
+        hit_curve(fleet, arrangements=1.5)
 
 
 def test_the_evaluators_curve_averages_orders() -> None:
