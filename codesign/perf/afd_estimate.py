@@ -41,7 +41,7 @@ from codesign.perf.calibration import Calibration
 from codesign.perf.engine import byte_sizes, efficiency, sync_factor, ttft_overhead_s
 from codesign.perf.hardware import hw_vectors
 from codesign.perf.memory import holds_one_sequence, kv_slots_per_rank, memory_use
-from codesign.perf.predict import make_layout, make_load, row_precisions
+from codesign.perf.predict import make_layout, make_load, row_precisions, stored_kv_precision
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Layout, layer_fixed_s, step_time
 from codesign.serving.afd import afd_step_parts, ffn_fanout
@@ -106,7 +106,8 @@ def estimate_afd(
     )
     hw_a = hw_vectors([system], [g], [m])
     hw_f = hw_vectors([ffn_system], [g], [m])
-    nb = byte_sizes([g], [m], [kv])
+    stored = stored_kv_precision(g, kv, prof)  # as the aggregated estimate stores it
+    nb = byte_sizes([g], [m], [kv], [stored])
     eff_a, eff_f = efficiency(calib, hw_a, [req.engine]), efficiency(calib, hw_f, [req.engine])
     engines = [req.engine]
     attn_p, ffn_p = _parts(prof)
@@ -214,6 +215,7 @@ def estimate_afd(
         "gemm_precision": g,
         "moe_precision": m,
         "kv_precision": kv,
+        "kv_stored_precision": stored,
         "weights_gb_per_gpu": float(use_a_w[0]) / 1e9,
         "ffn_weights_gb_per_gpu": float(use_f.weights_bytes_per_gpu[0]) / 1e9,
         "kv_tokens_per_worker": float(use.kv_tokens_per_worker[0]),

@@ -90,11 +90,20 @@ def sync_factor(calib: Calibration, engines: Sequence[str]) -> np.ndarray:
     return per_key(engines, lambda e: calib.engine(calib.sync_factor, e))
 
 
-def byte_sizes(gemm: Sequence[str], moe: Sequence[str], kv: Sequence[str]) -> Bytes:
+def byte_sizes(
+    gemm: Sequence[str],
+    moe: Sequence[str],
+    kv: Sequence[str],
+    kv_stored: Sequence[str] | None = None,
+) -> Bytes:
+    """Bytes per element of each format (``kv_stored``: the cache's storage format where it
+    differs from the format attention reads, ``Bytes.kv_stored``)."""
+    stored = None if kv_stored is None else per_key(kv_stored, bytes_per_element)
     return Bytes(
         gemm=per_key(gemm, bytes_per_element),
         moe=per_key(moe, bytes_per_element),
         kv=per_key(kv, bytes_per_element),
+        kv_stored=stored,
     )
 
 

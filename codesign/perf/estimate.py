@@ -18,7 +18,7 @@ from codesign.perf.engine import byte_sizes
 from codesign.perf.error_bands import band_fields
 from codesign.perf.group import QUANT_NAMES, is_quant_name
 from codesign.perf.hardware import hw_vectors, with_shared_store
-from codesign.perf.predict import Group, evaluate_group, row_precisions
+from codesign.perf.predict import Group, evaluate_group, row_precisions, stored_kv_precision
 from codesign.perf.profile import build_profile
 from codesign.validation.silicon import SiliconRows
 from hwmodels import derive_system, get_system, power_w_per_chip, usd_per_chip_hour
@@ -240,6 +240,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     rows = _rows(req, prof.is_moe)
     k = req.draft_tokens if req.spec_method != "none" else 0
     g, m, kv = row_precisions(rows.gemm_quant[0], rows.moe_quant[0], "", req.engine, prof)
+    stored = stored_kv_precision(g, kv, prof)  # the cache's entries (kv: what attention reads)
     hw = hw_vectors([system], [g], [m])
     if req.shared_share > 0:  # the chips that prefill read the shared store together
         readers = req.tp * req.dp * req.pp * (req.prefill_workers if req.mode == "disagg" else 1)
@@ -250,7 +251,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         prof=prof,
         kv_elems_per_token=float(kv_elements_per_token(arch)),
         hw=hw,
-        nb=byte_sizes([g], [m], [kv]),
+        nb=byte_sizes([g], [m], [kv], [stored]),
         hw_decode=hw_vectors([decode], [g], [m]) if decode else None,
         prefix_hit=np.array([req.prefix_hit]),
         host_share=np.array([req.host_share]),
@@ -294,7 +295,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         "gpus": gpus,
         "gemm_precision": g,
         "moe_precision": m,
-        "kv_precision": kv,
+        "kv_precision": kv,  # what decode attention reads per cached element
+        "kv_stored_precision": stored,  # what the cache holds: sets kv_tokens_per_worker
         "weights_gb_per_gpu": out["weights_bytes_per_gpu"] / 1e9,
         "kv_tokens_per_worker": out["kv_tokens_per_worker"],
         "decode_batch_per_rank": out["decode_batch_per_rank"],

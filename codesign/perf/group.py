@@ -74,11 +74,31 @@ def row_precisions(
     m = read_quant(moe_q) or (g if gemm_q else prof.native_moe)
     # TRT-LLM serves quantised checkpoints with an FP8 KV cache, and any checkpoint whose
     # hf_quant_config declares kv_cache_quant_algo FP8 (an NVFP4 checkpoint that keeps its
-    # attention in BF16, GLM-5.1's, still caches FP8); vLLM and SGLang keep the model dtype
-    # unless told otherwise.
-    quantised = g in ("fp8", "fp8_block", "nvfp4") or prof.native_kv == "fp8"
-    kv = "fp8" if backend == "trtllm" and quantised else "bf16"
+    # attention in BF16, GLM-5.1's, still caches FP8); vLLM and SGLang read at the model
+    # dtype (what their caches store: ``stored_kv_precision``).
+    kv = "fp8" if backend == "trtllm" and _quantised(g, prof) else "bf16"
     return g, m, kv
+
+
+def _quantised(gemm: str, prof: ModelProfile) -> bool:
+    return gemm in ("fp8", "fp8_block", "nvfp4") or prof.native_kv == "fp8"
+
+
+def stored_kv_precision(gemm: str, kv: str, prof: ModelProfile) -> str:
+    """The format a measured row's KV cache holds its entries in, where ``row_precisions``
+    gave ``gemm`` and ``kv`` (the format attention reads): FP8 for a quantised checkpoint
+    on every engine (NVIDIA's ModelOpt checkpoints declare ``kv_cache_quant_algo`` FP8,
+    which vLLM honours since its PR #29980, December 2025). The vLLM and SGLang rows decode
+    about as many sequences at once as an FP8 cache holds (MiniMax-M2.5 FP8 on two B200s at
+    8K/1K, 128 and 256 clients: 103 and 110 by Little's law, where a BF16 cache holds 61 and
+    an FP8 one 123), and rows that a BF16 cache would queue measured no such wait
+    (MiniMax-M2.5 FP8 on four B300s, 8K/1K, 512 clients: 3.3 s TTFT; queued behind a BF16
+    cache the model gave 25.7 s). Their TPOT shows no FP8-read speed-up, so they are charged
+    the BF16 read (``kv``; refitted with FP8 reads too, held out by system TTFT 31.4% /
+    TPOT 14.7% and by model 32.8% / 14.9% against 30.9% / 14.7% and 32.7% / 14.7%); SGLang
+    documents its quantised cache as a capacity feature whose dequantisation can eat the
+    bandwidth saving. TRT-LLM's kernels read the FP8 entries themselves (``kv`` is FP8)."""
+    return "fp8" if _quantised(gemm, prof) else kv
 
 
 def _f(x: object) -> np.ndarray:

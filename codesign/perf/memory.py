@@ -52,7 +52,7 @@ def memory_use(
     w = (dense * nb.gemm + vocab_copies * prof.p_lm_head * nb.gemm) / (lay.tp * lay.pp)
     w = w + prof.p_routed_total * nb.moe / (lay.moe_ep * lay.moe_tp * lay.pp)
     split = prof.kv_split(lay.tp)
-    kv_tok = kv_elems_per_token * nb.kv / (split * lay.pp)
+    kv_tok = kv_elems_per_token * nb.kv_store / (split * lay.pp)
     free = mem_bytes * (1.0 - reserve_fraction) - w
     tokens = np.where(free > 0, free / np.maximum(kv_tok, 1e-9), 0.0) * lay.dp
     # the state's heads split over tp as the attention heads do, its layers over pp

@@ -25,6 +25,7 @@ from codesign.perf.group import (
     make_layout,
     make_load,
     row_precisions,
+    stored_kv_precision,
     take,
 )
 from codesign.perf.group_decode import decode_time, own_ctx_deltas, per_seq_cost, tokens_per_iter
@@ -53,6 +54,7 @@ __all__ = [
     "predict_rows",
     "prepare",
     "row_precisions",
+    "stored_kv_precision",
     "take",
 ]
 
@@ -236,7 +238,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     fits = _disagg_fits(g, r, hw, nb, p_lay, use_d, d_lay, b_p, isl, osl)
     link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw))
     kv_s = kv_transfer_s(
-        isl * g.kv_elems_per_token * nb.kv,
+        isl * g.kv_elems_per_token * nb.kv_store,  # the cache's entries move as stored
         kv_paths(prof.kv_split(p_lay.tp), p_lay.pp),
         kv_paths(prof.kv_split(d_lay.tp), d_lay.pp),
         link,

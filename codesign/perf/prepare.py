@@ -12,7 +12,7 @@ from codesign.errors import CodesignError
 from codesign.models import kv_elements_per_token, load_model
 from codesign.perf import unrecorded
 from codesign.perf.engine import byte_sizes
-from codesign.perf.group import Group, row_precisions
+from codesign.perf.group import Group, row_precisions, stored_kv_precision
 from codesign.perf.hardware import hw_vectors
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.validation.silicon import SiliconRows
@@ -50,11 +50,9 @@ def prepare(rows: SiliconRows) -> Prepared:
             g, m, kv = (list(x) for x in zip(*(precs[j] for j in np.flatnonzero(ok)), strict=True))
             hw = hw_vectors(list(sub.system), g, m)
             sub = unrecorded.read_product_layouts(sub, hw.su_domain, prof.num_heads, prof.is_moe)
-            groups.append(
-                Group(
-                    index, sub, prof, float(kv_elements_per_token(arch)), hw, byte_sizes(g, m, kv)
-                )
-            )
+            stored = [stored_kv_precision(a, b, prof) for a, b in zip(g, kv, strict=True)]
+            nb = byte_sizes(g, m, kv, stored)
+            groups.append(Group(index, sub, prof, float(kv_elements_per_token(arch)), hw, nb))
         except CodesignError as exc:
             reasons[index] = str(exc)
     return Prepared(len(rows), tuple(groups), reasons)

@@ -103,12 +103,21 @@ class Efficiency:
 
 @dataclass(frozen=True)
 class Bytes:
-    """Bytes per element of the weights and the KV cache, per candidate."""
+    """Bytes per element of the weights and the KV cache, per candidate. ``kv`` is what
+    attention reads per cached element; ``kv_stored`` what the cache holds per element,
+    when that differs (an FP8 cache whose entries the attention kernels dequantise: see
+    ``perf.group.stored_kv_precision``); None: the same."""
 
     gemm: np.ndarray
     moe: np.ndarray
     kv: np.ndarray
     act: float = 2.0  # activations in bf16
+    kv_stored: np.ndarray | None = None
+
+    @property
+    def kv_store(self) -> np.ndarray:
+        """Bytes per cached element in memory (what sets the cache's capacity)."""
+        return self.kv if self.kv_stored is None else self.kv_stored
 
 
 # The share of the chip-to-host link a bulk copy of pinned host memory reaches: NVIDIA's
@@ -283,7 +292,7 @@ def step_time(
     # prefix-cache hits that live in host memory are loaded over the chip-to-host link:
     # the layers whose cache grows with the prefix (a sliding-window layer needs only its
     # window, which the tier and the KV transfer leave out alike)
-    kv_tok = prof.kv_elems_per_token(tp, growing_only=True) * nb.kv
+    kv_tok = prof.kv_elems_per_token(tp, growing_only=True) * nb.kv_store  # as stored
     host_tokens = np.asarray(load.host_kv_tokens, dtype=np.float64)
     t_kv_load = np.where(
         host_tokens > 0,

@@ -329,7 +329,7 @@ def build_pool_model(
     eff = efficiency(calib, hw, [engine])  # GPU time; an eager step's floor is applied per step
     eager_eff = efficiency(calib, hw, [engine], True) if eager else None
     floor_s = float(launch_floor_s(prof, eager_eff)[0]) if eager_eff is not None else 0.0
-    kv_bpt = kv_elems * float(nb.kv[0])
+    kv_bpt = kv_elems * float(nb.kv_store[0])
     max_seqs_rank = pool.max_batch or DEFAULT_MAX_BATCH
     chunk = pool.max_batch_tokens or DEFAULT_CHUNK_TOKENS
     tables = _tables(prof, hw, lay, nb, eff, chunk, max_seqs_rank, spec_k, max_context_tokens)
