@@ -25,7 +25,7 @@ from codesign.models import kv_elements_per_token, load_model
 from codesign.perf.calibration import ENGINES, Calibration
 from codesign.perf.engine import byte_sizes, per_key
 from codesign.perf.hardware import HwVec, hw_vectors_indexed, with_shared_store
-from codesign.perf.memory import memory_use
+from codesign.perf.memory import memory_use, weights_misfit
 from codesign.perf.predict import Group, evaluate_group, make_layout, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.validation.silicon import INT_FIELDS, STR_FIELDS, SiliconRows
@@ -148,22 +148,18 @@ def evaluate_candidates(
     hw_d = hw_vectors_indexed(c.systems, c.sys_d, gemm, moe)
     nb = byte_sizes(list(gemm), list(moe), list(c.kv))
     lay = make_layout(c.tp, c.dp, mtp, mep, c.pp, prof.is_moe)
-    use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems)
+    use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems, c.engine)
     reasons = _reasons(c, prof)
-    weights_gb = use.weights_bytes_per_gpu / 1e9
     reasons[(~use.fits) & (reasons == "")] = "weights do not fit the GPU memory of the KV pool"
     for j in np.flatnonzero(
         (~use.fits) & (reasons == "weights do not fit the GPU memory of the KV pool")
     ):
-        reasons[j] = (
-            f"weights need {weights_gb[j]:.1f} GB per GPU; the GPU has "
-            f"{hw_d.mem_bytes[j] / 1e9:.1f} GB"
-        )
+        reasons[j] = weights_misfit(use, hw_d.mem_bytes, str(c.engine[j]), j)
     room = use.kv_tokens_per_worker < rows.isl + rows.osl
     reasons[room & (reasons == "")] = "no room for the KV cache of one mean request"
     # the prefix cache and its tiers live on the workers that prefill (module docstring)
     lay_c = make_layout(c.p_tp, c.p_dp, ptp, pep, c.p_pp, prof.is_moe)
-    use_c = memory_use(prof, lay_c, nb, hw_p.mem_bytes, kv_elems)
+    use_c = memory_use(prof, lay_c, nb, hw_p.mem_bytes, kv_elems, c.engine)
     pool = np.where(agg, "", "prefill pool: ")
     host_cap_gb = np.array([s.host_kv_gb_per_chip for s in c.systems])[c.sys_p] * lay_c.gpus
     over = c.host_gb > host_cap_gb + 1e-6

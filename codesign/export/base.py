@@ -116,6 +116,16 @@ def _system(pool: Pool) -> System:
     return derive_system(s, set=pool.hardware) if pool.hardware else s
 
 
+def sglang_mem_fraction(pool: Pool) -> float:
+    """The ``--mem-fraction-static`` this pool's prediction assumed: SGLang's own default
+    for its GPU and layout (``perf.kv_budget``), written out so the run holds that cache."""
+    from codesign.perf.kv_budget import sglang_mem_fraction_static
+
+    par = pool.parallel
+    mem = _system(pool).chip.memory_capacity_bytes
+    return float(sglang_mem_fraction_static(mem, par.tp, par.pp, par.dp))
+
+
 def host_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:
     """The host-memory KV tier per GPU rank (``_tier_gb_per_rank``)."""
     cap = _system(pool).host_kv_gb_per_chip

@@ -24,6 +24,7 @@ from codesign.export.base import (
     storage_gb_per_rank,
     uses_shared_store,
 )
+from codesign.perf.kv_budget import TRTLLM_FREE_GPU_MEMORY_FRACTION
 
 
 def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str, Any], list[str]]:
@@ -68,7 +69,12 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
             f"{pool_label(group, pool)}: no max_batch, so TRT-LLM captures CUDA graphs up to "
             "128 sequences and runs larger decode batches eagerly"
         )
-    kv: dict[str, Any] = {"enable_block_reuse": True}
+    # the KV pool's share of the memory the weights leave, as the prediction sized it
+    # (TRT-LLM's default, written out: perf.kv_budget)
+    kv: dict[str, Any] = {
+        "enable_block_reuse": True,
+        "free_gpu_memory_fraction": TRTLLM_FREE_GPU_MEMORY_FRACTION,
+    }
     if fp8_kv(group.precision):
         kv["dtype"] = "fp8"
     elif note := kv_note(group.precision, "TRT-LLM"):

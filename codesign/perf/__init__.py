@@ -3,7 +3,8 @@
 - ``profile``: a model reduced to the constants the step model needs;
 - ``hardware``: catalog systems gathered into per-candidate arrays;
 - ``step``: one engine step of one worker (GEMMs, experts, attention, communication);
-- ``memory``: weights, KV cache and reserves per GPU;
+- ``memory``: weights, KV cache and reserves per GPU; ``kv_budget``: the memory each
+  engine's setting gives its KV cache (the setting ``codesign export`` writes);
 - ``calibration`` / ``fit``: the few fitted parameters and how they are fitted;
 - ``predict``: measured rows -> TTFT/TPOT; ``estimate``: one deployment point.
 """

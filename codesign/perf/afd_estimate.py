@@ -120,8 +120,9 @@ def estimate_afd(
     lay_f, token_share = _ffn_layout(prof, req.ffn_chips)
 
     # memory: the attention pool's KV cache bounds the sequences a rank runs at once
-    use = memory_use(attn_p, lay_a, nb, hw_a.mem_bytes, float(kv_elements_per_token(arch)))
-    use_f = memory_use(ffn_p, lay_f, nb, hw_f.mem_bytes, 0.0)
+    kv_elems = float(kv_elements_per_token(arch))
+    use = memory_use(attn_p, lay_a, nb, hw_a.mem_bytes, kv_elems, engines)
+    use_f = memory_use(ffn_p, lay_f, nb, hw_f.mem_bytes, 0.0, engines)
     # a hybrid model's recurrent layers run (and keep their state) on the attention pool
     state = use.state_tokens_per_seq
     slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay_a.dp, engines, isl, osl, state)

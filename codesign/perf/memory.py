@@ -4,20 +4,21 @@ Sharding (as the step model assumes): attention, dense and shared-expert weights
 over tp (replicated over attention-DP ranks), routed experts over moe_ep x moe_tp,
 embeddings and lm_head over tp, all layers over pp. The KV cache of a GQA model splits
 its heads over tp (replicated when tp exceeds the KV heads); an MLA latent is replicated
-on every tp rank. ``reserve_fraction`` is kept for activations, CUDA graphs, the
-allocator and the runtime.
+on every tp rank. What the KV cache gets of the memory the weights leave is the engine's
+rule (``kv_budget``): activations, CUDA graphs, the allocator and the runtime take the
+rest.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from codesign.perf.kv_budget import kv_budget_bytes
 from codesign.perf.profile import ModelProfile
 from codesign.perf.step import Bytes, Layout
-
-DEFAULT_RESERVE_FRACTION = 0.05
 
 # Engines whose scheduler reserves a request's whole KV (prompt + max new tokens) when it
 # admits it: TRT-LLM's default capacity policy, GUARANTEED_NO_EVICT. vLLM and SGLang page
@@ -44,8 +45,11 @@ def memory_use(
     nb: Bytes,
     mem_bytes: np.ndarray,
     kv_elems_per_token: float,
-    reserve_fraction: float = DEFAULT_RESERVE_FRACTION,
+    engines: Sequence[str] | np.ndarray | None = None,
 ) -> MemoryUse:
+    """Weights and KV capacity per GPU; ``engines`` (one per candidate, or one for all)
+    set how much of the memory the KV cache gets (``kv_budget``; None: a generic 5 %
+    runtime reserve)."""
     dense = prof.p_every_token
     # the embedding and the lm_head: two matrices, one where the checkpoint ties them
     vocab_copies = 1.0 if prof.tied_embeddings else 2.0
@@ -53,12 +57,23 @@ def memory_use(
     w = w + prof.p_routed_total * nb.moe / (lay.moe_ep * lay.moe_tp * lay.pp)
     split = prof.kv_split(lay.tp)
     kv_tok = kv_elems_per_token * nb.kv_store / (split * lay.pp)
-    free = mem_bytes * (1.0 - reserve_fraction) - w
+    free = kv_budget_bytes(engines, mem_bytes, w, lay.tp, lay.pp, lay.dp)
     tokens = np.where(free > 0, free / np.maximum(kv_tok, 1e-9), 0.0) * lay.dp
     # the state's heads split over tp as the attention heads do, its layers over pp
     state = prof.state_bytes_per_seq / (lay.tp * lay.pp)
     state_tokens = state / np.maximum(kv_tok, 1e-9)
     return MemoryUse(w, kv_tok, free, np.floor(tokens), free > 0, state_tokens)
+
+
+def weights_misfit(use: MemoryUse, mem_bytes: np.ndarray, engine: str, j: int = 0) -> str:
+    """Why candidate ``j``'s weights do not fit: what they need against the share of the
+    GPU the engine lets weights and KV cache take (``kv_budget``)."""
+    w = float(use.weights_bytes_per_gpu[j])
+    share = float(use.free_bytes_per_gpu[j]) + w
+    return (
+        f"weights need {w / 1e9:.1f} GB per GPU; {engine} leaves weights and the KV cache "
+        f"{share / 1e9:.1f} of the GPU's {float(mem_bytes[j]) / 1e9:.1f} GB"
+    )
 
 
 def kv_tokens_held_per_seq(
@@ -68,9 +83,9 @@ def kv_tokens_held_per_seq(
     whether another fits: the whole isl + osl for an engine that reserves it up front
     (``RESERVES_MAX_TOKENS``); for a paged engine the mean of what the running sequences
     hold, isl + osl / 2 (decoding sequences are spread evenly over their output).
-    Llama-3.1-70B FP8 on one B200 at 1K/8K, 64 clients: vLLM measured 0.38 s TTFT (every
-    client fits at the mean, 5.1K tokens each; at 9.2K only 38 would), TRT-LLM at 128
-    clients 137 s (queued: 128 x 9.2K exceeds the cache)."""
+    Llama-3.1-70B FP8 on one B200 at 1K/8K: vLLM measured 0.38 s TTFT at 64 clients (its
+    cache holds 122 at the mean, 5.1K tokens each), TRT-LLM 137 s at 128 (queued: its
+    cache holds 66 sequences of 9.2K tokens)."""
     isl = np.asarray(isl, dtype=np.float64)
     osl = np.asarray(osl, dtype=np.float64)
     upfront = np.isin(np.asarray(engines, dtype=str), sorted(RESERVES_MAX_TOKENS))

@@ -30,8 +30,8 @@ from codesign.perf.group import (
 )
 from codesign.perf.group_decode import decode_time, own_ctx_deltas, per_seq_cost, tokens_per_iter
 from codesign.perf.hardware import HwVec
+from codesign.perf.kv_budget import RUNTIME_RESERVE_FRACTION
 from codesign.perf.memory import (
-    DEFAULT_RESERVE_FRACTION,
     MemoryUse,
     holds_one_sequence,
     kv_slots_per_rank,
@@ -74,7 +74,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # clients per attention-DP rank: the recorded client concurrency is the ground truth
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
     c = g.concurrency(i, r) / lay.dp
-    use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token)
+    use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend)
     state = use.state_tokens_per_seq
     slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay.dp, r.backend, isl, osl, state)
     if g.max_batch is not None:  # the engine's batch limit binds before the cache does
@@ -202,7 +202,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # (``unrecorded``): decode workers for a typical per-rank batch (and every client's
     # KV), prefill workers that keep up with the unqueued request rate.
     need = conc * (isl + osl)  # benchmarks size decode pools for every client's full KV
-    use_d = memory_use(prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token)
+    use_d = memory_use(prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token, r.backend)
     cap_d = use_d.kv_tokens_per_worker
     kv_fit = np.maximum(1.0, np.ceil(need / np.maximum(cap_d, 1.0)))
     d_w = np.where(
@@ -336,8 +336,8 @@ def disagg_layouts(
     p_lay = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
     d_lay = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
     return (
-        _at_least_fits(prof, p_lay, nb, hw, g.kv_elems_per_token),
-        _at_least_fits(prof, d_lay, nb, hw_d, g.kv_elems_per_token),
+        _at_least_fits(prof, p_lay, nb, hw, g.kv_elems_per_token, r.backend),
+        _at_least_fits(prof, d_lay, nb, hw_d, g.kv_elems_per_token, r.backend),
     )
 
 
@@ -361,7 +361,7 @@ def _disagg_fits(
     p0 = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
     d0 = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
     as_given = (p_lay.tp == p0.tp) & (d_lay.tp == d0.tp)
-    use_p = memory_use(prof, p_lay, nb, hw.mem_bytes, g.kv_elems_per_token)
+    use_p = memory_use(prof, p_lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend)
     prompts = holds_one_sequence(
         use_p.kv_tokens_per_worker, p_lay.dp, b_p * isl, b_p * use_p.state_tokens_per_seq
     )
@@ -372,11 +372,11 @@ def _disagg_fits(
 
 
 def _at_least_fits(
-    prof: ModelProfile, lay: Layout, nb: Bytes, hw: HwVec, kv_elems: float
+    prof: ModelProfile, lay: Layout, nb: Bytes, hw: HwVec, kv_elems: float, engines: np.ndarray
 ) -> Layout:
     """Widen tp where a recorded layout cannot even hold the weights (inconsistent rows)."""
-    use = memory_use(prof, lay, nb, hw.mem_bytes, kv_elems)
-    usable = hw.mem_bytes * (1.0 - DEFAULT_RESERVE_FRACTION)
+    use = memory_use(prof, lay, nb, hw.mem_bytes, kv_elems, engines)
+    usable = hw.mem_bytes * (1.0 - RUNTIME_RESERVE_FRACTION)
     k = np.where(use.fits, 1.0, 2.0 ** np.ceil(np.log2(use.weights_bytes_per_gpu / usable + 0.5)))
     return Layout(tp=lay.tp * k, dp=lay.dp, moe_tp=lay.moe_tp * k, moe_ep=lay.moe_ep, pp=lay.pp)
 

@@ -33,7 +33,7 @@ from codesign.perf.engine import (
     ttft_overhead_s,
 )
 from codesign.perf.hardware import HwVec, hw_vectors_indexed, with_shared_store
-from codesign.perf.memory import RESERVES_MAX_TOKENS, memory_use
+from codesign.perf.memory import RESERVES_MAX_TOKENS, memory_use, weights_misfit
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
 from codesign.perf.step import launch_floor_s, layer_fixed_s, step_time
@@ -307,13 +307,10 @@ def build_pool_model(
     lay = make_layout(
         *(np.array([float(v)]) for v in (par.tp, par.dp, moe_tp, moe_ep, par.pp)), prof.is_moe
     )
-    use = memory_use(prof, lay, nb, hw.mem_bytes, kv_elems)
+    use = memory_use(prof, lay, nb, hw.mem_bytes, kv_elems, [engine])
     where = f"{pool.role} pool on {system.name}"
     if not bool(use.fits[0]):
-        raise SpecError(
-            f"{where}: weights need {use.weights_bytes_per_gpu[0] / 1e9:.1f} GB per GPU; "
-            f"the GPU has {hw.mem_bytes[0] / 1e9:.1f} GB"
-        )
+        raise SpecError(f"{where}: {weights_misfit(use, hw.mem_bytes, engine)}")
     host_cap_gb = system.host_kv_gb_per_chip * float(lay.gpus[0])
     if host_gb_per_worker > host_cap_gb + 1e-6:
         raise SpecError(

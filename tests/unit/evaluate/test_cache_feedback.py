@@ -13,7 +13,8 @@ from codesign.deployment import Deployment
 from codesign.evaluate import evaluate
 from codesign.simulate import simulate
 
-# ~990K KV tokens per worker; 64 fleet sessions of contexts up to ~900K tokens
+# ~925K KV tokens per worker (vLLM's 90 % of the memory); 64 fleet sessions of contexts up
+# to ~900K tokens
 QWEN = """
 model: Qwen/Qwen3-32B
 engine: vllm
@@ -42,28 +43,29 @@ def _rel(sim: dict[str, float], ev: dict[str, float], k: str) -> float:
 
 
 def test_light_load_keeps_most_hits(fleet64, load64) -> None:
-    """16 sessions (8 a worker): the simulations (4 session mixes) lose little (hit 0.944,
-    4.20 sessions an hour, responses 4 s late), and so does the evaluator (hit 0.94, 4.00
-    an hour, 11 s late). Its curve averages four session orders
-    (`analytic.arrangements_for`); with one order, whose hit ratio happens to dip at 8
-    sessions a cache (0.942, against 0.953 at 10), it claimed 3.49 an hour, 41 s late."""
+    """16 sessions (8 a worker): the simulations (4 session mixes) lose little (hit 0.91,
+    3.87 sessions an hour, responses 19 s late), and so does the evaluator (hit 0.93, 3.83
+    an hour, 19 s late). Its curve averages four session orders
+    (`analytic.arrangements_for`); with one order, whose hit ratio happened to dip at 8
+    sessions a cache, it claimed 3.49 an hour against the simulations' 4.20 (measured
+    when every engine kept a flat 5% memory reserve)."""
     sim, ev = _both(fleet64, load64, 16)
     assert ev["cache_hit_ratio"] == pytest.approx(sim["cache_hit_ratio"], abs=0.03)
     assert abs(_rel(sim, ev, "sessions_per_hour")) < 0.1
     # misses below the ideal are whole contexts of a few requests: the median request
-    # prefills only its own new tokens (measured: TTFT p50 0.23 vs 0.21 s simulated)
+    # prefills only its own new tokens (measured: TTFT p50 0.26 vs 0.22 s simulated)
     assert ev["ttft_p50_s"] < 2 * sim["ttft_p50_s"]
 
 
 def test_the_knee_follows_the_simulation(fleet64, load64, monkeypatch) -> None:
-    """24 sessions: the simulations slide into thrashing (hit 0.70, 3.56 sessions an hour,
-    responses 161 s late, over 4 mixes from 2.48 to 4.61 an hour). A whole long context
+    """24 sessions: the simulations slide into thrashing (hit 0.64, 3.26 sessions an hour,
+    responses 191 s late, over 4 mixes from 2.25 to 4.51 an hour). A whole long context
     that misses prefills its attention pairs, the square of its length, and every request
     behind it waits (M/G/1 with the work's variability, `TierLoad.prefill_scv`): the
-    evaluator settles at 3.16 an hour, 177 s late. Its hit ratio is lower (0.60): it
+    evaluator settles at 2.92 an hour, 201 s late. Its hit ratio is lower (0.52): it
     reads the hits at the mean delay, where the simulation's long waits fall on few
-    requests. With the variability of the tokens alone it claimed 5.6 an hour, 57% more,
-    at hit 0.88."""
+    requests. With the variability of the tokens alone it claimed 4.76 an hour, 46% more,
+    at hit 0.77."""
     sim, ev = _both(fleet64, load64, 24)
     assert sim["response_delay_s"] > 100 and ev["response_delay_s"] > 100
     assert ev["cache_hit_ratio"] == pytest.approx(sim["cache_hit_ratio"], abs=0.12)
@@ -72,15 +74,15 @@ def test_the_knee_follows_the_simulation(fleet64, load64, monkeypatch) -> None:
     monkeypatch.setattr(evaluate_core, "pair_tokens", lambda *a: 0.0)  # tokens alone
     tokens = evaluate([Deployment.from_yaml(QWEN)], load64, 24)
     assert tokens["sessions_per_hour"][0] > 1.4 * sim["sessions_per_hour"]
-    assert tokens["cache_hit_ratio"][0] > 0.85
+    assert tokens["cache_hit_ratio"][0] > ev["cache_hit_ratio"] + 0.2
 
 
 def test_the_collapse_the_simulator_falls_into(fleet64, load64, monkeypatch) -> None:
-    """32 sessions: the simulations thrash (hit 0.46, 2.46 sessions an hour, responses
-    439 s late). At the trace's timing the evaluator kept a 0.89 hit ratio and claimed
-    7.9 sessions an hour; with the feedback it settles at responses minutes late and
-    serves as many sessions (2.52 an hour, 389 s late). Its hit ratio overshoots the
-    collapse (0.18): every request takes the mean delay, where the simulation's long
+    """32 sessions: the simulations thrash (hit 0.45, 2.44 sessions an hour, responses
+    444 s late). At the trace's timing the evaluator kept a 0.90 hit ratio and claimed
+    6.2 sessions an hour; with the feedback it settles at responses minutes late and
+    serves as many sessions (2.45 an hour, 414 s late). Its hit ratio overshoots the
+    collapse (0.13): every request takes the mean delay, where the simulation's long
     waits fall on few."""
     sim, ev = _both(fleet64, load64, 32)
     assert sim["cache_hit_ratio"] < 0.6 and ev["cache_hit_ratio"] < 0.6

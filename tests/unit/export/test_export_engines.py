@@ -101,6 +101,23 @@ def test_trtllm_options() -> None:
     assert value(argv, "--extra_llm_api_options") == "decode.llm_api.yaml"
 
 
+def test_memory_settings_are_the_ones_predicted() -> None:
+    """Each export writes the memory setting whose KV cache the prediction sized
+    (``perf.kv_budget``): vLLM 90 % of the GPU, TRT-LLM 90 % of what the weights leave,
+    SGLang its own default for the pool's GPU and layout. On a GB200 (198.7 GB) the TP8
+    prefill pool leaves 14 GiB (0.924), the DEP8 decode pool 20 GiB (0.892)."""
+    for pool in ("prefill", "decode"):
+        v = script_argv(export(dep(DISAGG, engine="vllm"), "vllm").files[f"{pool}.sh"])
+        assert value(v, "--gpu-memory-utilization") == "0.9"
+        t = yaml.safe_load(export(dep(DISAGG), "trtllm").files[f"{pool}.llm_api.yaml"])
+        assert t["kv_cache_config"]["free_gpu_memory_fraction"] == 0.9
+    s = export(dep(DISAGG, engine="sglang"), "sglang").files
+    gb200 = 198.675e9
+    for pool, reserved_mib in (("prefill", 14_336), ("decode", 20_480)):
+        frac = float(value(script_argv(s[f"{pool}.sh"]), "--mem-fraction-static"))
+        assert frac == pytest.approx(1 - reserved_mib * 2**20 / gb200, abs=5e-4)
+
+
 def test_dynamo_manifest() -> None:
     res = export(dep(DISAGG, engine="trtllm"), "dynamo")
     dgd = yaml.safe_load(res.files["dynamo-graph-deployment.yaml"])

@@ -19,15 +19,16 @@ def test_a_hybrid_models_recurrent_state_takes_cache_room(shared_dir) -> None:
     """Nemotron-H-56B keeps 459.6 MB of Mamba state per sequence (54 Mamba layers x 256
     heads x 64 x 256 states x 2 bytes = 453 MB, plus the convolution state) beside 41 KB
     of KV per token. On two H100s (vLLM, 1K/256: a sequence holds 1024 + 128 tokens on
-    average) a rank's 1.22M tokens of cache room hold ~98 sequences with their state, not
-    the 1,056 the KV alone allows."""
+    average) a rank's 1.01M tokens of cache room (vLLM's 90 % of 85.5 GB less 56.3 GB of
+    weights, per GPU) hold ~81 sequences with their state, not the 875 the KV alone
+    allows."""
     arch = load_model("nvidia/Nemotron-H-56B-Base-8K")
     state, per_token = kv_state_bytes_per_sequence(arch), kv_bytes_per_token(arch)
     assert state == pytest.approx(459.6e6, rel=1e-3)
     r = _e(model=arch.id, system="h100_sxm", tp=2, engine="vllm", batch=256, isl=1024, osl=256)
     held = 1024 + 256 / 2 + (state / 2) / (per_token / 2)  # both split over tp = 2
     assert r["kv_slots_per_rank"] == pytest.approx(r["kv_tokens_per_worker"] // held, abs=1)
-    assert 90 <= r["kv_slots_per_rank"] <= 105 and r["decode_batch_per_rank"] <= 98.0 + 1e-6
+    assert 76 <= r["kv_slots_per_rank"] <= 86 and r["decode_batch_per_rank"] <= 81.0 + 1e-6
     # a model without recurrent layers is unchanged: KV alone
     dense = _e(model="Qwen/Qwen3-32B", system="h100_sxm", tp=2, engine="vllm", isl=1024, osl=256)
     assert dense["kv_slots_per_rank"] == dense["kv_tokens_per_worker"] // (1024 + 128)

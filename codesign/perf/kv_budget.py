@@ -1,0 +1,76 @@
+"""The device memory each serving engine gives its KV cache, per GPU, vectorised.
+
+Each engine sizes its cache from one setting, and ``codesign export`` writes that setting
+with the value modelled here, so a deployment runs with the cache its prediction assumed
+(``M``: the GPU's memory, ``W``: the weights on it):
+
+- vLLM: ``--gpu-memory-utilization`` (its default, 0.9) bounds the weights, the profiling
+  run's activations and the KV cache together, so the cache gets ``0.9 M - W`` less the
+  activation peak (about 1 GB for an 8K-token step; left out).
+- SGLang: ``--mem-fraction-static`` bounds the weights and the KV pool. SGLang's own
+  default (``ServerArgs._handle_gpu_memory_settings``, 0.5.x) leaves, in MB, 512 + 1.5 per
+  token of the prefill chunk + 2 per CUDA-graph batch slot + 1,024 per 8 GPUs of tp x pp
+  (+ 3 per graph slot per attention-DP rank), and at least 10 GB on a GPU of more than
+  60 GB, for activations, graphs and the runtime: 14 GB of an 80-GB H100 at tp 8 with 8K
+  chunks (fraction 0.82) against the 4 GB a flat 5 % would leave.
+- TRT-LLM: ``kv_cache_config.free_gpu_memory_fraction`` (its default, 0.9) of what the
+  weights and the runtime leave (the runtime taken as 5 % of the GPU): ``0.9 (0.95 M - W)``.
+- Any other engine: 5 % of the GPU for the runtime, the rest after the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+RUNTIME_RESERVE_FRACTION = 0.05  # activations, CUDA graphs, allocator and runtime
+VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM --gpu-memory-utilization
+TRTLLM_FREE_GPU_MEMORY_FRACTION = 0.9  # TRT-LLM kv_cache_config.free_gpu_memory_fraction
+SGLANG_CHUNK_TOKENS = 8192  # the prefill chunk whose activations SGLang's reserve covers
+SGLANG_GRAPH_BATCH = 256  # CUDA-graph batch slots SGLang captures by default
+
+_MIB = float(2**20)
+_GIB = float(2**30)
+
+
+def sglang_mem_fraction_static(
+    mem_bytes: np.ndarray | float,
+    tp: np.ndarray | float,
+    pp: np.ndarray | float = 1.0,
+    dp: np.ndarray | float = 1.0,
+    chunk_tokens: float = SGLANG_CHUNK_TOKENS,
+    graph_batch: float = SGLANG_GRAPH_BATCH,
+) -> np.ndarray:
+    """SGLang's default ``--mem-fraction-static`` (module docstring) for a worker of
+    ``tp x dp`` GPUs per pipeline stage (SGLang's ``--tp-size`` is tp x dp with attention
+    DP), ``pp`` stages."""
+    mem = np.asarray(mem_bytes, dtype=np.float64)
+    tp, pp, dp = (np.asarray(x, dtype=np.float64) for x in (tp, pp, dp))
+    mib = 512.0 + 1.5 * max(chunk_tokens, 2048.0) + 2.0 * graph_batch
+    mib = mib + 1024.0 * tp * dp * pp / 8.0 + np.where(dp > 1, 3.0 * graph_batch * dp, 0.0)
+    reserved = mib * _MIB
+    reserved = np.where(mem > 60 * _GIB, np.maximum(reserved, 10 * _GIB), reserved)
+    return np.clip(1.0 - reserved / np.maximum(mem, 1.0), 0.0, 1.0)
+
+
+def kv_budget_bytes(
+    engines: Sequence[str] | np.ndarray | None,
+    mem_bytes: np.ndarray,
+    weights_bytes: np.ndarray,
+    tp: np.ndarray,
+    pp: np.ndarray,
+    dp: np.ndarray,
+) -> np.ndarray:
+    """Bytes per GPU each engine's KV cache gets after the weights (< 0: the weights do not
+    fit in the share the engine allows them). ``engines`` None: the generic 5 % reserve."""
+    mem = np.asarray(mem_bytes, dtype=np.float64)
+    w = np.asarray(weights_bytes, dtype=np.float64)
+    generic = mem * (1.0 - RUNTIME_RESERVE_FRACTION) - w
+    if engines is None:
+        return generic
+    e = np.broadcast_to(np.asarray(engines, dtype=str), generic.shape)
+    vllm = mem * VLLM_GPU_MEMORY_UTILIZATION - w
+    sglang = mem * sglang_mem_fraction_static(mem, tp, pp, dp) - w
+    trtllm = np.where(generic > 0, TRTLLM_FREE_GPU_MEMORY_FRACTION * generic, generic)
+    return np.select([e == "vllm", e == "sglang", e == "trtllm"], [vllm, sglang, trtllm], generic)

@@ -1,0 +1,55 @@
+"""The memory each engine gives its KV cache (``perf.kv_budget``), by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.perf.kv_budget import kv_budget_bytes, sglang_mem_fraction_static
+
+MIB, GIB = 2.0**20, 2.0**30
+H100 = 85.521e9  # bytes nvidia-smi reports for an "80 GB" H100
+B200 = 192.266e9
+
+
+def test_sglang_fraction_by_hand() -> None:
+    """SGLang's default leaves 512 MB + 1.5 MB x 8,192 chunk tokens + 2 MB x 256 graph
+    slots + 1 GB per 8 GPUs (MiB), at least 10 GiB on a GPU over 60 GB."""
+    tp8 = (512 + 12_288 + 512 + 1024) * MIB  # 14 GiB
+    assert sglang_mem_fraction_static(H100, 8) == pytest.approx(1 - tp8 / H100)
+    assert float(sglang_mem_fraction_static(H100, 8)) == pytest.approx(0.8242, abs=1e-4)
+    tp1 = (512 + 12_288 + 512 + 128) * MIB
+    assert sglang_mem_fraction_static(B200, 1) == pytest.approx(1 - tp1 / B200)
+    # attention DP over 8 ranks (SGLang's tp-size 8): + 3 MB per graph slot per rank
+    dep8 = tp8 + 3 * 256 * 8 * MIB
+    assert sglang_mem_fraction_static(H100, 1, dp=8) == pytest.approx(1 - dep8 / H100)
+    # the 10 GiB floor binds for a small chunk on a large GPU, not on a small GPU
+    small = (512 + 1.5 * 2048 + 512 + 128) * MIB
+    assert sglang_mem_fraction_static(B200, 1, chunk_tokens=1024) == pytest.approx(
+        1 - 10 * GIB / B200
+    )
+    assert sglang_mem_fraction_static(48e9, 1, chunk_tokens=1024) == pytest.approx(1 - small / 48e9)
+
+
+def test_each_engines_budget_by_hand() -> None:
+    """35 GB of weights on an H100 at tp 2: vLLM 0.9 M - W, TRT-LLM 0.9 (0.95 M - W),
+    SGLang its fraction of M - W, any other engine 0.95 M - W."""
+    w = np.full(4, 35e9)
+    one = np.ones(4)
+    got = kv_budget_bytes(
+        ["vllm", "trtllm", "sglang", "other"], np.full(4, H100), w, 2 * one, one, one
+    )
+    f = float(sglang_mem_fraction_static(H100, 2))
+    want = [0.9 * H100 - 35e9, 0.9 * (0.95 * H100 - 35e9), f * H100 - 35e9, 0.95 * H100 - 35e9]
+    assert got == pytest.approx(want)
+    assert 0.80 < f < 0.84
+    # weights beyond an engine's share do not fit: 79 GB fits TRT-LLM's 95 % (81.2 GB)
+    # but not vLLM's 90 % (77.0 GB) nor SGLang's; 82 GB fits none
+    engines = ["vllm", "trtllm", "sglang"]
+    for gb, fits in ((79e9, [False, True, False]), (82e9, [False, False, False])):
+        left = kv_budget_bytes(engines, np.full(3, H100), np.full(3, gb), *[one[:3]] * 3)
+        assert list(left > 0) == fits
+    # no engine named: the generic reserve
+    assert kv_budget_bytes(None, np.array([H100]), np.array([35e9]), one[:1], one[:1], one[:1])[
+        0
+    ] == pytest.approx(0.95 * H100 - 35e9)
