@@ -28,6 +28,7 @@ from codesign.cli.common import (
 from codesign.cli.extra_dirs import hardware_dirs, model_dirs
 from codesign.cli.perf_report import pct as _pct
 from codesign.cli.perf_report import print_bands as _print_bands
+from codesign.cli.perf_report import print_debiased as _print_debiased
 from codesign.cli.perf_report import print_repeatability as _print_repeatability
 from codesign.cli.perf_report import print_set_aside as _print_set_aside
 from codesign.cli.perf_report import print_summary as _print_summary
@@ -233,6 +234,7 @@ def validate(
     _print_summary(f"Accuracy on {report['n']} rows", report)
     _print_set_aside(set_aside)
     _print_repeatability(report["repeatability"])
+    _print_debiased(report["debiased"], report)
     if cv is not None:
         _print_summary(f"Leave-one-{cv}-out cross-validation", report["cross_validation"], folds=cv)
     if out is not None:

@@ -122,6 +122,20 @@ def print_repeatability(rep: dict[str, Any] | None) -> None:
     console.print(line)
 
 
+def print_debiased(deb: dict[str, Any] | None, report: dict[str, Any]) -> None:
+    """One line: the error left once each group's median bias is taken out
+    (``validation.repeatability.debiased_errors``), beside the model's own."""
+    if not deb or deb["ttft_median_ape"] is None:
+        return
+    console.print(
+        f"Bias per group: rescaling each {' x '.join(deb['fields'])} group "
+        f"({deb['groups']}) by its median measured/predicted leaves TTFT "
+        f"{pct(deb['ttft_median_ape'])} / TPOT {pct(deb['tpot_median_ape'])} median APE "
+        f"(this model: {pct(report['ttft_median_ape'])} / {pct(report['tpot_median_ape'])}); "
+        "the rest is scatter within the groups."
+    )
+
+
 def print_set_aside(set_aside: list[dict[str, Any]], shown: int = 10) -> None:
     """The file's rows that could not be read, with line and reason (the first ``shown``)."""
     if not set_aside:

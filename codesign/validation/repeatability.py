@@ -18,6 +18,11 @@ disagreeing configurations, two errors side by side:
   figure, and nothing the file leaves out, would score on those rows (for two rows
   measured a and b: |sqrt(b / a) - 1| and |sqrt(a / b) - 1|);
 - ``model_*_median_ape``: the prediction's APE on the same rows.
+
+``debiased_errors`` asks the other question, over all rows: how much of the error is a
+bias per model, system, mode and engine (which a physics or calibration change could
+remove) and how much is scatter within those groups (load-dependent physics, settings
+the file does not record, repeats that disagree).
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from codesign.validation.report import _quantile
+from codesign.validation.report import DEFAULT_GROUPS, _quantile
 from codesign.validation.silicon import SiliconRows
 
 # measured spread at which two runs of one configuration count as disagreeing
@@ -96,3 +101,29 @@ def repeatability(
         "model_ttft_median_ape": _quantile(np.abs(pt / meas_t - 1)[scored], 0.5),
         "model_tpot_median_ape": _quantile(np.abs(pp / meas_p - 1)[scored], 0.5),
     }
+
+
+def debiased_errors(
+    rows: SiliconRows,
+    pred_ttft_ms: np.ndarray,
+    pred_tpot_ms: np.ndarray,
+    predicted: np.ndarray,
+    group_fields: tuple[str, ...] = DEFAULT_GROUPS,
+) -> dict[str, Any]:
+    """The median APE left once every prediction is rescaled by its group's median
+    measured / predicted ratio (a group: rows equal in ``group_fields``). Close to the
+    model's own APE, the error is scatter within the groups; far below it, a bias per
+    group. Keys: fields, groups, ttft_median_ape, tpot_median_ape (None without rows)."""
+    ok = np.asarray(predicted, bool) & (rows.ttft_ms > 0) & (rows.tpot_ms > 0)
+    ids = np.unique(rows.group_keys(list(group_fields))[ok].astype(str), return_inverse=True)[1]
+    out: dict[str, Any] = {"fields": list(group_fields), "groups": int(ids.max(initial=-1) + 1)}
+    for name, meas, pred in (
+        ("ttft", rows.ttft_ms, pred_ttft_ms),
+        ("tpot", rows.tpot_ms, pred_tpot_ms),
+    ):
+        log_ratio = np.log(np.asarray(meas, float)[ok] / np.asarray(pred, float)[ok])
+        bias = np.array([np.median(log_ratio[ids == g]) for g in range(out["groups"])])
+        # APE of the rescaled prediction: |pred x measured/predicted bias / measured - 1|
+        left = np.abs(np.exp(bias[ids] - log_ratio) - 1.0) if ids.size else log_ratio
+        out[f"{name}_median_ape"] = _quantile(left, 0.5)
+    return out

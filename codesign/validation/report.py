@@ -138,18 +138,20 @@ def accuracy_report(
     within_2x_both; ``by`` = {field: {value: stats}}; ``unpredicted`` = [{id, reason}];
     ``unpredicted_by_reason`` = {reason: count}; ``repeatability``: the configurations
     measured more than once and how far their runs disagree
-    (``validation.repeatability``; None without measurements). Fractions are in [0, 1];
+    (``validation.repeatability``; None without measurements); ``debiased``: the APE left
+    once each model x system x mode x engine group's median bias is taken out
+    (``validation.repeatability.debiased_errors``). Fractions are in [0, 1];
     None = no rows.
     """
     ttft, tpot, why = check_predictions(rows, pred_ttft_ms, pred_tpot_ms, reasons)
     report = summarize(rows, ttft, tpot, why)
     report["by"] = {field: group_stats(rows, ttft, tpot, why, field) for field in by}
     report["unpredicted"], report["unpredicted_by_reason"] = unpredicted(rows, why)
-    from codesign.validation.repeatability import repeatability  # it reads _quantile here
+    from codesign.validation.repeatability import debiased_errors, repeatability
 
-    report["repeatability"] = (
-        repeatability(rows, ttft, tpot, why == "") if rows.has_measurements else None
-    )
+    measured = rows.has_measurements
+    report["repeatability"] = repeatability(rows, ttft, tpot, why == "") if measured else None
+    report["debiased"] = debiased_errors(rows, ttft, tpot, why == "") if measured else None
     return report
 
 

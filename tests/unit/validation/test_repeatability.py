@@ -10,7 +10,11 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from codesign.validation.repeatability import configuration_ids, repeatability
+from codesign.validation.repeatability import (
+    configuration_ids,
+    debiased_errors,
+    repeatability,
+)
 from codesign.validation.report import accuracy_report
 
 
@@ -74,13 +78,38 @@ def test_no_repeats(rows_factory) -> None:
     assert rep["configurations_repeated"] == 0 and rep["model_ttft_median_ape"] is None
 
 
+def test_debiased_errors_by_hand(rows_factory) -> None:
+    """Two engines' groups, every TTFT measured 100 ms. vLLM predicted 50, 25, 50 (a 2x
+    bias, median measured / predicted 2: rescaled 100, 50, 100, APE 0, 0.5, 0); TRT-LLM
+    100, 200, 50 (no bias: APE 0, 1.0, 0.5). Left: median of 0, 0, 0, 0.5, 0.5, 1.0 =
+    0.25, where the model's own APE is 0.5."""
+    rows = rows_factory(
+        6,
+        backend=["vllm"] * 3 + ["trtllm"] * 3,
+        ttft_ms=[100.0] * 6,
+        tpot_ms=[10.0] * 6,
+    )
+    pred_t = np.array([50.0, 25.0, 50.0, 100.0, 200.0, 50.0])
+    deb = debiased_errors(rows, pred_t, rows.tpot_ms, np.ones(6, bool))
+    assert deb["groups"] == 2 and deb["fields"] == ["model", "system", "mode", "backend"]
+    assert deb["ttft_median_ape"] == pytest.approx(0.25)
+    assert deb["tpot_median_ape"] == pytest.approx(0.0)
+    rep = accuracy_report(rows, pred_t, rows.tpot_ms, np.full(6, "", dtype=object))
+    assert rep["ttft_median_ape"] == pytest.approx(0.5)
+    assert rep["debiased"]["ttft_median_ape"] == pytest.approx(0.25)
+    # an unpredicted row is left out of its group's bias and of the median
+    pred_t[1] = np.nan
+    deb = debiased_errors(rows, pred_t, rows.tpot_ms, np.isfinite(pred_t))
+    assert deb["ttft_median_ape"] == pytest.approx(0.0)  # 0, 0 | 0, 1.0, 0.5
+
+
 def test_accuracy_report_carries_it_only_with_measurements(six, rows_factory) -> None:
     rep = accuracy_report(six, six.ttft_ms, six.tpot_ms, np.full(6, "", dtype=object))
     assert rep["repeatability"]["rows_disagreeing"] == 2
     json.dumps(rep)  # JSON-ready
     unmeasured = rows_factory(2)
     rep = accuracy_report(unmeasured, [1.0, 2.0], [1.0, 1.0], np.full(2, "", dtype=object))
-    assert rep["repeatability"] is None
+    assert rep["repeatability"] is None and rep["debiased"] is None
 
 
 def test_validate_prints_the_repeats(
@@ -114,3 +143,5 @@ def test_validate_prints_the_repeats(
     assert "Repeats: 1 configurations measured more than once (2 rows)" in text
     # both runs predicted at their geometric mean, 200 ms: APE 1.0 and 0.5 -> 75%
     assert "scores TTFT 75.0% / TPOT 0.0% median APE; this model: TTFT 75.0%" in text
+    # one group, measured / predicted 0.5 and 2: no bias to take out, the same 75%
+    assert "group (1) by its median measured/predicted leaves TTFT 75.0% / TPOT 0.0%" in text
