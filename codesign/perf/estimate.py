@@ -18,6 +18,7 @@ from codesign.perf.engine import byte_sizes
 from codesign.perf.error_bands import band_fields
 from codesign.perf.group import QUANT_NAMES, is_quant_name
 from codesign.perf.hardware import hw_vectors, with_shared_store
+from codesign.perf.kv_budget import memory_setting
 from codesign.perf.predict import Group, evaluate_group, row_precisions, stored_kv_precision
 from codesign.perf.profile import build_profile
 from codesign.validation.silicon import SiliconRows
@@ -299,6 +300,10 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         "kv_stored_precision": stored,  # what the cache holds: sets kv_tokens_per_worker
         "weights_gb_per_gpu": out["weights_bytes_per_gpu"] / 1e9,
         "kv_tokens_per_worker": out["kv_tokens_per_worker"],
+        # the engine setting that capacity assumes (what ``codesign export`` writes)
+        "kv_memory_setting": memory_setting(
+            req.engine, (decode or system).chip.memory_capacity_bytes, req.tp, req.pp, req.dp
+        ),
         "decode_batch_per_rank": out["decode_batch_per_rank"],
         # sequences a (decode) rank's KV cache holds at the engine's admission policy
         # (TRT-LLM reserves prompt + output, vLLM/SGLang hold prompt + half the output)

@@ -74,3 +74,17 @@ def kv_budget_bytes(
     sglang = mem * sglang_mem_fraction_static(mem, tp, pp, dp) - w
     trtllm = np.where(generic > 0, TRTLLM_FREE_GPU_MEMORY_FRACTION * generic, generic)
     return np.select([e == "vllm", e == "sglang", e == "trtllm"], [vllm, sglang, trtllm], generic)
+
+
+def memory_setting(engine: str, mem_bytes: float, tp: int, pp: int = 1, dp: int = 1) -> str:
+    """The engine setting (name=value) whose KV cache the model sizes for a worker of
+    ``tp x dp`` GPUs per stage, ``pp`` stages, on GPUs of ``mem_bytes``: what ``codesign
+    export`` writes."""
+    if engine == "vllm":
+        return f"gpu_memory_utilization={VLLM_GPU_MEMORY_UTILIZATION:g}"
+    if engine == "sglang":
+        frac = float(sglang_mem_fraction_static(mem_bytes, tp, pp, dp))
+        return f"mem_fraction_static={frac:.3f}"
+    if engine == "trtllm":
+        return f"free_gpu_memory_fraction={TRTLLM_FREE_GPU_MEMORY_FRACTION:g}"
+    return f"runtime reserve {RUNTIME_RESERVE_FRACTION:g} of the GPU"

@@ -53,3 +53,19 @@ def test_each_engines_budget_by_hand() -> None:
     assert kv_budget_bytes(None, np.array([H100]), np.array([35e9]), one[:1], one[:1], one[:1])[
         0
     ] == pytest.approx(0.95 * H100 - 35e9)
+
+
+def test_estimate_names_the_setting_its_capacity_assumes() -> None:
+    """``codesign estimate`` names the engine setting behind ``kv_tokens_per_worker``, the
+    one ``codesign export`` writes: SGLang at tp 2 on H100s leaves 13,568 MiB (0.834)."""
+    from codesign.perf.estimate import EstimateRequest, estimate
+
+    req = dict(model="meta-llama/Llama-3.1-70B", system="h100_sxm", tp=2, gemm_precision="fp8")
+    want = {
+        "sglang": f"mem_fraction_static={1 - 13_568 * MIB / H100:.3f}",
+        "vllm": "gpu_memory_utilization=0.9",
+        "trtllm": "free_gpu_memory_fraction=0.9",
+    }
+    assert want["sglang"] == "mem_fraction_static=0.834"
+    for engine, setting in want.items():
+        assert estimate(EstimateRequest(**req, engine=engine))["kv_memory_setting"] == setting
