@@ -99,7 +99,7 @@ def test_pairs_equal_the_block_simulation(fleet, monkeypatch, at_trace_timing) -
     new = isl - cached
     mean_prompt = new * (cached + new / 2)
     assert 0.5 < sim.hit_ratio < 0.99
-    assert g.prefill_pairs[0] > 1.2 * mean_prompt  # 1.31x: hit 0.91 on a 370K-token cache
+    assert g.prefill_pairs[0] > 1.2 * mean_prompt  # 1.38x: hit 0.88 on a 333K-token cache
     # the curve at the replay's N is exact there (N = 8 is a grid row)
     curve = hit_curve(fleet, sessions_grid=[8])
     a = float(curve.hit_ratio(seen["cap"], 8, attention=True))

@@ -35,7 +35,7 @@ def test_a_hybrid_models_recurrent_state_takes_cache_room(shared_dir) -> None:
 
 
 def test_a_request_that_cannot_fit_alone_does_not_fit() -> None:
-    # Qwen3-32B on one H100: ~60K tokens of cache room; a 128K-token prompt cannot be held
+    # Qwen3-32B on one H100: ~54K tokens of cache room; a 128K-token prompt cannot be held
     r = _e(model="Qwen/Qwen3-32B", system="h100_sxm", tp=1, batch=1, isl=131072, osl=256)
     assert r["kv_tokens_per_worker"] < 131072 and not r["fits"]
     ok = _e(model="Qwen/Qwen3-32B", system="h100_sxm", tp=1, batch=1, isl=32768, osl=256)
