@@ -11,7 +11,7 @@ from codesign.validation.report import accuracy_report
 from codesign.validation.silicon import SiliconRows
 
 # recorded with the packaged calibration (codesign validate --json), plus a margin
-RECORDED = {"ttft_median_ape": 0.298, "tpot_median_ape": 0.132, "tpot_within_2x": 0.969}
+RECORDED = {"ttft_median_ape": 0.299, "tpot_median_ape": 0.132, "tpot_within_2x": 0.970}
 MARGIN = 0.03
 
 
