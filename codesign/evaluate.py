@@ -184,8 +184,11 @@ def _evaluate_parts(
 
 def _settled(parts, load, sess, calib, clients, out) -> list[dict[str, np.ndarray]]:
     """Each part at the response delay its hits settle to (`evaluate_delay`), at the
-    clients found at the trace's timing (with sub-agents the parts' clients would move a
-    little with the delay; they are not settled again)."""
+    clients found at the trace's timing. With sub-agents the parts' clients would move
+    with the delay; they are not settled again, as they move little: the disaggregated R1
+    example on 64 fleet sessions at 128 concurrent, its main part 908 s late, gets
+    128.03 -> 128.06 main-agent clients re-derived from the settled responses (sub-agents
+    are 0.5% of that fleet's requests, 1.4% of the Claude Code traces')."""
     return [
         settle_delays(c, load, t, np.broadcast_to(k, (len(c),)).astype(np.float64), calib, sess, o)
         for (c, t), k, o in zip(parts, clients, out, strict=True)
