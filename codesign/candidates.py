@@ -56,6 +56,10 @@ class Candidates:
     shared_tb: np.ndarray | None = None
     shared_gb_s: np.ndarray | None = None
     shared_usd_per_hour: np.ndarray | None = None  # the store's cost (None: not priced)
+    # the engine's memory setting of the KV-holding and the prefill pool (NaN: the
+    # engine's default; None: the default everywhere), ``Pool.memory_fraction``
+    mem_fraction: np.ndarray | None = None
+    p_mem_fraction: np.ndarray | None = None
 
     @property
     def prefill_chips(self) -> np.ndarray:
@@ -91,6 +95,16 @@ def _system(pool: Pool, cache: dict[str, int], systems: list[System]) -> int:
         cache[key] = len(systems)
         systems.append(s)
     return cache[key]
+
+
+def memory_fractions(fraction: float | None, n: int) -> np.ndarray | None:
+    """``n`` candidates' memory setting (``Candidates.mem_fraction``) at one value, or None
+    for the engine's default."""
+    return None if fraction is None else np.full(n, float(fraction))
+
+
+def _fraction(pool: Pool) -> float:
+    return np.nan if pool.memory_fraction is None else pool.memory_fraction
 
 
 def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
@@ -144,6 +158,8 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             "spec_alpha": d.spec_decoding.acceptance,
             "cuda_graphs": d.cuda_graphs,
             "adp_balance_iters": 0 if sub else d.adp_balance_timeout_iters,
+            "mem_fraction": _fraction(kv_pool),
+            "p_mem_fraction": _fraction(pre),
         }
         for k, v in vals.items():
             cols[k].append(v)
@@ -161,6 +177,8 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
                 "shared_gb_s",
                 "shared_usd_per_hour",
                 "spec_alpha",
+                "mem_fraction",
+                "p_mem_fraction",
             )
             arrays[k] = np.asarray(v, dtype=np.float64 if real else np.int64)
     model = deps[0].subagents.model if sub else deps[0].model  # type: ignore[union-attr]

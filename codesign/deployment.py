@@ -70,6 +70,16 @@ class Pool(_Strict):
     parallel: Parallel = Field(default_factory=Parallel)
     max_batch: int | None = Field(None, ge=1, description="running sequences per DP rank")
     max_batch_tokens: int | None = Field(None, ge=1, description="tokens per engine step")
+    memory_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="the engine's memory setting, which sizes the KV cache: vLLM "
+        "--gpu-memory-utilization and SGLang --mem-fraction-static (the share of the GPU for "
+        "weights and KV cache), TRT-LLM kv_cache_config.free_gpu_memory_fraction (the share "
+        "of what the weights and runtime leave). Default: the engine's own (vLLM 0.9, "
+        "TRT-LLM 0.9, SGLang's for the GPU and layout)",
+    )
     hardware: dict[str, float] = Field(
         default_factory=dict, description="hypothetical overrides of the system (knobs)"
     )

@@ -148,7 +148,7 @@ def evaluate_candidates(
     hw_d = hw_vectors_indexed(c.systems, c.sys_d, gemm, moe)
     nb = byte_sizes(list(gemm), list(moe), list(c.kv))
     lay = make_layout(c.tp, c.dp, mtp, mep, c.pp, prof.is_moe)
-    use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems, c.engine)
+    use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems, c.engine, c.mem_fraction)
     reasons = _reasons(c, prof)
     reasons[(~use.fits) & (reasons == "")] = "weights do not fit the GPU memory of the KV pool"
     for j in np.flatnonzero(
@@ -159,7 +159,7 @@ def evaluate_candidates(
     reasons[room & (reasons == "")] = "no room for the KV cache of one mean request"
     # the prefix cache and its tiers live on the workers that prefill (module docstring)
     lay_c = make_layout(c.p_tp, c.p_dp, ptp, pep, c.p_pp, prof.is_moe)
-    use_c = memory_use(prof, lay_c, nb, hw_p.mem_bytes, kv_elems, c.engine)
+    use_c = memory_use(prof, lay_c, nb, hw_p.mem_bytes, kv_elems, c.engine, c.p_mem_fraction)
     pool = np.where(agg, "", "prefill pool: ")
     host_cap_gb = np.array([s.host_kv_gb_per_chip for s in c.systems])[c.sys_p] * lay_c.gpus
     over = c.host_gb > host_cap_gb + 1e-6
@@ -239,6 +239,8 @@ def evaluate_candidates(
         adp_balance_iters=np.zeros(n)
         if c.adp_balance_iters is None
         else np.asarray(c.adp_balance_iters, dtype=np.float64),
+        mem_fraction=c.mem_fraction,
+        p_mem_fraction=c.p_mem_fraction,
         # the rows' concurrency is an integer; sessions per worker and a sub-agent tier's
         # share of the sessions are not
         clients=np.broadcast_to(np.where(agg, clients / c.workers, clients), (n,)).astype(

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from codesign.candidates import ROUTERS, Candidates
+from codesign.candidates import ROUTERS, Candidates, memory_fractions
 from codesign.deployment import Deployment
 from hwmodels import System, derive_system, get_system
 from search.space import INT_KNOBS, Points, Space
@@ -163,6 +163,8 @@ class Decoder:
             spec_k=k,
             spec_alpha=np.full(n, SPEC_ACCEPTANCE),
             cuda_graphs=np.ones(n, dtype=bool),  # every engine's default; never slower
+            mem_fraction=memory_fractions(sp.memory_fraction, n),
+            p_mem_fraction=memory_fractions(sp.memory_fraction, n),
         )
         reason = np.full(n, "", dtype=object)
         if space.is_moe:
@@ -198,6 +200,8 @@ class Decoder:
             if space.is_moe and p.get(pre + "ep", 0):
                 par["ep"] = p[pre + "ep"]
             out = {"role": role, "workers": p[pre + "workers"], "parallel": par}
+            if sp.memory_fraction is not None:
+                out["memory_fraction"] = sp.memory_fraction
             if system == CUSTOM:
                 out |= {"system": self.hw.base, "hardware": knobs}  # type: ignore[union-attr]
             else:

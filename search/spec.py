@@ -206,6 +206,14 @@ class SpaceSpec(_Strict):
         default_factory=lambda: ["kv_aware"]
     )
     engine: Literal["trtllm", "vllm", "sglang"] = "trtllm"
+    memory_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="the engine's memory setting for every pool the search builds (vLLM "
+        "--gpu-memory-utilization, SGLang --mem-fraction-static, TRT-LLM "
+        "free_gpu_memory_fraction; default: the engine's own): Pool.memory_fraction",
+    )
     hardware: HardwareSpace | None = None
     subagents: SubAgentSpace | None = Field(
         None, description="sub-agent pool lists (needs subagent_model; search.subagents)"

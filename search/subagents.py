@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import Field, field_validator
 
-from codesign.candidates import ROUTERS, Candidates
+from codesign.candidates import ROUTERS, Candidates, memory_fractions
 from search.spec_base import CUSTOM, SAME, PrecisionSpace, _nonempty_unique, _Strict
 from search.spec_base import resolve_systems as _resolve
 
@@ -152,6 +152,8 @@ def sub_candidates(
         spec_k=zeros.copy(),
         spec_alpha=np.full(n, spec_alpha),
         cuda_graphs=np.ones(n, dtype=bool),
+        mem_fraction=memory_fractions(sp.space.memory_fraction, n),
+        p_mem_fraction=memory_fractions(sp.space.memory_fraction, n),
     )
 
 
@@ -165,6 +167,8 @@ def sub_deployment(spec: JobSpec, params: dict[str, Any]) -> dict[str, Any] | No
         "workers": params["sub_workers"],
         "parallel": {"tp": params["sub_tp"]},
     }
+    if spec.space.memory_fraction is not None:
+        pool["memory_fraction"] = spec.space.memory_fraction
     return {
         "model": spec.subagent_model,
         "pools": [pool],

@@ -63,6 +63,12 @@ def estimate_command(
         help="TRT-LLM attention-DP balancing (attention_dp_config.enable_balance) with this "
         "timeout in iterations; 0: off (TRT-LLM's default). The DEP recipes use 60.",
     ),
+    memory_fraction: float = typer.Option(
+        None,
+        help="The engine's memory setting for every pool: vLLM --gpu-memory-utilization, "
+        "SGLang --mem-fraction-static, TRT-LLM free_gpu_memory_fraction (default: the "
+        "engine's own; the estimate reports it as kv_memory_setting).",
+    ),
     breakdown: bool = typer.Option(
         False,
         "--breakdown",
@@ -109,6 +115,7 @@ def estimate_command(
         arrival_rate=arrival_rate or None,
         cuda_graphs=cuda_graphs,
         adp_balance_iters=adp_balance_iters,
+        memory_fraction=memory_fraction,
         breakdown=breakdown,
     )
     result = estimate(req, load_calibration(calibration))

@@ -117,10 +117,13 @@ def _system(pool: Pool) -> System:
 
 
 def sglang_mem_fraction(pool: Pool) -> float:
-    """The ``--mem-fraction-static`` this pool's prediction assumed: SGLang's own default
-    for its GPU and layout (``perf.kv_budget``), written out so the run holds that cache."""
+    """The ``--mem-fraction-static`` this pool's prediction assumed: the pool's own, else
+    SGLang's default for its GPU and layout (``perf.kv_budget``), written out so the run
+    holds that cache."""
     from codesign.perf.kv_budget import sglang_mem_fraction_static
 
+    if pool.memory_fraction is not None:
+        return pool.memory_fraction
     par = pool.parallel
     mem = _system(pool).chip.memory_capacity_bytes
     return float(sglang_mem_fraction_static(mem, par.tp, par.pp, par.dp))

@@ -46,8 +46,8 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
         argv.append("--disable-cuda-graph")
     elif pool.max_batch:  # graphs for every decode batch of a DP rank
         argv += ["--cuda-graph-max-bs-decode", str(pool.max_batch)]
-    # weights + KV pool as the prediction sized them (SGLang's own default for this GPU
-    # and layout, written out: perf.kv_budget)
+    # weights + KV pool as the prediction sized them (the pool's, else SGLang's own
+    # default for this GPU and layout, written out: perf.kv_budget)
     argv += ["--mem-fraction-static", f"{sglang_mem_fraction(pool):.3f}"]
     if fp8_kv(group.precision):
         argv += ["--kv-cache-dtype", "fp8_e4m3"]

@@ -70,10 +70,10 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
             "128 sequences and runs larger decode batches eagerly"
         )
     # the KV pool's share of the memory the weights leave, as the prediction sized it
-    # (TRT-LLM's default, written out: perf.kv_budget)
+    # (the pool's, else TRT-LLM's default, written out: perf.kv_budget)
     kv: dict[str, Any] = {
         "enable_block_reuse": True,
-        "free_gpu_memory_fraction": TRTLLM_FREE_GPU_MEMORY_FRACTION,
+        "free_gpu_memory_fraction": pool.memory_fraction or TRTLLM_FREE_GPU_MEMORY_FRACTION,
     }
     if fp8_kv(group.precision):
         kv["dtype"] = "fp8"

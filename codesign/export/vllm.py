@@ -54,9 +54,10 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
         argv.append("--enforce-eager")
     elif pool.max_batch:  # graphs for every decode batch (k + 1 tokens per sequence)
         argv += ["--max-cudagraph-capture-size", str(pool.max_batch * (k + 1))]
-    # the share of GPU memory for weights and KV cache the prediction assumed (vLLM's
-    # default, written out: perf.kv_budget)
-    argv += ["--gpu-memory-utilization", f"{VLLM_GPU_MEMORY_UTILIZATION:g}"]
+    # the share of GPU memory for weights and KV cache the prediction assumed (the pool's,
+    # else vLLM's default, written out: perf.kv_budget)
+    util = pool.memory_fraction or VLLM_GPU_MEMORY_UTILIZATION
+    argv += ["--gpu-memory-utilization", f"{util:g}"]
     if fp8_kv(group.precision):
         argv += ["--kv-cache-dtype", "fp8"]
     elif note := kv_note(group.precision, "vLLM"):

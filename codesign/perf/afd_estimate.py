@@ -122,8 +122,9 @@ def estimate_afd(
 
     # memory: the attention pool's KV cache bounds the sequences a rank runs at once
     kv_elems = float(kv_elements_per_token(arch))
-    use = memory_use(attn_p, lay_a, nb, hw_a.mem_bytes, kv_elems, engines)
-    use_f = memory_use(ffn_p, lay_f, nb, hw_f.mem_bytes, 0.0, engines)
+    frac = req.memory_fraction
+    use = memory_use(attn_p, lay_a, nb, hw_a.mem_bytes, kv_elems, engines, frac)
+    use_f = memory_use(ffn_p, lay_f, nb, hw_f.mem_bytes, 0.0, engines, frac)
     # a hybrid model's recurrent layers run (and keep their state) on the attention pool
     state = use.state_tokens_per_seq
     slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay_a.dp, engines, isl, osl, state)
@@ -222,7 +223,7 @@ def estimate_afd(
         "ffn_weights_gb_per_gpu": float(use_f.weights_bytes_per_gpu[0]) / 1e9,
         "kv_tokens_per_worker": float(use.kv_tokens_per_worker[0]),
         "kv_memory_setting": memory_setting(
-            req.engine, system.chip.memory_capacity_bytes, req.tp, req.pp, req.dp
+            req.engine, system.chip.memory_capacity_bytes, req.tp, req.pp, req.dp, frac
         ),
         "kv_slots_per_rank": float(slots[0]),
         "decode_batch_per_rank": float(out["decode_batch"][0]),

@@ -77,6 +77,14 @@ class EstimateRequest(BaseModel):
         le=100_000,
         description="TRT-LLM attention-DP balancing timeout in iterations (0: off, the default)",
     )
+    memory_fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="the engine's memory setting, for every pool: vLLM "
+        "--gpu-memory-utilization, SGLang --mem-fraction-static, TRT-LLM "
+        "free_gpu_memory_fraction (default: the engine's own)",
+    )
     breakdown: bool = Field(
         False, description="also return the step components behind TPOT and TTFT (ms)"
     )
@@ -246,6 +254,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     if req.shared_share > 0:  # the chips that prefill read the shared store together
         readers = req.tp * req.dp * req.pp * (req.prefill_workers if req.mode == "disagg" else 1)
         hw = with_shared_store(hw, np.array([req.shared_read_gb_s * 1e9]), np.array([readers]))
+    fraction = None if req.memory_fraction is None else np.array([req.memory_fraction])
     group = Group(
         index=np.array([0]),
         rows=rows,
@@ -263,6 +272,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         arrival_rate=np.array([req.arrival_rate]) if req.arrival_rate else None,
         eager=None if req.cuda_graphs else np.array([True]),
         adp_balance_iters=np.array([float(req.adp_balance_iters)]),
+        mem_fraction=fraction,
+        p_mem_fraction=fraction,
     )
     out = {k: float(v[0]) for k, v in evaluate_group(group, calib).items()}
     ttft, tpot = out["ttft_s"], out["tpot_s"]
@@ -302,7 +313,12 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         "kv_tokens_per_worker": out["kv_tokens_per_worker"],
         # the engine setting that capacity assumes (what ``codesign export`` writes)
         "kv_memory_setting": memory_setting(
-            req.engine, (decode or system).chip.memory_capacity_bytes, req.tp, req.pp, req.dp
+            req.engine,
+            (decode or system).chip.memory_capacity_bytes,
+            req.tp,
+            req.pp,
+            req.dp,
+            req.memory_fraction,
         ),
         "decode_batch_per_rank": out["decode_batch_per_rank"],
         # sequences a (decode) rank's KV cache holds at the engine's admission policy

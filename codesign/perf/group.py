@@ -185,6 +185,10 @@ class Group:
     # what the measured rows' serving recipes set, on with 60 iterations for TRT-LLM
     # workers with attention DP (``codesign.serving.adp_balance``)
     adp_balance_iters: np.ndarray | None = None
+    # the engine's memory setting of the KV-holding (agg or decode) and the prefill pool
+    # per row (NaN: the engine's default, as the measured rows ran; ``perf.kv_budget``)
+    mem_fraction: np.ndarray | None = None
+    p_mem_fraction: np.ndarray | None = None
 
     def concurrency(self, i: np.ndarray, rows: SiliconRows) -> np.ndarray:
         """Closed-loop clients (per worker for agg rows): the exact ``clients`` where given
@@ -231,6 +235,14 @@ class Group:
             return np.where(dp > 1, self.adp_balance_iters[i], 0.0)
         on = (np.asarray(rows.backend) == "trtllm") & (dp > 1)
         return np.where(on, float(RECIPE_TIMEOUT_ITERS), 0.0)
+
+    def kv_fraction(self, i: np.ndarray) -> np.ndarray | None:
+        """The KV-holding pool's memory setting (None: the engines' defaults)."""
+        return None if self.mem_fraction is None else self.mem_fraction[i]
+
+    def prefill_fraction(self, i: np.ndarray) -> np.ndarray | None:
+        """The prefill pool's memory setting (None: the engines' defaults)."""
+        return None if self.p_mem_fraction is None else self.p_mem_fraction[i]
 
     def host(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.host_share is None else self.host_share[i]

@@ -16,6 +16,9 @@ with the value modelled here, so a deployment runs with the cache its prediction
 - TRT-LLM: ``kv_cache_config.free_gpu_memory_fraction`` (its default, 0.9) of what the
   weights and the runtime leave (the runtime taken as 5 % of the GPU): ``0.9 (0.95 M - W)``.
 - Any other engine: 5 % of the GPU for the runtime, the rest after the weights.
+
+A deployment may set the engine's own fraction per pool (``Pool.memory_fraction``); it
+replaces the default in that engine's rule (NaN: the default).
 """
 
 from __future__ import annotations
@@ -61,30 +64,66 @@ def kv_budget_bytes(
     tp: np.ndarray,
     pp: np.ndarray,
     dp: np.ndarray,
+    fraction: np.ndarray | float | None = None,
 ) -> np.ndarray:
     """Bytes per GPU each engine's KV cache gets after the weights (< 0: the weights do not
-    fit in the share the engine allows them). ``engines`` None: the generic 5 % reserve."""
+    fit in the share the engine allows them). ``engines`` None: the generic 5 % reserve.
+    ``fraction``: the engine's memory setting per candidate (NaN or None: its default)."""
     mem = np.asarray(mem_bytes, dtype=np.float64)
     w = np.asarray(weights_bytes, dtype=np.float64)
     generic = mem * (1.0 - RUNTIME_RESERVE_FRACTION) - w
     if engines is None:
         return generic
     e = np.broadcast_to(np.asarray(engines, dtype=str), generic.shape)
-    vllm = mem * VLLM_GPU_MEMORY_UTILIZATION - w
-    sglang = mem * sglang_mem_fraction_static(mem, tp, pp, dp) - w
-    trtllm = np.where(generic > 0, TRTLLM_FREE_GPU_MEMORY_FRACTION * generic, generic)
+    f = np.broadcast_to(np.asarray(np.nan if fraction is None else fraction, float), e.shape)
+    given = ~np.isnan(f)
+    vllm = mem * np.where(given, f, VLLM_GPU_MEMORY_UTILIZATION) - w
+    sglang = mem * np.where(given, f, sglang_mem_fraction_static(mem, tp, pp, dp)) - w
+    trt_f = np.where(given, f, TRTLLM_FREE_GPU_MEMORY_FRACTION)
+    trtllm = np.where(generic > 0, trt_f * generic, generic)
     return np.select([e == "vllm", e == "sglang", e == "trtllm"], [vllm, sglang, trtllm], generic)
 
 
-def memory_setting(engine: str, mem_bytes: float, tp: int, pp: int = 1, dp: int = 1) -> str:
-    """The engine setting (name=value) whose KV cache the model sizes for a worker of
-    ``tp x dp`` GPUs per stage, ``pp`` stages, on GPUs of ``mem_bytes``: what ``codesign
-    export`` writes."""
+def memory_fraction(
+    engine: str,
+    mem_bytes: float,
+    tp: int,
+    pp: int = 1,
+    dp: int = 1,
+    fraction: float | None = None,
+) -> float | None:
+    """The value of the engine's memory setting (``memory_setting``) for a worker of ``tp x
+    dp`` GPUs per stage, ``pp`` stages, on GPUs of ``mem_bytes``: ``fraction`` where the
+    deployment sets it, else the engine's default (None: an engine without one)."""
+    if engine not in ("vllm", "sglang", "trtllm"):
+        return None
+    if fraction is not None:
+        return float(fraction)
     if engine == "vllm":
-        return f"gpu_memory_utilization={VLLM_GPU_MEMORY_UTILIZATION:g}"
-    if engine == "sglang":
-        frac = float(sglang_mem_fraction_static(mem_bytes, tp, pp, dp))
-        return f"mem_fraction_static={frac:.3f}"
+        return VLLM_GPU_MEMORY_UTILIZATION
     if engine == "trtllm":
-        return f"free_gpu_memory_fraction={TRTLLM_FREE_GPU_MEMORY_FRACTION:g}"
-    return f"runtime reserve {RUNTIME_RESERVE_FRACTION:g} of the GPU"
+        return TRTLLM_FREE_GPU_MEMORY_FRACTION
+    return round(float(sglang_mem_fraction_static(mem_bytes, tp, pp, dp)), 3)
+
+
+SETTING_NAMES = {
+    "vllm": "gpu_memory_utilization",
+    "sglang": "mem_fraction_static",
+    "trtllm": "free_gpu_memory_fraction",
+}
+
+
+def memory_setting(
+    engine: str,
+    mem_bytes: float,
+    tp: int,
+    pp: int = 1,
+    dp: int = 1,
+    fraction: float | None = None,
+) -> str:
+    """The engine setting (name=value) whose KV cache the model sizes (``memory_fraction``):
+    what ``codesign export`` writes."""
+    value = memory_fraction(engine, mem_bytes, tp, pp, dp, fraction)
+    if value is None:
+        return f"runtime reserve {RUNTIME_RESERVE_FRACTION:g} of the GPU"
+    return f"{SETTING_NAMES[engine]}={value:g}"

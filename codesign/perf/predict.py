@@ -74,7 +74,7 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # clients per attention-DP rank: the recorded client concurrency is the ground truth
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
     c = g.concurrency(i, r) / lay.dp
-    use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend)
+    use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend, g.kv_fraction(i))
     state = use.state_tokens_per_seq
     slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay.dp, r.backend, isl, osl, state)
     if g.max_batch is not None:  # the engine's batch limit binds before the cache does
@@ -202,7 +202,9 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # (``unrecorded``): decode workers for a typical per-rank batch (and every client's
     # KV), prefill workers that keep up with the unqueued request rate.
     need = conc * (isl + osl)  # benchmarks size decode pools for every client's full KV
-    use_d = memory_use(prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token, r.backend)
+    use_d = memory_use(
+        prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token, r.backend, g.kv_fraction(i)
+    )
     cap_d = use_d.kv_tokens_per_worker
     kv_fit = np.maximum(1.0, np.ceil(need / np.maximum(cap_d, 1.0)))
     d_w = np.where(
@@ -235,7 +237,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     gpus = p_w * p_lay.gpus + d_w * d_lay.gpus
     # the pools share a scale-up domain where they are one system and fit in it
     same_domain = (gpus <= hw.su_domain) & ~g.decode_differs(i)
-    fits = _disagg_fits(g, r, hw, nb, p_lay, use_d, d_lay, b_p, isl, osl)
+    fits = _disagg_fits(g, i, r, hw, nb, p_lay, use_d, d_lay, b_p, isl, osl)
     link = np.where(same_domain, hw.su_bw, np.minimum(hw.so_bw, hw_d.so_bw))
     kv_s = kv_transfer_s(
         isl * g.kv_elems_per_token * nb.kv_store,  # the cache's entries move as stored
@@ -343,6 +345,7 @@ def disagg_layouts(
 
 def _disagg_fits(
     g: Group,
+    i: np.ndarray,
     r: SiliconRows,
     hw: HwVec,
     nb: Bytes,
@@ -361,7 +364,9 @@ def _disagg_fits(
     p0 = make_layout(r.p_tp, r.p_dp, r.p_moe_tp, r.p_moe_ep, r.p_pp, prof.is_moe)
     d0 = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
     as_given = (p_lay.tp == p0.tp) & (d_lay.tp == d0.tp)
-    use_p = memory_use(prof, p_lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend)
+    use_p = memory_use(
+        prof, p_lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend, g.prefill_fraction(i)
+    )
     prompts = holds_one_sequence(
         use_p.kv_tokens_per_worker, p_lay.dp, b_p * isl, b_p * use_p.state_tokens_per_seq
     )

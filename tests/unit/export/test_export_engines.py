@@ -118,6 +118,24 @@ def test_memory_settings_are_the_ones_predicted() -> None:
         assert frac == pytest.approx(1 - reserved_mib * 2**20 / gb200, abs=5e-4)
 
 
+def test_a_pools_own_memory_setting_is_written() -> None:
+    """A pool that sets ``memory_fraction`` gets it in every engine's own setting, the
+    prefill pool 0.85 and the decode pool 0.93, as the prediction sized their caches."""
+    d = Deployment.from_file(DISAGG)
+    pools = [
+        p.model_copy(update={"memory_fraction": 0.85 if p.role == "prefill" else 0.93})
+        for p in d.pools
+    ]
+    for pool, want in (("prefill", 0.85), ("decode", 0.93)):
+        v = export(dep(DISAGG, engine="vllm", pools=pools), "vllm").files[f"{pool}.sh"]
+        assert float(value(script_argv(v), "--gpu-memory-utilization")) == want
+        s = export(dep(DISAGG, engine="sglang", pools=pools), "sglang").files[f"{pool}.sh"]
+        assert float(value(script_argv(s), "--mem-fraction-static")) == want
+        files = export(dep(DISAGG, pools=pools), "trtllm").files
+        t = yaml.safe_load(files[f"{pool}.llm_api.yaml"])
+        assert t["kv_cache_config"]["free_gpu_memory_fraction"] == want
+
+
 def test_dynamo_manifest() -> None:
     res = export(dep(DISAGG, engine="trtllm"), "dynamo")
     dgd = yaml.safe_load(res.files["dynamo-graph-deployment.yaml"])

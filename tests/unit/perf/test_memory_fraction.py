@@ -1,0 +1,112 @@
+"""A deployment's own engine memory setting (``Pool.memory_fraction``): the KV cache it
+sizes, by hand, through each path that sizes a cache (the budget rule, ``codesign
+estimate``, the agent evaluator, the simulator's pools)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codesign.candidates import from_deployments
+from codesign.deployment import Deployment
+from codesign.errors import SpecError
+from codesign.evaluate import evaluate
+from codesign.perf.calibration import load_calibration
+from codesign.perf.estimate import EstimateRequest, estimate
+from codesign.perf.kv_budget import kv_budget_bytes
+from codesign.simulate.stepmodel import build_pool_model
+from codesign.workload import load_trace
+from codesign.workload.agent_load import agent_load, session_gaps
+from codesign.workload.summary import summarize
+
+H100 = 85.521e9  # bytes nvidia-smi reports for an "80 GB" H100
+# Llama-3.1-70B's FP8 KV: 80 layers x 8 KV heads x 128 x (K, V) x 1 byte, over tp 2
+KV_BYTES_PER_TOKEN_TP2 = 80 * 8 * 128 * 2 / 2
+LLAMA = """
+model: meta-llama/Llama-3.1-70B
+engine: vllm
+precision: {gemm: fp8, kv: fp8}
+pools: [{role: agg, system: h100_sxm, workers: 1, parallel: {tp: 2}%s}]
+"""
+
+
+def test_budget_at_a_given_fraction_by_hand() -> None:
+    """35 GB of weights on an H100: the given fraction replaces each engine's default in
+    its own rule (vLLM and SGLang: of the GPU; TRT-LLM: of what weights and runtime
+    leave); NaN keeps the default; an engine without a setting keeps its 5 % reserve."""
+    w, one = np.full(5, 35e9), np.ones(5)
+    engines = ["vllm", "vllm", "sglang", "trtllm", "other"]
+    fraction = np.array([0.95, np.nan, 0.8, 0.8, 0.5])
+    got = kv_budget_bytes(engines, np.full(5, H100), w, one, one, one, fraction)
+    want = [
+        0.95 * H100 - 35e9,
+        0.9 * H100 - 35e9,
+        0.8 * H100 - 35e9,
+        0.8 * (0.95 * H100 - 35e9),
+        0.95 * H100 - 35e9,
+    ]
+    assert got == pytest.approx(want)
+
+
+def test_estimate_sizes_the_cache_at_the_given_fraction() -> None:
+    """vLLM at 0.95 instead of 0.9 gives each GPU 5 % of 85.5 GB more cache: 52,198 more
+    tokens of 81,920 bytes (a token's KV is split over the two GPUs); SGLang at 0.8 holds
+    (0.8 M - W) / 81,920 tokens. The estimate names the setting it used."""
+    req = dict(model="meta-llama/Llama-3.1-70B", system="h100_sxm", tp=2, gemm_precision="fp8")
+    base = estimate(EstimateRequest(**req, engine="vllm"))
+    more = estimate(EstimateRequest(**req, engine="vllm", memory_fraction=0.95))
+    extra = 0.05 * H100 / KV_BYTES_PER_TOKEN_TP2
+    assert int(extra) == 52_197
+    assert more["kv_tokens_per_worker"] - base["kv_tokens_per_worker"] == pytest.approx(
+        extra, abs=1
+    )
+    assert more["kv_memory_setting"] == "gpu_memory_utilization=0.95"
+    sg = estimate(EstimateRequest(**req, engine="sglang", memory_fraction=0.8))
+    w = sg["weights_gb_per_gpu"] * 1e9
+    assert sg["kv_tokens_per_worker"] == np.floor((0.8 * H100 - w) / KV_BYTES_PER_TOKEN_TP2)
+    assert sg["kv_memory_setting"] == "mem_fraction_static=0.8"
+    with pytest.raises(ValueError, match="memory_fraction"):
+        EstimateRequest(**req, memory_fraction=0.0)
+
+
+@pytest.mark.parametrize("value", ["0", "1.5", "-0.2"])
+def test_out_of_range_fraction_is_refused(value: str) -> None:
+    with pytest.raises(SpecError, match="memory_fraction"):
+        Deployment.from_yaml(LLAMA % f", memory_fraction: {value}")
+
+
+def test_evaluator_cache_follows_the_fraction(shared_dir) -> None:
+    """Eight Claude Code sessions on one TP2 H100 worker of Llama-3.1-70B under vLLM: the
+    cache (0.8 / 0.9 / 0.95 of 85.5 GB less 35.3 GB of weights per GPU: 33 / 41.7 / 46 GB)
+    holds more of the sessions' prefixes as the fraction grows (measured hit ratios
+    0.42 / 0.82 / 0.86); at 0.4 the 34.2 GB share does not hold the weights."""
+    trace = load_trace(shared_dir / "traces" / "claude-code-weka" / "trace_0001.json.gz")
+    load = agent_load(summarize(trace), session_gaps(trace), merge_tiers=True)
+    settings = ("", ", memory_fraction: 0.8", ", memory_fraction: 0.95", ", memory_fraction: 0.4")
+    deps = [Deployment.from_yaml(LLAMA % s) for s in settings]
+    c = from_deployments(deps)
+    np.testing.assert_array_equal(c.mem_fraction, [np.nan, 0.8, 0.95, 0.4])
+    np.testing.assert_array_equal(c.p_mem_fraction, c.mem_fraction)  # agg: one pool
+    out = evaluate(deps, load, 8)
+    hit = out["cache_hit_ratio"]
+    assert out["feasible"][:3].all()
+    assert hit[1] < hit[0] < hit[2]
+    assert hit[1] < 0.6 and hit[0] > 0.75  # the tight cache loses most of its hits
+    assert not out["feasible"][3]
+    assert out["reason"][3] == (
+        "weights need 35.3 GB per GPU; vllm leaves weights and the KV cache 34.2 of the "
+        "GPU's 85.5 GB"
+    )
+
+
+def test_simulator_pool_sizes_its_cache_by_the_same_rule() -> None:
+    """The simulator's pool holds the tokens the estimate's rule gives: 52,198 more at
+    0.95 than at vLLM's default."""
+    dep = Deployment.from_yaml(LLAMA % "")
+    calib = load_calibration()
+    pools = [
+        build_pool_model(dep.model, p, dep.precision, dep.engine, calib)
+        for p in (dep.pools[0], dep.pools[0].model_copy(update={"memory_fraction": 0.95}))
+    ]
+    extra = pools[1].kv_tokens_per_worker - pools[0].kv_tokens_per_worker
+    assert extra == pytest.approx(0.05 * H100 / KV_BYTES_PER_TOKEN_TP2, abs=1)
