@@ -148,7 +148,8 @@ def evaluate_candidates(
     hw_d = hw_vectors_indexed(c.systems, c.sys_d, gemm, moe)
     nb = byte_sizes(list(gemm), list(moe), list(c.kv))
     lay = make_layout(c.tp, c.dp, mtp, mep, c.pp, prof.is_moe)
-    use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems, c.engine, c.mem_fraction)
+    draft = c.spec_k > 0  # SGLang reserves memory for a draft model (perf.kv_budget)
+    use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems, c.engine, c.mem_fraction, draft)
     reasons = _reasons(c, prof)
     reasons[(~use.fits) & (reasons == "")] = "weights do not fit the GPU memory of the KV pool"
     for j in np.flatnonzero(
@@ -159,7 +160,7 @@ def evaluate_candidates(
     reasons[room & (reasons == "")] = "no room for the KV cache of one mean request"
     # the prefix cache and its tiers live on the workers that prefill (module docstring)
     lay_c = make_layout(c.p_tp, c.p_dp, ptp, pep, c.p_pp, prof.is_moe)
-    use_c = memory_use(prof, lay_c, nb, hw_p.mem_bytes, kv_elems, c.engine, c.p_mem_fraction)
+    use_c = memory_use(prof, lay_c, nb, hw_p.mem_bytes, kv_elems, c.engine, c.p_mem_fraction, draft)
     pool = np.where(agg, "", "prefill pool: ")
     host_cap_gb = np.array([s.host_kv_gb_per_chip for s in c.systems])[c.sys_p] * lay_c.gpus
     over = c.host_gb > host_cap_gb + 1e-6

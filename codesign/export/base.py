@@ -116,17 +116,24 @@ def _system(pool: Pool) -> System:
     return derive_system(s, set=pool.hardware) if pool.hardware else s
 
 
-def sglang_mem_fraction(pool: Pool) -> float:
-    """The ``--mem-fraction-static`` this pool's prediction assumed: the pool's own, else
-    SGLang's default for its GPU and layout (``perf.kv_budget``), written out so the run
-    holds that cache."""
-    from codesign.perf.kv_budget import sglang_mem_fraction_static
+def uses_draft(dep: Deployment, group: Group) -> bool:
+    """Whether the group's pools run a speculative draft model (the main model's only)."""
+    return group.name == "main" and dep.spec_decoding.method != "none"
 
-    if pool.memory_fraction is not None:
-        return pool.memory_fraction
+
+def memory_fraction(dep: Deployment, group: Group, pool: Pool) -> float:
+    """The engine's memory setting this pool's prediction assumed (``perf.kv_budget``): the
+    pool's own, else the engine's default for its GPU and layout, written out so the run
+    holds that cache."""
+    from codesign.perf.kv_budget import memory_fraction as engine_fraction
+
     par = pool.parallel
     mem = _system(pool).chip.memory_capacity_bytes
-    return float(sglang_mem_fraction_static(mem, par.tp, par.pp, par.dp))
+    value = engine_fraction(
+        dep.engine, mem, par.tp, par.pp, par.dp, pool.memory_fraction, uses_draft(dep, group)
+    )
+    assert value is not None  # every engine codesign exports has a memory setting
+    return value
 
 
 def host_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:

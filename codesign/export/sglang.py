@@ -14,13 +14,14 @@ from codesign.export.base import (
     groups,
     host_gb_per_rank,
     kv_note,
+    memory_fraction,
     pool_header,
     pool_label,
     register,
-    sglang_mem_fraction,
     shell_line,
     start_engine_export,
     storage_gb_per_rank,
+    uses_draft,
     uses_shared_store,
 )
 
@@ -48,13 +49,13 @@ def sglang_server_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[
         argv += ["--cuda-graph-max-bs-decode", str(pool.max_batch)]
     # weights + KV pool as the prediction sized them (the pool's, else SGLang's own
     # default for this GPU and layout, written out: perf.kv_budget)
-    argv += ["--mem-fraction-static", f"{sglang_mem_fraction(pool):.3f}"]
+    argv += ["--mem-fraction-static", f"{memory_fraction(dep, group, pool):g}"]
     if fp8_kv(group.precision):
         argv += ["--kv-cache-dtype", "fp8_e4m3"]
     elif note := kv_note(group.precision, "SGLang"):
         notes.append(note)
     spec = dep.spec_decoding
-    if group.name == "main" and spec.method != "none":
+    if uses_draft(dep, group):
         k = spec.draft_tokens
         argv += ["--speculative-algorithm", "EAGLE" if spec.method == "mtp" else "EAGLE3"]
         argv += ["--speculative-num-steps", str(k), "--speculative-eagle-topk", "1"]

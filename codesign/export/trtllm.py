@@ -16,15 +16,16 @@ from codesign.export.base import (
     groups,
     host_gb_per_rank,
     kv_note,
+    memory_fraction,
     pool_header,
     pool_label,
     register,
     shell_line,
     start_engine_export,
     storage_gb_per_rank,
+    uses_draft,
     uses_shared_store,
 )
-from codesign.perf.kv_budget import TRTLLM_FREE_GPU_MEMORY_FRACTION
 
 
 def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str, Any], list[str]]:
@@ -73,7 +74,7 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
     # (the pool's, else TRT-LLM's default, written out: perf.kv_budget)
     kv: dict[str, Any] = {
         "enable_block_reuse": True,
-        "free_gpu_memory_fraction": pool.memory_fraction or TRTLLM_FREE_GPU_MEMORY_FRACTION,
+        "free_gpu_memory_fraction": memory_fraction(dep, group, pool),
     }
     if fp8_kv(group.precision):
         kv["dtype"] = "fp8"
@@ -96,7 +97,7 @@ def llm_api_options(dep: Deployment, group: Group, pool: Pool) -> tuple[dict[str
         )
     opts["kv_cache_config"] = kv
     spec = dep.spec_decoding
-    if group.name == "main" and spec.method != "none":
+    if uses_draft(dep, group):
         if spec.method == "mtp":
             opts["speculative_config"] = {
                 "decoding_type": "MTP",

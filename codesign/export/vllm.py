@@ -16,15 +16,16 @@ from codesign.export.base import (
     groups,
     host_gb_per_rank,
     kv_note,
+    memory_fraction,
     pool_header,
     pool_label,
     register,
     shell_line,
     start_engine_export,
     storage_gb_per_rank,
+    uses_draft,
     uses_shared_store,
 )
-from codesign.perf.kv_budget import VLLM_GPU_MEMORY_UTILIZATION
 
 GIB = 2**30
 
@@ -49,15 +50,14 @@ def vllm_engine_args(dep: Deployment, group: Group, pool: Pool) -> tuple[list[st
     if pool.max_batch_tokens:
         argv += ["--max-num-batched-tokens", str(pool.max_batch_tokens)]
     spec = dep.spec_decoding
-    k = spec.draft_tokens if group.name == "main" and spec.method != "none" else 0
+    k = spec.draft_tokens if uses_draft(dep, group) else 0
     if not dep.cuda_graphs:
         argv.append("--enforce-eager")
     elif pool.max_batch:  # graphs for every decode batch (k + 1 tokens per sequence)
         argv += ["--max-cudagraph-capture-size", str(pool.max_batch * (k + 1))]
     # the share of GPU memory for weights and KV cache the prediction assumed (the pool's,
     # else vLLM's default, written out: perf.kv_budget)
-    util = pool.memory_fraction or VLLM_GPU_MEMORY_UTILIZATION
-    argv += ["--gpu-memory-utilization", f"{util:g}"]
+    argv += ["--gpu-memory-utilization", f"{memory_fraction(dep, group, pool):g}"]
     if fp8_kv(group.precision):
         argv += ["--kv-cache-dtype", "fp8"]
     elif note := kv_note(group.precision, "vLLM"):

@@ -319,6 +319,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
             req.pp,
             req.dp,
             req.memory_fraction,
+            k > 0,
         ),
         "decode_batch_per_rank": out["decode_batch_per_rank"],
         # sequences a (decode) rank's KV cache holds at the engine's admission policy

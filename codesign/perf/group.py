@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -236,13 +237,15 @@ class Group:
         on = (np.asarray(rows.backend) == "trtllm") & (dp > 1)
         return np.where(on, float(RECIPE_TIMEOUT_ITERS), 0.0)
 
-    def kv_fraction(self, i: np.ndarray) -> np.ndarray | None:
-        """The KV-holding pool's memory setting (None: the engines' defaults)."""
-        return None if self.mem_fraction is None else self.mem_fraction[i]
-
-    def prefill_fraction(self, i: np.ndarray) -> np.ndarray | None:
-        """The prefill pool's memory setting (None: the engines' defaults)."""
-        return None if self.p_mem_fraction is None else self.p_mem_fraction[i]
+    def memory_settings(self, i: np.ndarray, prefill: bool = False) -> dict[str, Any]:
+        """``memory_use``'s engine settings for rows ``i``: the KV-holding (or, ``prefill``,
+        the prefill) pool's memory fraction and whether a speculative draft model runs
+        beside the target (None: the engines' defaults, no draft)."""
+        frac = self.p_mem_fraction if prefill else self.mem_fraction
+        return {
+            "fraction": None if frac is None else frac[i],
+            "draft": None if self.spec_k is None else self.spec_k[i] > 0,
+        }
 
     def host(self, i: np.ndarray) -> np.ndarray:
         return np.zeros(len(i)) if self.host_share is None else self.host_share[i]

@@ -47,11 +47,13 @@ def memory_use(
     kv_elems_per_token: float,
     engines: Sequence[str] | np.ndarray | None = None,
     fraction: np.ndarray | float | None = None,
+    draft: np.ndarray | bool | None = None,
 ) -> MemoryUse:
     """Weights and KV capacity per GPU; ``engines`` (one per candidate, or one for all)
     set how much of the memory the KV cache gets (``kv_budget``; None: a generic 5 %
     runtime reserve), at the engine's memory ``fraction`` where a deployment sets it
-    (NaN or None: the engine's default)."""
+    (NaN or None: the engine's default), with a speculative ``draft`` model beside the
+    target where set."""
     dense = prof.p_every_token
     # the embedding and the lm_head: two matrices, one where the checkpoint ties them
     vocab_copies = 1.0 if prof.tied_embeddings else 2.0
@@ -59,7 +61,7 @@ def memory_use(
     w = w + prof.p_routed_total * nb.moe / (lay.moe_ep * lay.moe_tp * lay.pp)
     split = prof.kv_split(lay.tp)
     kv_tok = kv_elems_per_token * nb.kv_store / (split * lay.pp)
-    free = kv_budget_bytes(engines, mem_bytes, w, lay.tp, lay.pp, lay.dp, fraction)
+    free = kv_budget_bytes(engines, mem_bytes, w, lay.tp, lay.pp, lay.dp, fraction, draft)
     tokens = np.where(free > 0, free / np.maximum(kv_tok, 1e-9), 0.0) * lay.dp
     # the state's heads split over tp as the attention heads do, its layers over pp
     state = prof.state_bytes_per_seq / (lay.tp * lay.pp)

@@ -74,7 +74,9 @@ def _agg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # clients per attention-DP rank: the recorded client concurrency is the ground truth
     # (batch_size disagrees with it on a few rows where attention-DP went unrecorded)
     c = g.concurrency(i, r) / lay.dp
-    use = memory_use(prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend, g.kv_fraction(i))
+    use = memory_use(
+        prof, lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend, **g.memory_settings(i)
+    )
     state = use.state_tokens_per_seq
     slots = kv_slots_per_rank(use.kv_tokens_per_worker, lay.dp, r.backend, isl, osl, state)
     if g.max_batch is not None:  # the engine's batch limit binds before the cache does
@@ -203,7 +205,7 @@ def _disagg(g: Group, calib: Calibration, i: np.ndarray) -> Outputs:
     # KV), prefill workers that keep up with the unqueued request rate.
     need = conc * (isl + osl)  # benchmarks size decode pools for every client's full KV
     use_d = memory_use(
-        prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token, r.backend, g.kv_fraction(i)
+        prof, d_lay, nb, hw_d.mem_bytes, g.kv_elems_per_token, r.backend, **g.memory_settings(i)
     )
     cap_d = use_d.kv_tokens_per_worker
     kv_fit = np.maximum(1.0, np.ceil(need / np.maximum(cap_d, 1.0)))
@@ -365,7 +367,13 @@ def _disagg_fits(
     d0 = make_layout(r.d_tp, r.d_dp, r.d_moe_tp, r.d_moe_ep, r.d_pp, prof.is_moe)
     as_given = (p_lay.tp == p0.tp) & (d_lay.tp == d0.tp)
     use_p = memory_use(
-        prof, p_lay, nb, hw.mem_bytes, g.kv_elems_per_token, r.backend, g.prefill_fraction(i)
+        prof,
+        p_lay,
+        nb,
+        hw.mem_bytes,
+        g.kv_elems_per_token,
+        r.backend,
+        **g.memory_settings(i, prefill=True),
     )
     prompts = holds_one_sequence(
         use_p.kv_tokens_per_worker, p_lay.dp, b_p * isl, b_p * use_p.state_tokens_per_seq

@@ -307,7 +307,9 @@ def build_pool_model(
     lay = make_layout(
         *(np.array([float(v)]) for v in (par.tp, par.dp, moe_tp, moe_ep, par.pp)), prof.is_moe
     )
-    use = memory_use(prof, lay, nb, hw.mem_bytes, kv_elems, [engine], pool.memory_fraction)
+    use = memory_use(
+        prof, lay, nb, hw.mem_bytes, kv_elems, [engine], pool.memory_fraction, spec_k > 0
+    )
     where = f"{pool.role} pool on {system.name}"
     if not bool(use.fits[0]):
         raise SpecError(f"{where}: {weights_misfit(use, hw.mem_bytes, engine)}")

@@ -13,22 +13,25 @@ B200 = 192.266e9
 
 
 def test_sglang_fraction_by_hand() -> None:
-    """SGLang's default leaves 512 MB + 1.5 MB x 8,192 chunk tokens + 2 MB x 256 graph
-    slots + 1 GB per 8 GPUs (MiB), at least 10 GiB on a GPU over 60 GB."""
-    tp8 = (512 + 12_288 + 512 + 1024) * MIB  # 14 GiB
-    assert sglang_mem_fraction_static(H100, 8) == pytest.approx(1 - tp8 / H100)
-    assert float(sglang_mem_fraction_static(H100, 8)) == pytest.approx(0.8242, abs=1e-4)
-    tp1 = (512 + 12_288 + 512 + 128) * MIB
-    assert sglang_mem_fraction_static(B200, 1) == pytest.approx(1 - tp1 / B200)
-    # attention DP over 8 ranks (SGLang's tp-size 8): + 3 MB per graph slot per rank
-    dep8 = tp8 + 3 * 256 * 8 * MIB
-    assert sglang_mem_fraction_static(H100, 1, dp=8) == pytest.approx(1 - dep8 / H100)
+    """SGLang's default leaves 512 MiB + 1.5 MiB x 8,192 chunk tokens + 2 MiB x 256 graph
+    slots + 1 GiB per 8 GPUs, at least 10 GiB on a GPU over 60 GB, 2 GiB more for a draft
+    model, and rounds the fraction to 3 decimals."""
+
+    def frac(reserved_mib: float, mem: float) -> float:
+        return round(1 - reserved_mib * MIB / mem, 3)
+
+    tp8 = 512 + 12_288 + 512 + 1024  # 14 GiB
+    assert sglang_mem_fraction_static(H100, 8) == frac(tp8, H100) == 0.824
+    assert sglang_mem_fraction_static(B200, 1) == frac(512 + 12_288 + 512 + 128, B200)
+    # attention DP over 8 ranks (SGLang's tp-size 8): + 3 MiB per graph slot per rank
+    dep8 = tp8 + 3 * 256 * 8
+    assert sglang_mem_fraction_static(H100, 1, dp=8) == frac(dep8, H100) == 0.749
+    # an EAGLE / MTP draft model: 2 GiB more
+    assert sglang_mem_fraction_static(H100, 8, draft=True) == frac(tp8 + 2048, H100) == 0.799
     # the 10 GiB floor binds for a small chunk on a large GPU, not on a small GPU
-    small = (512 + 1.5 * 2048 + 512 + 128) * MIB
-    assert sglang_mem_fraction_static(B200, 1, chunk_tokens=1024) == pytest.approx(
-        1 - 10 * GIB / B200
-    )
-    assert sglang_mem_fraction_static(48e9, 1, chunk_tokens=1024) == pytest.approx(1 - small / 48e9)
+    small = 512 + 1.5 * 2048 + 512 + 128
+    assert sglang_mem_fraction_static(B200, 1, chunk_tokens=1024) == frac(10 * 1024, B200)
+    assert sglang_mem_fraction_static(48e9, 1, chunk_tokens=1024) == frac(small, 48e9)
 
 
 def test_each_engines_budget_by_hand() -> None:
@@ -39,9 +42,9 @@ def test_each_engines_budget_by_hand() -> None:
     got = kv_budget_bytes(
         ["vllm", "trtllm", "sglang", "other"], np.full(4, H100), w, 2 * one, one, one
     )
-    f = 1 - (512 + 12_288 + 512 + 256) * MIB / H100  # SGLang at tp 2: 13,568 MiB, 0.834
+    f = round(1 - (512 + 12_288 + 512 + 256) * MIB / H100, 3)  # SGLang at tp 2: 13,568 MiB
     want = [0.9 * H100 - 35e9, 0.9 * (0.95 * H100 - 35e9), f * H100 - 35e9, 0.95 * H100 - 35e9]
-    assert got == pytest.approx(want)
+    assert f == 0.834 and got == pytest.approx(want)
     # weights beyond an engine's share do not fit: 79 GB fits TRT-LLM's 95 % (81.2 GB)
     # but not vLLM's 90 % (77.0 GB) nor SGLang's; 82 GB fits none
     engines = ["vllm", "trtllm", "sglang"]
