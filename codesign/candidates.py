@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from codesign.deployment import Deployment, Pool
+from codesign.perf.kv_budget import pool_memory_fraction
 from hwmodels import System, derive_system, get_system
 
 ROUTERS = ("round_robin", "session_affinity", "kv_aware")
@@ -103,10 +104,6 @@ def memory_fractions(fraction: float | None, n: int) -> np.ndarray | None:
     return None if fraction is None else np.full(n, float(fraction))
 
 
-def _fraction(pool: Pool) -> float:
-    return np.nan if pool.memory_fraction is None else pool.memory_fraction
-
-
 def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
     """Candidates for the main model (or, ``sub``, the sub-agent model) of each deployment.
 
@@ -158,9 +155,12 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             "spec_alpha": d.spec_decoding.acceptance,
             "cuda_graphs": d.cuda_graphs,
             "adp_balance_iters": 0 if sub else d.adp_balance_timeout_iters,
-            "mem_fraction": _fraction(kv_pool),
-            "p_mem_fraction": _fraction(pre),
         }
+        # the pools' memory settings (NaN: the engine's default for the layout)
+        mem = [systems[vals[k]].chip.memory_capacity_bytes for k in ("sys_d", "sys_p")]
+        draft = vals["spec_k"] > 0
+        vals["mem_fraction"] = pool_memory_fraction(d.engine, mem[0], kv_pool, draft)
+        vals["p_mem_fraction"] = pool_memory_fraction(d.engine, mem[1], pre, draft)
         for k, v in vals.items():
             cols[k].append(v)
     arrays = {}

@@ -130,7 +130,15 @@ def memory_fraction(dep: Deployment, group: Group, pool: Pool) -> float:
     par = pool.parallel
     mem = _system(pool).chip.memory_capacity_bytes
     value = engine_fraction(
-        dep.engine, mem, par.tp, par.pp, par.dp, pool.memory_fraction, uses_draft(dep, group)
+        dep.engine,
+        mem,
+        par.tp,
+        par.pp,
+        par.dp,
+        pool.memory_fraction,
+        uses_draft(dep, group),
+        pool.max_batch_tokens,
+        pool.max_batch,
     )
     assert value is not None  # every engine codesign exports has a memory setting
     return value

@@ -13,7 +13,8 @@ with the value modelled here, so a deployment runs with the cache its prediction
   graph slot per attention-DP rank), at least 10 GiB on a GPU of more than 60 GiB, and
   2 GiB more for an EAGLE / MTP draft model, for activations, graphs and the runtime;
   rounded to 3 decimals. The model takes 8K-token chunks (``DEFAULT_CHUNK_TOKENS``) and
-  256 graph slots: 14 GiB of an 80-GB H100 at tp 8 (fraction 0.824) against the 4 GB a
+  256 graph slots, or a pool's own ``max_batch_tokens`` and ``max_batch``
+  (``pool_memory_fraction``): 14 GiB of an 80-GB H100 at tp 8 (fraction 0.824) against the 4 GB a
   flat 5 % would leave. Newer SGLang picks 16K chunks and 512 slots on GPUs over 160 GiB
   (and 512 slots at tp-size >= 4), which would leave DeepSeek-R1 FP8 at tp 4 on B200s
   (172 GB of weights per GPU) no room for its weights, yet the dev rows measured it with
@@ -30,10 +31,14 @@ replaces the default in that engine's rule (NaN: the default).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from codesign.perf.engine import DEFAULT_CHUNK_TOKENS
+
+if TYPE_CHECKING:
+    from codesign.deployment import Pool
 
 RUNTIME_RESERVE_FRACTION = 0.05  # activations, CUDA graphs, allocator and runtime
 VLLM_GPU_MEMORY_UTILIZATION = 0.9  # vLLM --gpu-memory-utilization
@@ -105,11 +110,15 @@ def memory_fraction(
     dp: int = 1,
     fraction: float | None = None,
     draft: bool = False,
+    chunk_tokens: int | None = None,
+    graph_batch: int | None = None,
 ) -> float | None:
     """The value of the engine's memory setting (``memory_setting``) for a worker of ``tp x
     dp`` GPUs per stage, ``pp`` stages, on GPUs of ``mem_bytes`` (with a speculative draft
     model where ``draft``): ``fraction`` where the deployment sets it, else the engine's
-    default (None: an engine without one)."""
+    default (None: an engine without one); SGLang's default covers the prefill chunk and
+    the CUDA-graph batch the pool runs (``chunk_tokens``, ``graph_batch``; None: 8K and
+    256)."""
     if engine not in ("vllm", "sglang", "trtllm"):
         return None
     if fraction is not None:
@@ -118,7 +127,33 @@ def memory_fraction(
         return VLLM_GPU_MEMORY_UTILIZATION
     if engine == "trtllm":
         return TRTLLM_FREE_GPU_MEMORY_FRACTION
-    return float(sglang_mem_fraction_static(mem_bytes, tp, pp, dp, draft))
+    chunk = chunk_tokens or DEFAULT_CHUNK_TOKENS
+    graph = graph_batch or SGLANG_GRAPH_BATCH
+    return float(sglang_mem_fraction_static(mem_bytes, tp, pp, dp, draft, chunk, graph))
+
+
+def pool_memory_fraction(engine: str, mem_bytes: float, pool: Pool, draft: bool) -> float:
+    """A deployment pool's memory setting as the vectorised rule takes it
+    (``kv_budget_bytes``'s ``fraction``): the pool's own; for SGLang with its own chunk
+    (``max_batch_tokens``) or batch (``max_batch``, its CUDA graphs) the default those
+    give; else NaN, the engine's default for the layout."""
+    if pool.memory_fraction is None and not (
+        engine == "sglang" and (pool.max_batch_tokens or pool.max_batch)
+    ):
+        return np.nan
+    par = pool.parallel
+    value = memory_fraction(
+        engine,
+        mem_bytes,
+        par.tp,
+        par.pp,
+        par.dp,
+        pool.memory_fraction,
+        draft,
+        pool.max_batch_tokens,
+        pool.max_batch,
+    )
+    return np.nan if value is None else value
 
 
 SETTING_NAMES = {

@@ -33,6 +33,7 @@ from codesign.perf.engine import (
     ttft_overhead_s,
 )
 from codesign.perf.hardware import HwVec, hw_vectors_indexed, with_shared_store
+from codesign.perf.kv_budget import pool_memory_fraction
 from codesign.perf.memory import RESERVES_MAX_TOKENS, memory_use, weights_misfit
 from codesign.perf.predict import make_layout, make_load, row_precisions
 from codesign.perf.profile import ModelProfile, build_profile
@@ -308,7 +309,14 @@ def build_pool_model(
         *(np.array([float(v)]) for v in (par.tp, par.dp, moe_tp, moe_ep, par.pp)), prof.is_moe
     )
     use = memory_use(
-        prof, lay, nb, hw.mem_bytes, kv_elems, [engine], pool.memory_fraction, spec_k > 0
+        prof,
+        lay,
+        nb,
+        hw.mem_bytes,
+        kv_elems,
+        [engine],
+        pool_memory_fraction(engine, float(hw.mem_bytes[0]), pool, spec_k > 0),
+        spec_k > 0,
     )
     where = f"{pool.role} pool on {system.name}"
     if not bool(use.fits[0]):

@@ -104,9 +104,10 @@ def test_trtllm_options() -> None:
 def test_memory_settings_are_the_ones_predicted() -> None:
     """Each export writes the memory setting whose KV cache the prediction sized
     (``perf.kv_budget``): vLLM 90 % of the GPU, TRT-LLM 90 % of what the weights leave,
-    SGLang its own default for the pool's GPU and layout. On a GB200 (198.7 GB) the TP8
-    prefill pool leaves 14 GiB, the DEP8 decode pool 20 GiB, each 2 GiB more for the MTP
-    draft: 0.914 and 0.881."""
+    SGLang its own default for the pool's GPU, layout and batch. On a GB200 (198.7 GB) the
+    TP8 prefill pool leaves 14 GiB (8K chunk, 256 graph slots), the DEP8 decode pool with
+    its batch of 128 16.75 GiB (2 MiB per graph slot and 3 per slot per DP rank over 128
+    slots), each 2 GiB more for the MTP draft: 0.914 and 0.899."""
     for pool in ("prefill", "decode"):
         v = script_argv(export(dep(DISAGG, engine="vllm"), "vllm").files[f"{pool}.sh"])
         assert value(v, "--gpu-memory-utilization") == "0.9"
@@ -114,7 +115,8 @@ def test_memory_settings_are_the_ones_predicted() -> None:
         assert t["kv_cache_config"]["free_gpu_memory_fraction"] == 0.9
     s = export(dep(DISAGG, engine="sglang"), "sglang").files
     gb200 = 198.675e9
-    for pool, reserved_mib, want in (("prefill", 14_336, 0.914), ("decode", 20_480, 0.881)):
+    decode_mib = 512 + 12_288 + 2 * 128 + 1024 + 3 * 128 * 8
+    for pool, reserved_mib, want in (("prefill", 14_336, 0.914), ("decode", decode_mib, 0.899)):
         frac = float(value(script_argv(s[f"{pool}.sh"]), "--mem-fraction-static"))
         assert frac == round(1 - (reserved_mib + 2048) * 2**20 / gb200, 3) == want
 

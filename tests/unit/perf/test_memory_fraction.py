@@ -135,3 +135,30 @@ def test_sglang_reserves_for_a_draft_model() -> None:
     )
     own = estimate(EstimateRequest(**req, **spec, memory_fraction=0.834))
     assert own["kv_tokens_per_worker"] == base["kv_tokens_per_worker"]
+
+
+def test_sglang_default_covers_the_pools_own_chunk_and_graphs() -> None:
+    """A SGLang pool that sets its prefill chunk (``max_batch_tokens`` 16,384) and batch
+    (``max_batch`` 512, its CUDA graphs) gets the default those give: 512 + 1.5 x 16,384
+    + 2 x 512 + 256 = 26,368 MiB left of an H100 at tp 2, 0.677; the candidates, the
+    simulator's pool and the export all take it."""
+    from codesign.export import export
+
+    dep = Deployment.from_yaml(
+        (LLAMA % ", max_batch_tokens: 16384, max_batch: 512").replace("vllm", "sglang")
+    )
+    want = round(1 - 26_368 * 2**20 / H100, 3)
+    assert want == 0.677
+    c = from_deployments([dep])
+    assert c.mem_fraction[0] == c.p_mem_fraction[0] == want
+    plain = Deployment.from_yaml((LLAMA % "").replace("vllm", "sglang"))
+    assert np.isnan(from_deployments([plain]).mem_fraction[0])  # the layout's default
+    calib = load_calibration()
+    tokens = [
+        build_pool_model(d.model, d.pools[0], d.precision, d.engine, calib).kv_tokens_per_worker
+        for d in (plain, dep)
+    ]
+    lost = (0.834 - want) * H100 / KV_BYTES_PER_TOKEN_TP2
+    assert tokens[0] - tokens[1] == pytest.approx(lost, abs=1)
+    script = export(dep, "sglang").files["agg.sh"]
+    assert "--mem-fraction-static 0.677" in script
