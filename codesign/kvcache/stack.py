@@ -61,12 +61,16 @@ def dominance_sum(
     span = int(max(py.max(), qy.max())) + 2
     top = int(max(px.max(), e.max())).bit_length() + 1
     w = pw.astype(float)
+    # each level's order refines the last one's: the points come sorted by (px >> lvl, py)
+    # in runs (the blocks of the level below, each sorted by py), which a stable sort
+    # (timsort) merges in about linear time
+    order = np.arange(px.size)
     for lvl in range(top):
         sel = np.flatnonzero((e >> lvl) & 1)
         if sel.size == 0:
             continue
         key = (px >> lvl) * span + py
-        order = np.argsort(key, kind="stable")
+        order = order[np.argsort(key[order], kind="stable")]
         ks = key[order]
         cw = np.r_[0.0, np.cumsum(w[order])]
         g = (e[sel] >> lvl) - 1
