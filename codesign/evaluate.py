@@ -66,6 +66,8 @@ METRICS = (
     "joules_per_output_token",
     "utilization",
     "response_delay_s",
+    "kv_tokens_per_worker",
+    "prefill_kv_tokens_per_worker",
 )
 
 
@@ -375,6 +377,11 @@ def evaluate_arrays(
         # the main model's mean response beyond the trace's server time, at which its
         # hits are read (`evaluate_delay`; 0: as fast as the trace's server, or faster)
         "response_delay_s": m.get("delay_s", np.zeros(len(main))),
+        # the main model's KV capacity in device memory: a worker of the pool that holds
+        # the decoding sequences (agg or decode) and of the pool that prefills and keeps
+        # the prefix cache (agg or prefill), at the engine's memory setting
+        "kv_tokens_per_worker": m["kv_tokens_per_worker"],
+        "prefill_kv_tokens_per_worker": m["prefill_kv_tokens_per_worker"],
     }
     feasible = reason == ""
     for k in res:

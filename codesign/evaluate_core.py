@@ -257,6 +257,7 @@ def evaluate_candidates(
         shared_share=shared_share,
         isl=rows.isl.astype(float),
         osl=rows.osl.astype(float),
+        prefill_kv_tokens_per_worker=hbm,
         reason=reasons,
     )
     return out

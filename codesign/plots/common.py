@@ -35,6 +35,8 @@ METRIC_LABELS: dict[str, str] = {
     "power_kw": "power (kW)",
     "joules_per_output_token": "J per output token",
     "response_delay_s": "response delay beyond the trace's (s)",
+    "kv_tokens_per_worker": "KV tokens per worker (decode / agg)",
+    "prefill_kv_tokens_per_worker": "prefix-cache KV tokens per worker",
     "utilization": "utilization",
 }
 

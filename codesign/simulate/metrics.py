@@ -139,6 +139,8 @@ def aggregate(sim, reqs: dict[str, np.ndarray]) -> tuple[dict[str, float], list[
         "joules_per_output_token": power / max(out_tok, 1e-12),
         "utilization": busy_chips / max(chips, 1.0),
         "response_delay_s": delay,
+        "kv_tokens_per_worker": float(sim.parts[0].kv_model.kv_tokens_per_worker),
+        "prefill_kv_tokens_per_worker": float(sim.parts[0].prefill_model.kv_tokens_per_worker),
         "requests_per_s": req_per_s,
     }
     assert set(METRICS) <= set(m)

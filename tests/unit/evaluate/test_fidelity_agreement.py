@@ -42,3 +42,5 @@ def test_simulation_and_analytic_agree(fleet, example: str, cuda_graphs: bool) -
     assert abs(rel["output_tokens_per_s"]) <= 0.15, rel
     assert abs(rel["tpot_p50_ms"]) <= 0.15, rel
     assert abs(rel["cache_hit_ratio"]) <= 0.03, rel
+    # one memory rule: both hold the same KV capacity in each pool
+    assert rel["kv_tokens_per_worker"] == rel["prefill_kv_tokens_per_worker"] == 0.0, rel

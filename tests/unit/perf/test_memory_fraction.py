@@ -92,6 +92,11 @@ def test_evaluator_cache_follows_the_fraction(shared_dir) -> None:
     assert out["feasible"][:3].all()
     assert hit[1] < hit[0] < hit[2]
     assert hit[1] < 0.6 and hit[0] > 0.75  # the tight cache loses most of its hits
+    # the capacity it reports: 0.05 of 85.5 GB more per GPU at 0.95, 52,198 tokens
+    kv = out["kv_tokens_per_worker"]
+    extra = 0.05 * H100 / KV_BYTES_PER_TOKEN_TP2
+    assert kv[2] - kv[0] == pytest.approx(extra, abs=1)
+    np.testing.assert_array_equal(out["prefill_kv_tokens_per_worker"][:3], kv[:3])  # agg
     assert not out["feasible"][3]
     assert out["reason"][3] == (
         "weights need 35.3 GB per GPU; vllm leaves weights and the KV cache 34.2 of the "
