@@ -57,8 +57,8 @@ class Candidates:
     shared_tb: np.ndarray | None = None
     shared_gb_s: np.ndarray | None = None
     shared_usd_per_hour: np.ndarray | None = None  # the store's cost (None: not priced)
-    # the engine's memory setting of the KV-holding and the prefill pool (NaN: the
-    # engine's default; None: the default everywhere), ``Pool.memory_fraction``
+    # the engine's memory setting of the KV-holding and the prefill pool
+    # (``kv_budget.pool_memory_fraction``; NaN or None: the engine's default for the layout)
     mem_fraction: np.ndarray | None = None
     p_mem_fraction: np.ndarray | None = None
 
@@ -156,7 +156,7 @@ def from_deployments(deps: list[Deployment], sub: bool = False) -> Candidates:
             "cuda_graphs": d.cuda_graphs,
             "adp_balance_iters": 0 if sub else d.adp_balance_timeout_iters,
         }
-        # the pools' memory settings (NaN: the engine's default for the layout)
+        # the pools' memory settings (the engine's default for the layout where unset)
         mem = [systems[vals[k]].chip.memory_capacity_bytes for k in ("sys_d", "sys_p")]
         draft = vals["spec_k"] > 0
         vals["mem_fraction"] = pool_memory_fraction(d.engine, mem[0], kv_pool, draft)

@@ -123,25 +123,12 @@ def uses_draft(dep: Deployment, group: Group) -> bool:
 
 def memory_fraction(dep: Deployment, group: Group, pool: Pool) -> float:
     """The engine's memory setting this pool's prediction assumed (``perf.kv_budget``): the
-    pool's own, else the engine's default for its GPU and layout, written out so the run
-    holds that cache."""
-    from codesign.perf.kv_budget import memory_fraction as engine_fraction
+    pool's own, else the engine's default for its GPU, layout and batch, written out so the
+    run holds that cache."""
+    from codesign.perf.kv_budget import pool_memory_fraction
 
-    par = pool.parallel
     mem = _system(pool).chip.memory_capacity_bytes
-    value = engine_fraction(
-        dep.engine,
-        mem,
-        par.tp,
-        par.pp,
-        par.dp,
-        pool.memory_fraction,
-        uses_draft(dep, group),
-        pool.max_batch_tokens,
-        pool.max_batch,
-    )
-    assert value is not None  # every engine codesign exports has a memory setting
-    return value
+    return pool_memory_fraction(dep.engine, mem, pool, uses_draft(dep, group))
 
 
 def host_gb_per_rank(dep: Deployment, group: Group, pool: Pool) -> float:

@@ -14,8 +14,8 @@ with the value modelled here, so a deployment runs with the cache its prediction
   2 GiB more for an EAGLE / MTP draft model, for activations, graphs and the runtime;
   rounded to 3 decimals. The model takes 8K-token chunks (``DEFAULT_CHUNK_TOKENS``) and
   256 graph slots, or a pool's own ``max_batch_tokens`` and ``max_batch``
-  (``pool_memory_fraction``): 14 GiB of an 80-GB H100 at tp 8 (fraction 0.824) against the 4 GB a
-  flat 5 % would leave. Newer SGLang picks 16K chunks and 512 slots on GPUs over 160 GiB
+  (``pool_memory_fraction``): 14 GiB of an 80-GB H100 at tp 8 (fraction 0.824) against
+  the 4 GB a flat 5 % would leave. Newer SGLang picks 16K chunks and 512 slots on GPUs over 160 GiB
   (and 512 slots at tp-size >= 4), which would leave DeepSeek-R1 FP8 at tp 4 on B200s
   (172 GB of weights per GPU) no room for its weights, yet the dev rows measured it with
   SGLang 0.5.9: the benchmark recipes set their own fraction, so the rows cannot decide the
@@ -133,14 +133,10 @@ def memory_fraction(
 
 
 def pool_memory_fraction(engine: str, mem_bytes: float, pool: Pool, draft: bool) -> float:
-    """A deployment pool's memory setting as the vectorised rule takes it
-    (``kv_budget_bytes``'s ``fraction``): the pool's own; for SGLang with its own chunk
-    (``max_batch_tokens``) or batch (``max_batch``, its CUDA graphs) the default those
-    give; else NaN, the engine's default for the layout."""
-    if pool.memory_fraction is None and not (
-        engine == "sglang" and (pool.max_batch_tokens or pool.max_batch)
-    ):
-        return np.nan
+    """A deployment pool's memory setting (``memory_fraction``) on GPUs of ``mem_bytes``:
+    its own, else the engine's default for its layout, SGLang's for its chunk
+    (``max_batch_tokens``) and CUDA-graph batch (``max_batch``); NaN for an engine without
+    one. What the candidates, the simulator's pools and the export take."""
     par = pool.parallel
     value = memory_fraction(
         engine,

@@ -85,7 +85,7 @@ def test_evaluator_cache_follows_the_fraction(shared_dir) -> None:
     settings = ("", ", memory_fraction: 0.8", ", memory_fraction: 0.95", ", memory_fraction: 0.4")
     deps = [Deployment.from_yaml(LLAMA % s) for s in settings]
     c = from_deployments(deps)
-    np.testing.assert_array_equal(c.mem_fraction, [np.nan, 0.8, 0.95, 0.4])
+    np.testing.assert_array_equal(c.mem_fraction, [0.9, 0.8, 0.95, 0.4])  # vLLM's 0.9
     np.testing.assert_array_equal(c.p_mem_fraction, c.mem_fraction)  # agg: one pool
     out = evaluate(deps, load, 8)
     hit = out["cache_hit_ratio"]
@@ -157,7 +157,7 @@ def test_sglang_default_covers_the_pools_own_chunk_and_graphs() -> None:
     c = from_deployments([dep])
     assert c.mem_fraction[0] == c.p_mem_fraction[0] == want
     plain = Deployment.from_yaml((LLAMA % "").replace("vllm", "sglang"))
-    assert np.isnan(from_deployments([plain]).mem_fraction[0])  # the layout's default
+    assert from_deployments([plain]).mem_fraction[0] == 0.834  # the layout's default
     calib = load_calibration()
     tokens = [
         build_pool_model(d.model, d.pools[0], d.precision, d.engine, calib).kv_tokens_per_worker
