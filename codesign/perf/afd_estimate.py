@@ -40,7 +40,7 @@ from codesign.perf.breakdown import afd_breakdown
 from codesign.perf.calibration import Calibration
 from codesign.perf.engine import byte_sizes, efficiency, sync_factor, ttft_overhead_s
 from codesign.perf.hardware import hw_vectors
-from codesign.perf.kv_budget import memory_setting
+from codesign.perf.kv_budget import memory_fraction, memory_setting
 from codesign.perf.memory import holds_one_sequence, kv_slots_per_rank, memory_use
 from codesign.perf.predict import make_layout, make_load, row_precisions, stored_kv_precision
 from codesign.perf.profile import ModelProfile
@@ -223,7 +223,10 @@ def estimate_afd(
         "ffn_weights_gb_per_gpu": float(use_f.weights_bytes_per_gpu[0]) / 1e9,
         "kv_tokens_per_worker": float(use.kv_tokens_per_worker[0]),
         "kv_memory_setting": memory_setting(
-            req.engine, system.chip.memory_capacity_bytes, req.tp, req.pp, req.dp, frac
+            req.engine,
+            memory_fraction(
+                req.engine, system.chip.memory_capacity_bytes, req.tp, req.pp, req.dp, frac
+            ),
         ),
         "kv_slots_per_rank": float(slots[0]),
         "decode_batch_per_rank": float(out["decode_batch"][0]),

@@ -18,7 +18,7 @@ from codesign.perf.engine import byte_sizes
 from codesign.perf.error_bands import band_fields
 from codesign.perf.group import QUANT_NAMES, is_quant_name
 from codesign.perf.hardware import hw_vectors, with_shared_store
-from codesign.perf.kv_budget import memory_setting
+from codesign.perf.kv_budget import memory_fraction, memory_setting
 from codesign.perf.predict import Group, evaluate_group, row_precisions, stored_kv_precision
 from codesign.perf.profile import build_profile
 from codesign.validation.silicon import SiliconRows
@@ -288,6 +288,8 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
     else:
         usd_h = gpus * usd_per_chip_hour(system, 1.0)
         power = gpus * power_w_per_chip(system, 1.0)
+    mem = (decode or system).chip.memory_capacity_bytes
+    setting = memory_fraction(req.engine, mem, req.tp, req.pp, req.dp, req.memory_fraction, k > 0)
     result: dict[str, Any] = {
         "ttft_ms": ttft * 1e3,
         "tpot_ms": tpot * 1e3,
@@ -312,15 +314,7 @@ def estimate(req: EstimateRequest, calib: Calibration | None = None) -> dict[str
         "weights_gb_per_gpu": out["weights_bytes_per_gpu"] / 1e9,
         "kv_tokens_per_worker": out["kv_tokens_per_worker"],
         # the engine setting that capacity assumes (what ``codesign export`` writes)
-        "kv_memory_setting": memory_setting(
-            req.engine,
-            (decode or system).chip.memory_capacity_bytes,
-            req.tp,
-            req.pp,
-            req.dp,
-            req.memory_fraction,
-            k > 0,
-        ),
+        "kv_memory_setting": memory_setting(req.engine, setting),
         "decode_batch_per_rank": out["decode_batch_per_rank"],
         # sequences a (decode) rank's KV cache holds at the engine's admission policy
         # (TRT-LLM reserves prompt + output, vLLM/SGLang hold prompt + half the output)

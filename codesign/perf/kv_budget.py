@@ -159,18 +159,9 @@ SETTING_NAMES = {
 }
 
 
-def memory_setting(
-    engine: str,
-    mem_bytes: float,
-    tp: int,
-    pp: int = 1,
-    dp: int = 1,
-    fraction: float | None = None,
-    draft: bool = False,
-) -> str:
-    """The engine setting (name=value) whose KV cache the model sizes (``memory_fraction``):
-    what ``codesign export`` writes."""
-    value = memory_fraction(engine, mem_bytes, tp, pp, dp, fraction, draft)
+def memory_setting(engine: str, value: float | None) -> str:
+    """The engine setting at ``value`` (``memory_fraction``) as name=value: what ``codesign
+    export`` writes."""
     if value is None:
         return f"runtime reserve {RUNTIME_RESERVE_FRACTION:g} of the GPU"
     return f"{SETTING_NAMES[engine]}={value:g}"
