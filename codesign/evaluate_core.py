@@ -151,10 +151,7 @@ def evaluate_candidates(
     draft = c.spec_k > 0  # SGLang reserves memory for a draft model (perf.kv_budget)
     use = memory_use(prof, lay, nb, hw_d.mem_bytes, kv_elems, c.engine, c.mem_fraction, draft)
     reasons = _reasons(c, prof)
-    reasons[(~use.fits) & (reasons == "")] = "weights do not fit the GPU memory of the KV pool"
-    for j in np.flatnonzero(
-        (~use.fits) & (reasons == "weights do not fit the GPU memory of the KV pool")
-    ):
+    for j in np.flatnonzero((~use.fits) & (reasons == "")):
         reasons[j] = weights_misfit(use, hw_d.mem_bytes, str(c.engine[j]), j)
     room = use.kv_tokens_per_worker < rows.isl + rows.osl
     reasons[room & (reasons == "")] = "no room for the KV cache of one mean request"

@@ -308,6 +308,7 @@ def build_pool_model(
     lay = make_layout(
         *(np.array([float(v)]) for v in (par.tp, par.dp, moe_tp, moe_ep, par.pp)), prof.is_moe
     )
+    draft = spec_k > 0  # SGLang reserves memory for a draft model (perf.kv_budget)
     use = memory_use(
         prof,
         lay,
@@ -315,8 +316,8 @@ def build_pool_model(
         hw.mem_bytes,
         kv_elems,
         [engine],
-        pool_memory_fraction(engine, float(hw.mem_bytes[0]), pool, spec_k > 0),
-        spec_k > 0,
+        pool_memory_fraction(engine, float(hw.mem_bytes[0]), pool, draft),
+        draft,
     )
     where = f"{pool.role} pool on {system.name}"
     if not bool(use.fits[0]):
